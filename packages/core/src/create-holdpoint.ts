@@ -1,0 +1,81 @@
+import type { KeyObject } from 'node:crypto';
+import type Keyv from 'keyv';
+import { z } from 'zod';
+import type { Duration } from './duration.js';
+import { durationSetting, HoldpointEngine, type Notification } from './engine/engine.js';
+import { parseWith } from './engine/options.js';
+import { createStore } from './store/create-store.js';
+import type { StoreBackend } from './store/store-backend.js';
+
+/** Options of {@link createHoldpoint}. */
+export interface HoldpointOptions {
+  /**
+   * Where state lives: `'sqlite://./path.db'` (a file, no server), `'memory://'`, `'redis://host:6379'`,
+   * `'postgres://…'`, a Keyv instance over one of those, or a store backend.
+   * @default 'sqlite://./.holdpoint/holdpoint.db'
+   */
+  store?: string | Keyv | StoreBackend;
+  /**
+   * The delivery hook: called once per task event (created, reminded, escalated, decided, timed out,
+   * canceled) across all engines on the store. Keep it quick — hand off to a queue or an outbox.
+   * Events recorded by engines without a hook are delivered by an engine with one.
+   */
+  notify?: (notification: Notification) => void | Promise<void>;
+  /** Ed25519 private key (PKCS#8 PEM or KeyObject) that signs audit exports. @default generated on first use and kept in the store */
+  auditKey?: string | KeyObject;
+  /** Safety-net poll under the store's wake-ups, for waiters and timers. @default '5s' */
+  pollInterval?: Duration;
+  /** Whether this engine fires due timers (reminders, escalations, timeouts) and drains the outbox. @default true */
+  timers?: boolean;
+  /** How long a notification recorded by an engine with a hook waits before another engine delivers it in its place. @default '30s' */
+  outboxGrace?: Duration;
+  /** Errors of background work that has no caller to throw to (timers, deliveries). @default console.error */
+  onError?: (error: unknown) => void;
+}
+
+const optionsSchema = z
+  .object({
+    store: z.unknown().optional(),
+    notify: z.function().optional(),
+    auditKey: z.unknown().optional(),
+    pollInterval: z.union([z.number(), z.string()]).optional(),
+    timers: z.boolean().optional(),
+    outboxGrace: z.union([z.number(), z.string()]).optional(),
+    onError: z.function().optional(),
+  })
+  .strict();
+
+/** The default store: a SQLite file in the working directory. */
+export const defaultStore = 'sqlite://./.holdpoint/holdpoint.db';
+
+/**
+ * Create a Holdpoint engine.
+ *
+ * @example
+ * const hp = await createHoldpoint({ store: 'sqlite://./.holdpoint/holdpoint.db' });
+ * const result = await hp.waitForHuman({ task: 'approval', assignee: 'cfo@acme.test', timeout: '48h' });
+ */
+export async function createHoldpoint(options: HoldpointOptions = {}): Promise<HoldpointEngine> {
+  const parsed = parseWith(optionsSchema, options, 'createHoldpoint');
+  const pollIntervalMs = durationSetting(parsed.pollInterval, 5_000, 'createHoldpoint.pollInterval');
+  const outboxGraceMs = durationSetting(parsed.outboxGrace, 30_000, 'createHoldpoint.outboxGrace');
+  const spec = options.store ?? defaultStore;
+  const store = await createStore(spec);
+  const ownsStore = typeof spec === 'string';
+  const engine = new HoldpointEngine(store, ownsStore, {
+    pollIntervalMs: Math.max(10, pollIntervalMs),
+    runTimers: parsed.timers ?? true,
+    outboxGraceMs,
+    ...(options.notify ? { notify: options.notify } : {}),
+    ...(options.auditKey ? { auditKey: options.auditKey } : {}),
+    onError: options.onError ?? ((error) => console.error('[holdpoint]', error)),
+    now: () => Date.now(),
+  });
+  try {
+    await engine.start();
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+  return engine;
+}

@@ -1,0 +1,31 @@
+import { ValidationError } from './errors/validation-error.js';
+
+/** A length of time: milliseconds as a number, or a string such as `'250ms'`, `'30s'`, `'15m'`, `'48h'`, `'7d'`. */
+export type Duration = number | string;
+
+const units: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+const pattern = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/;
+
+/**
+ * Milliseconds of a {@link Duration}.
+ * @throws ValidationError naming `field` when the value is negative, not finite, or not a known unit.
+ */
+export function parseDuration(value: Duration, field: string): number {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value >= 0) return Math.round(value);
+  } else if (typeof value === 'string') {
+    const match = pattern.exec(value);
+    if (match) return Math.round(Number(match[1]) * units[match[2] as string]!);
+  }
+  throw new ValidationError({
+    field,
+    message: `${field}: ${JSON.stringify(value)} is not a duration. Give milliseconds (a number ≥ 0) or a string such as '250ms', '30s', '15m', '48h' or '7d'.`,
+  });
+}

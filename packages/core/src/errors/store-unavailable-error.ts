@@ -1,0 +1,26 @@
+import { HoldpointError } from './holdpoint-error.js';
+
+/**
+ * The store could not be reached or refused the operation. Nothing was half-written: try the same
+ * call again once the store is back (`retryable` is true).
+ */
+export class StoreUnavailableError extends HoldpointError {
+  /** Which backend failed: `sqlite`, `redis`, `postgres`, `memory`. */
+  readonly store: string;
+
+  constructor(options: { store: string; operation: string; cause?: unknown }) {
+    const reason = options.cause instanceof Error ? `: ${options.cause.message}` : '';
+    super({
+      code: 'STORE_UNAVAILABLE',
+      message: `The ${options.store} store failed during ${options.operation}${reason}. Nothing was half-written; retry once the store is reachable.`,
+      cause: options.cause,
+      retryable: true,
+    });
+    this.name = 'StoreUnavailableError';
+    this.store = options.store;
+  }
+
+  static override isInstance(error: unknown): error is StoreUnavailableError {
+    return HoldpointError.hasMarker(error) && error.code === 'STORE_UNAVAILABLE';
+  }
+}

@@ -1,0 +1,37 @@
+export type { AuditEvent, AuditEventType } from './audit/audit-event.js';
+export type { AuditSignature, AuditVerification } from './audit/audit-export.js';
+export { verifyAudit } from './audit/audit-export.js';
+export { canonicalJson, versionDigest } from './canonical-json.js';
+export { createHoldpoint, defaultStore, type HoldpointOptions } from './create-holdpoint.js';
+export { type Duration, parseDuration } from './duration.js';
+export type { EventPage, Notification, NotificationType, WaitForHumanOptions } from './engine/engine.js';
+export { HoldpointEngine } from './engine/engine.js';
+export type { DecideInput, RequestHumanOptions, SubmitOptions } from './engine/options.js';
+export { AlreadyDecidedError } from './errors/already-decided-error.js';
+export { EngineClosedError } from './errors/engine-closed-error.js';
+export { HoldpointError } from './errors/holdpoint-error.js';
+export { IdempotencyConflictError } from './errors/idempotency-conflict-error.js';
+export { InvalidOutcomeError } from './errors/invalid-outcome-error.js';
+export { InvalidStateError } from './errors/invalid-state-error.js';
+export { NotAssignedError } from './errors/not-assigned-error.js';
+export { NotFoundError } from './errors/not-found-error.js';
+export { StaleVersionError } from './errors/stale-version-error.js';
+export { StoreUnavailableError } from './errors/store-unavailable-error.js';
+export { ValidationError } from './errors/validation-error.js';
+export type {
+  Actor,
+  Decision,
+  EscalationStep,
+  HumanResult,
+  HumanTask,
+  Intent,
+  IntentStatus,
+  TaskStatus,
+  TimeoutPolicy,
+  Vote,
+  WaitingReason,
+} from './model.js';
+export { createStore } from './store/create-store.js';
+export { KeyvNodeSqlite } from './store/keyv-node-sqlite.js';
+export type { IndexEntry, IndexRangeOptions, StoreBackend } from './store/store-backend.js';
+export { type TaskType, taskTypeRules, taskTypes } from './task-types.js';

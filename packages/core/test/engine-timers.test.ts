@@ -1,0 +1,175 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { HoldpointEngine, Notification } from '../src/index.js';
+import { auditEvents, backgroundErrors, engineFor as openEngine, errorOf } from './helpers/engine.js';
+import { storeCases } from './helpers/stores.js';
+
+const hour = 3_600_000;
+// Captured before the clock is faked: polling for store I/O must not move the fake clock.
+const realSetTimeout = globalThis.setTimeout;
+const pause = (ms: number) => new Promise((resolve) => realSetTimeout(resolve, ms));
+
+/** Retry an assertion in real time until it passes (store I/O on Redis and PostgreSQL is real). */
+async function eventually(check: () => Promise<void>, timeoutMs = 5_000): Promise<void> {
+  const started = performance.now();
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (performance.now() - started > timeoutMs) throw error;
+      await pause(10);
+    }
+  }
+}
+
+describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    vi.setSystemTime(new Date('2026-11-20T09:00:00Z'));
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  // The safety-net poll would wake every few seconds of fake time; these tests are about the timers.
+  const engineFor = (spec: string, options: Parameters<typeof openEngine>[1] = {}) =>
+    openEngine(spec, { pollInterval: '1h', ...options });
+
+  /** Move the fake clock, then let the engine's store I/O (real for Redis and PostgreSQL) finish. */
+  async function advance(ms: number): Promise<void> {
+    await vi.advanceTimersByTimeAsync(ms);
+  }
+
+  async function typesOf(hp: HoldpointEngine, intentId: string): Promise<string[]> {
+    return (await auditEvents(hp, intentId)).map((event) => event.type as string);
+  }
+
+  it("times out with onTimeout 'fail': the task is timed out, the intent TIMED_OUT, by policy", async () => {
+    const hp = await engineFor(await storeCase.spec());
+    const waiting = hp.waitForHuman({ assignee: 'ann@acme.test', timeout: '48h', idempotencyKey: 'fail-1' });
+    const task = await eventuallyTask(hp, 'ann@acme.test');
+    await advance(47 * hour);
+    expect((await hp.getTask(task.id)).status).toBe('pending');
+    await advance(1 * hour + 1);
+    await expect(waiting).resolves.toMatchObject({ status: 'timed_out', decidedBy: 'policy', actor: null });
+    expect((await hp.getIntent(task.intentId)).status).toBe('TIMED_OUT');
+    const events = await auditEvents(hp, task.intentId);
+    expect(events.at(-1)).toMatchObject({ type: 'task-timed-out', actor: null });
+    expect(backgroundErrors).toEqual([]);
+  });
+
+  it.each([
+    ['reject', 'rejected'],
+    ['approve', 'approved'],
+  ] as const)("decides by policy with onTimeout '%s', never blaming a human", async (policy, outcome) => {
+    const hp = await engineFor(await storeCase.spec());
+    const waiting = hp.waitForHuman({ assignee: 'ann@acme.test', timeout: '1h', onTimeout: policy, idempotencyKey: policy });
+    const task = await eventuallyTask(hp, 'ann@acme.test');
+    await advance(hour + 1);
+    await expect(waiting).resolves.toMatchObject({ status: 'decided', outcome, decidedBy: 'policy', actor: null });
+    expect((await hp.getTask(task.id)).decision).toMatchObject({ outcome, decidedBy: 'policy', actor: null });
+    expect((await hp.getIntent(task.intentId)).status).toBe('IN_PROGRESS');
+  });
+
+  it('sends reminders after, then every, at most max — each once', async () => {
+    const delivered: Notification[] = [];
+    const hp = await engineFor(await storeCase.spec(), { notify: (notification) => void delivered.push(notification) });
+    const task = await hp.requestHuman({
+      assignee: 'ann@acme.test',
+      timeout: '10h',
+      remind: { after: '2h', every: '3h', max: 2 },
+    });
+    await advance(2 * hour - 1);
+    expect(delivered.map((notification) => notification.type)).toEqual(['task-created']);
+    await advance(1);
+    await eventually(async () => expect(await typesOf(hp, task.intentId)).toContain('task-reminded'));
+    await advance(3 * hour);
+    await eventually(async () =>
+      expect((await typesOf(hp, task.intentId)).filter((type) => type === 'task-reminded')).toHaveLength(2),
+    );
+    await advance(4 * hour);
+    expect((await typesOf(hp, task.intentId)).filter((type) => type === 'task-reminded')).toHaveLength(2);
+    const reminders = delivered.filter((notification) => notification.type === 'task-reminded');
+    expect(reminders.map((notification) => notification.event.data.reminder)).toEqual([1, 2]);
+    expect((await hp.getTask(task.id)).remindersSent).toBe(2);
+  });
+
+  it('escalates step by step, each with its own timeout, then applies onTimeout', async () => {
+    const delivered: Notification[] = [];
+    const hp = await engineFor(await storeCase.spec(), { notify: (notification) => void delivered.push(notification) });
+    const task = await hp.requestHuman({
+      assignee: 'cfo@acme.test',
+      timeout: '1h',
+      escalateTo: [{ assignee: 'deputy@acme.test', timeout: '2h' }, 'ceo@acme.test'],
+      onTimeout: 'reject',
+    });
+    await advance(hour);
+    await eventually(async () => expect((await hp.getTask(task.id)).escalationLevel).toBe(1));
+    expect((await hp.getTask(task.id)).assignees).toEqual(['cfo@acme.test', 'deputy@acme.test']);
+    expect((await hp.listTasks({ assignee: 'deputy@acme.test', status: 'pending' })).map((t) => t.id)).toEqual([task.id]);
+    await advance(2 * hour - 1);
+    expect((await hp.getTask(task.id)).escalationLevel).toBe(1);
+    await advance(1);
+    await eventually(async () => expect((await hp.getTask(task.id)).escalationLevel).toBe(2));
+    await advance(hour);
+    await eventually(async () => expect((await hp.getTask(task.id)).status).toBe('decided'));
+    expect((await hp.getTask(task.id)).decision).toMatchObject({ outcome: 'rejected', decidedBy: 'policy' });
+    expect(delivered.map((notification) => notification.type)).toEqual([
+      'task-created',
+      'task-escalated',
+      'task-escalated',
+      'task-decided',
+    ]);
+  });
+
+  it('lets the delegate and the original assignee decide after escalation, only the delegate with reassign', async () => {
+    const hp = await engineFor(await storeCase.spec());
+    const shared = await hp.requestHuman({ assignee: 'cfo@acme.test', timeout: '1h', escalateTo: ['deputy@acme.test'] });
+    const reassigned = await hp.requestHuman({
+      assignee: 'cfo@acme.test',
+      timeout: '1h',
+      escalateTo: ['deputy@acme.test'],
+      reassign: true,
+    });
+    await advance(hour);
+    await eventually(async () => expect((await hp.getTask(reassigned.id)).escalationLevel).toBe(1));
+    await eventually(async () => expect((await hp.getTask(shared.id)).escalationLevel).toBe(1));
+    await hp.decide(shared.id, { outcome: 'approved', actor: 'cfo@acme.test' });
+    expect((await errorOf(hp.decide(reassigned.id, { outcome: 'approved', actor: 'cfo@acme.test' }))).code).toBe(
+      'NOT_ASSIGNED',
+    );
+    const decided = await hp.decide(reassigned.id, { outcome: 'approved', actor: 'deputy@acme.test' });
+    expect(decided.decision?.actor).toEqual({ id: 'deputy@acme.test' });
+  });
+
+  it('fires timers that fell due while no engine ran, once, at start-up', async () => {
+    const spec = await storeCase.spec();
+    const first = await engineFor(spec, { timers: false });
+    const task = await first.requestHuman({
+      assignee: 'cfo@acme.test',
+      timeout: '1h',
+      remind: { after: '30m' },
+      escalateTo: [{ assignee: 'deputy@acme.test', timeout: '24h' }],
+    });
+    await first.close();
+    await advance(3 * hour);
+    const second = await engineFor(spec);
+    const third = await engineFor(spec);
+    await eventually(async () => expect((await second.getTask(task.id)).escalationLevel).toBe(1));
+    await eventually(async () => expect((await second.getTask(task.id)).remindersSent).toBe(1));
+    await advance(hour);
+    const types = await typesOf(third, task.intentId);
+    expect(types.filter((type) => type === 'task-reminded')).toHaveLength(1);
+    expect(types.filter((type) => type === 'task-escalated')).toHaveLength(1);
+    expect((await third.getTask(task.id)).status).toBe('pending');
+  });
+});
+
+async function eventuallyTask(hp: HoldpointEngine, assignee: string) {
+  let found: Awaited<ReturnType<HoldpointEngine['listTasks']>>[number] | undefined;
+  await eventually(async () => {
+    [found] = await hp.listTasks({ assignee });
+    expect(found).toBeDefined();
+  });
+  return found!;
+}

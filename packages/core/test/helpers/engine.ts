@@ -1,0 +1,45 @@
+import { afterEach } from 'vitest';
+import { createHoldpoint, type HoldpointEngine, type HoldpointOptions } from '../../src/index.js';
+
+const open: HoldpointEngine[] = [];
+
+/** An engine that is closed after the test. Background errors fail loudly instead of being logged. */
+export async function engineFor(store: string, options: HoldpointOptions = {}): Promise<HoldpointEngine> {
+  const engine = await createHoldpoint({
+    store,
+    onError: (error) => {
+      backgroundErrors.push(error);
+    },
+    ...options,
+  });
+  open.push(engine);
+  return engine;
+}
+
+/** Errors reported by engines' background work during the current test. */
+export const backgroundErrors: unknown[] = [];
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((engine) => engine.close()));
+  backgroundErrors.length = 0;
+});
+
+/** The audit events of an intent, parsed from its export (without the signature line). */
+export async function auditEvents(engine: HoldpointEngine, intentId: string): Promise<Array<Record<string, unknown>>> {
+  const jsonl = await engine.audit.export(intentId);
+  return jsonl
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((event) => event.type !== 'signature');
+}
+
+/** Catch the error of a promise, failing if it resolves. */
+export async function errorOf(promise: Promise<unknown>): Promise<{ code?: string; message: string } & Record<string, unknown>> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as { code?: string; message: string };
+  }
+  throw new Error('expected the call to be refused, but it succeeded');
+}

@@ -1,0 +1,73 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A fresh SQLite store URL in a temporary folder. */
+export function tempSqlite(name = 'holdpoint.db'): string {
+  return `sqlite://${join(mkdtempSync(join(tmpdir(), 'holdpoint-test-')), name)}`;
+}
+
+/** A fixture script from test/fixtures, run by this Node.js with tsx. */
+export function runFixture(name: string, args: string[]): ChildProcess {
+  const script = fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
+  return spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** The child's stdout as parsed JSON lines, as they arrive. */
+export function jsonLines(child: ChildProcess): { lines: Array<Record<string, unknown>>; next: (match: (line: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const waiting: Array<{ match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
+  let buffer = '';
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  child.stdout?.on('data', (chunk) => {
+    buffer += chunk;
+    let newline = buffer.indexOf('\n');
+    while (newline >= 0) {
+      const text = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      newline = buffer.indexOf('\n');
+      if (!text.trim()) continue;
+      const line = JSON.parse(text) as Record<string, unknown>;
+      lines.push(line);
+      for (const waiter of [...waiting]) {
+        if (waiter.match(line)) {
+          waiting.splice(waiting.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  });
+  return {
+    lines,
+    next: (match, timeoutMs = 20_000) => {
+      const found = lines.find(match);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching line from the child in ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+        waiting.push({
+          match,
+          resolve: (line) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        });
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`the child exited with ${code} before the expected line; stderr: ${stderr}`));
+        });
+      });
+    },
+  };
+}
+
+/** Wait for a child to exit; returns its exit code or signal. */
+export function exited(child: ChildProcess): Promise<number | string> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  if (child.signalCode !== null) return Promise.resolve(child.signalCode);
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+}
