@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Duration } from './duration.js';
 import { durationSetting, HoldpointEngine, type Notification } from './engine/engine.js';
 import { parseWith } from './engine/options.js';
+import { ValidationError } from './errors/validation-error.js';
 import { createStore } from './store/create-store.js';
 import type { StoreBackend } from './store/store-backend.js';
 
@@ -58,12 +59,18 @@ export const defaultStore = 'sqlite://./.holdpoint/holdpoint.db';
 export async function createHoldpoint(options: HoldpointOptions = {}): Promise<HoldpointEngine> {
   const parsed = parseWith(optionsSchema, options, 'createHoldpoint');
   const pollIntervalMs = durationSetting(parsed.pollInterval, 5_000, 'createHoldpoint.pollInterval');
+  if (pollIntervalMs < 10 || pollIntervalMs > 86_400_000) {
+    throw new ValidationError({
+      field: 'createHoldpoint.pollInterval',
+      message: `createHoldpoint.pollInterval must be from '10ms' to '24h', got ${JSON.stringify(parsed.pollInterval)}`,
+    });
+  }
   const outboxGraceMs = durationSetting(parsed.outboxGrace, 30_000, 'createHoldpoint.outboxGrace');
   const spec = options.store ?? defaultStore;
   const store = await createStore(spec);
   const ownsStore = typeof spec === 'string';
   const engine = new HoldpointEngine(store, ownsStore, {
-    pollIntervalMs: Math.max(10, pollIntervalMs),
+    pollIntervalMs,
     runTimers: parsed.timers ?? true,
     outboxGraceMs,
     ...(options.notify ? { notify: options.notify } : {}),

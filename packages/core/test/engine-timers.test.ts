@@ -8,7 +8,18 @@ const hour = 3_600_000;
 const realSetTimeout = globalThis.setTimeout;
 const pause = (ms: number) => new Promise((resolve) => realSetTimeout(resolve, ms));
 
-/** Retry an assertion in real time until it passes (store I/O on Redis and PostgreSQL is real). */
+/**
+ * Let the engine's real store I/O (Redis, PostgreSQL) finish and run the fake timers it armed for
+ * "now" meanwhile — without moving the fake clock.
+ */
+async function settle(): Promise<void> {
+  for (let round = 0; round < 5; round++) {
+    await vi.advanceTimersByTimeAsync(0);
+    await pause(10);
+  }
+}
+
+/** Retry an assertion in real time until it passes, running timers that fall due now. */
 async function eventually(check: () => Promise<void>, timeoutMs = 5_000): Promise<void> {
   const started = performance.now();
   for (;;) {
@@ -17,6 +28,7 @@ async function eventually(check: () => Promise<void>, timeoutMs = 5_000): Promis
       return;
     } catch (error) {
       if (performance.now() - started > timeoutMs) throw error;
+      await vi.advanceTimersByTimeAsync(0);
       await pause(10);
     }
   }
@@ -33,11 +45,13 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
 
   // The safety-net poll would wake every few seconds of fake time; these tests are about the timers.
   const engineFor = (spec: string, options: Parameters<typeof openEngine>[1] = {}) =>
-    openEngine(spec, { pollInterval: '1h', ...options });
+    openEngine(spec, { pollInterval: '24h', ...options });
 
-  /** Move the fake clock, then let the engine's store I/O (real for Redis and PostgreSQL) finish. */
+  /** Move the fake clock, letting store I/O finish before and after. */
   async function advance(ms: number): Promise<void> {
+    await settle();
     await vi.advanceTimersByTimeAsync(ms);
+    await settle();
   }
 
   async function typesOf(hp: HoldpointEngine, intentId: string): Promise<string[]> {

@@ -118,6 +118,8 @@ const tasksIndex = 'tasks';
 const eventsIndex = 'events';
 const timerLeaseMs = 30_000;
 const leaseRetryMs = 250;
+// Node runs a longer setTimeout at once (after 1 ms); a far timer is re-armed when this one fires.
+const maxTimerDelayMs = 2_147_483_647;
 
 function newId(prefix: string): string {
   return `${prefix}_${randomBytes(12).toString('base64url')}`;
@@ -1047,7 +1049,7 @@ export class HoldpointEngine {
       this.#tickAt = Number.POSITIVE_INFINITY;
       this.#tickTimer = undefined;
       void this.#tick();
-    }, Math.max(0, when - now));
+    }, Math.min(maxTimerDelayMs, Math.max(0, when - now)));
     // Timers alone do not keep a process alive; a waiting agent does (see #wait).
     this.#tickTimer.unref();
   }
