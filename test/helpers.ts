@@ -12,13 +12,24 @@ export function tempSqlite(name = 'holdpoint.db'): string {
 /** A fixture script from test/fixtures, run by this Node.js with tsx. */
 export function runFixture(name: string, args: string[]): ChildProcess {
   const script = fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
-  return spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** The child's stdout as parsed JSON lines, as they arrive. */
-export function jsonLines(child: ChildProcess): { lines: Array<Record<string, unknown>>; next: (match: (line: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>> } {
+export function jsonLines(child: ChildProcess): {
+  lines: Array<Record<string, unknown>>;
+  next: (
+    match: (line: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ) => Promise<Record<string, unknown>>;
+} {
   const lines: Array<Record<string, unknown>> = [];
-  const waiting: Array<{ match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
+  const waiting: Array<{
+    match: (line: Record<string, unknown>) => boolean;
+    resolve: (line: Record<string, unknown>) => void;
+  }> = [];
   let buffer = '';
   let stderr = '';
   child.stderr?.on('data', (chunk) => {
@@ -48,7 +59,10 @@ export function jsonLines(child: ChildProcess): { lines: Array<Record<string, un
       const found = lines.find(match);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching line from the child in ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no matching line from the child in ${timeoutMs} ms; stderr: ${stderr}`)),
+          timeoutMs,
+        );
         waiting.push({
           match,
           resolve: (line) => {

@@ -1,5 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { type AuditEvent, type AuditEventType, sealEvent } from '../audit/audit-event.js';
 import { type AuditVerification, exportAudit, verifyAudit } from '../audit/audit-export.js';
 import { generateSigningKey, type SigningKey, signingKeyFrom } from '../audit/signing.js';
@@ -174,6 +174,12 @@ function resultOf(task: HumanTask): HumanResult | undefined {
   }
 }
 
+/** The task if it still waits for a human (pending, in an intent that is not final). */
+function pendingTask(state: IntentState, taskId: string): HumanTask | undefined {
+  const task = state.tasks[taskId];
+  return task?.status === 'pending' && !isFinalIntentStatus(state.intent.status) ? task : undefined;
+}
+
 function wrapStoreError(store: StoreBackend, operation: string, error: unknown): unknown {
   if (HoldpointError.isInstance(error)) return error;
   return new StoreUnavailableError({ store: store.kind, operation, cause: error });
@@ -240,7 +246,9 @@ export class HoldpointEngine {
       const record = JSON.stringify({ intentId, type: parsed.type });
       const won = await this.#claim(`idem:intent:${parsed.idempotencyKey}`, record);
       if (!won) {
-        const existing = JSON.parse((await this.#readClaim(`idem:intent:${parsed.idempotencyKey}`)) as string) as {
+        const existing = JSON.parse(
+          (await this.#readClaim(`idem:intent:${parsed.idempotencyKey}`)) as string,
+        ) as {
           intentId: string;
           type: string;
         };
@@ -254,7 +262,12 @@ export class HoldpointEngine {
         intentId = existing.intentId;
       }
     }
-    const state = await this.#ensureIntent(intentId, parsed.type, parsed.input ?? null, parsed.idempotencyKey);
+    const state = await this.#ensureIntent(
+      intentId,
+      parsed.type,
+      parsed.input ?? null,
+      parsed.idempotencyKey,
+    );
     return structuredClone(state.intent);
   }
 
@@ -265,7 +278,10 @@ export class HoldpointEngine {
   }
 
   /** Mark an intent's work done, with its result. Refused while a task is pending or when already final. */
-  async complete(intentId: string, options: { result?: unknown; actor?: string | Actor } = {}): Promise<Intent> {
+  async complete(
+    intentId: string,
+    options: { result?: unknown; actor?: string | Actor } = {},
+  ): Promise<Intent> {
     this.#assertOpen('complete');
     const actor = normalizeActor(options.actor, 'complete.actor');
     const { state } = await this.#append(intentId, (current) => {
@@ -304,7 +320,11 @@ export class HoldpointEngine {
     const actor = normalizeActor(options.actor, 'cancel.actor');
     const { state } = await this.#append(intentId, (current) => {
       this.#assertNotFinal(current, 'cancel');
-      return { type: 'intent-canceled', actor, data: options.reason === undefined ? {} : { reason: options.reason } };
+      return {
+        type: 'intent-canceled',
+        actor,
+        data: options.reason === undefined ? {} : { reason: options.reason },
+      };
     });
     this.#settleWaiters(state);
     return structuredClone(state.intent);
@@ -336,7 +356,10 @@ export class HoldpointEngine {
     this.#assertOpen('waitForHuman');
     const signal = options?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new ValidationError({ field: 'waitForHuman.signal', message: 'waitForHuman.signal must be an AbortSignal' });
+      throw new ValidationError({
+        field: 'waitForHuman.signal',
+        message: 'waitForHuman.signal must be an AbortSignal',
+      });
     }
     signal?.throwIfAborted();
     const request = normalizeRequest(options, 'waitForHuman');
@@ -354,11 +377,16 @@ export class HoldpointEngine {
    * Tasks, newest first, optionally only those of one assignee (current assignees) or status.
    * Reads the tasks index (or the assignee's), not every record.
    */
-  async listTasks(options: { assignee?: string; status?: TaskStatus; limit?: number } = {}): Promise<HumanTask[]> {
+  async listTasks(
+    options: { assignee?: string; status?: TaskStatus; limit?: number } = {},
+  ): Promise<HumanTask[]> {
     this.#assertOpen('listTasks');
     const limit = options.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-      throw new ValidationError({ field: 'listTasks.limit', message: 'listTasks.limit must be an integer from 1 to 10000' });
+      throw new ValidationError({
+        field: 'listTasks.limit',
+        message: 'listTasks.limit must be an integer from 1 to 10000',
+      });
     }
     const index = options.assignee === undefined ? tasksIndex : assigneeIndex(options.assignee);
     // The index is ascending by creation time; read generously and filter by the actual state.
@@ -375,7 +403,12 @@ export class HoldpointEngine {
     const states = new Map<string, IntentState | undefined>();
     await Promise.all(
       [...byIntent.keys()].map(async (intentId) => {
-        states.set(intentId, await this.#load(intentId).catch((error) => (NotFoundError.isInstance(error) ? undefined : Promise.reject(error))));
+        states.set(
+          intentId,
+          await this.#load(intentId).catch((error) =>
+            NotFoundError.isInstance(error) ? undefined : Promise.reject(error),
+          ),
+        );
       }),
     );
     const tasks: HumanTask[] = [];
@@ -473,7 +506,10 @@ export class HoldpointEngine {
   }
 
   /** Cancel one pending task; its waiters get `status: 'canceled'`. */
-  async cancelTask(taskId: string, options: { reason?: string; actor?: string | Actor } = {}): Promise<HumanTask> {
+  async cancelTask(
+    taskId: string,
+    options: { reason?: string; actor?: string | Actor } = {},
+  ): Promise<HumanTask> {
     this.#assertOpen('cancelTask');
     const actor = normalizeActor(options.actor, 'cancelTask.actor');
     const intentId = this.#intentIdOf(taskId);
@@ -481,9 +517,18 @@ export class HoldpointEngine {
       const task = current.tasks[taskId];
       if (!task) throw this.#taskNotFound(taskId);
       if (task.status !== 'pending') {
-        throw new AlreadyDecidedError({ taskId, status: task.status, message: `cancelTask: task ${taskId} is already ${task.status}` });
+        throw new AlreadyDecidedError({
+          taskId,
+          status: task.status,
+          message: `cancelTask: task ${taskId} is already ${task.status}`,
+        });
       }
-      return { type: 'task-canceled', taskId, actor, data: options.reason === undefined ? {} : { reason: options.reason } };
+      return {
+        type: 'task-canceled',
+        taskId,
+        actor,
+        data: options.reason === undefined ? {} : { reason: options.reason },
+      };
     });
     return structuredClone(state.tasks[taskId] as HumanTask);
   }
@@ -498,7 +543,10 @@ export class HoldpointEngine {
   subscribe(listener: (event: AuditEvent) => void): () => void {
     this.#assertOpen('subscribe');
     if (typeof listener !== 'function') {
-      throw new ValidationError({ field: 'subscribe.listener', message: 'subscribe: give a function (event) => void' });
+      throw new ValidationError({
+        field: 'subscribe.listener',
+        message: 'subscribe: give a function (event) => void',
+      });
     }
     this.#listeners.add(listener);
     return () => {
@@ -514,19 +562,27 @@ export class HoldpointEngine {
     this.#assertOpen('events');
     const limit = options.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      throw new ValidationError({ field: 'events.limit', message: 'events.limit must be an integer from 1 to 1000' });
+      throw new ValidationError({
+        field: 'events.limit',
+        message: 'events.limit must be an integer from 1 to 1000',
+      });
     }
     let min = Number.NEGATIVE_INFINITY;
     let after: { score: number; member: string } | undefined;
     if (options.since !== undefined) {
       const match = /^(\d+)\|(.+)$/.exec(options.since);
       if (!match) {
-        throw new ValidationError({ field: 'events.since', message: `events.since '${options.since}' is not a cursor returned by events()` });
+        throw new ValidationError({
+          field: 'events.since',
+          message: `events.since '${options.since}' is not a cursor returned by events()`,
+        });
       }
       after = { score: Number(match[1]), member: match[2] as string };
       min = after.score;
     }
-    const entries = await this.#guard('events', () => this.#store.indexRange(eventsIndex, { min, limit: limit + 50 }));
+    const entries = await this.#guard('events', () =>
+      this.#store.indexRange(eventsIndex, { min, limit: limit + 50 }),
+    );
     const fresh = entries
       .filter((entry) => !after || entry.score > after.score || entry.member > after.member)
       .slice(0, limit);
@@ -535,7 +591,9 @@ export class HoldpointEngine {
       return eventKey(entry.member.slice(0, separator), Number(entry.member.slice(separator + 1)));
     });
     const values = keys.length === 0 ? [] : await this.#guard('events', () => this.#store.readClaims(keys));
-    const events = values.filter((value): value is string => value !== undefined).map((value) => JSON.parse(value) as AuditEvent);
+    const events = values
+      .filter((value): value is string => value !== undefined)
+      .map((value) => JSON.parse(value) as AuditEvent);
     const last = fresh.at(-1);
     return { events, ...(last ? { cursor: `${last.score}|${last.member}` } : {}) };
   }
@@ -555,9 +613,15 @@ export class HoldpointEngine {
      * Check an export offline. Without `publicKey`, this engine's own key is used.
      * @returns `{ ok: true }`, or `{ ok: false, seq, reason }` naming the first broken event.
      */
-    verify: async (jsonl: string, options: { publicKey?: string | KeyObject } = {}): Promise<AuditVerification> => {
+    verify: async (
+      jsonl: string,
+      options: { publicKey?: string | KeyObject } = {},
+    ): Promise<AuditVerification> => {
       if (typeof jsonl !== 'string') {
-        throw new ValidationError({ field: 'audit.verify.jsonl', message: 'audit.verify: give the JSONL text returned by audit.export' });
+        throw new ValidationError({
+          field: 'audit.verify.jsonl',
+          message: 'audit.verify: give the JSONL text returned by audit.export',
+        });
       }
       const publicKey = options.publicKey ?? (await this.#signingKeyOf()).publicKey;
       return verifyAudit(jsonl, { publicKey });
@@ -574,7 +638,10 @@ export class HoldpointEngine {
     clearInterval(this.#pollTimer);
     this.#unsubscribe?.();
     for (const waiters of this.#waiters.values()) {
-      for (const waiter of waiters) waiter.reject(new EngineClosedError({ message: 'waitForHuman: the engine was closed while waiting' }));
+      for (const waiter of waiters)
+        waiter.reject(
+          new EngineClosedError({ message: 'waitForHuman: the engine was closed while waiting' }),
+        );
     }
     this.#waiters.clear();
     await this.#ticking?.catch(() => undefined);
@@ -601,7 +668,8 @@ export class HoldpointEngine {
     let record = mine;
     if (!(await this.#claim(key, JSON.stringify(mine)))) {
       record = JSON.parse((await this.#readClaim(key)) as string) as IdempotencyRecord;
-      const sameIntent = request.intentId === undefined ? record.implicitIntent : record.intentId === request.intentId;
+      const sameIntent =
+        request.intentId === undefined ? record.implicitIntent : record.intentId === request.intentId;
       if (record.fingerprint !== mine.fingerprint || !sameIntent) {
         throw new IdempotencyConflictError({
           idempotencyKey: request.idempotencyKey,
@@ -615,7 +683,12 @@ export class HoldpointEngine {
     return this.#createTask(record.intentId, record.taskId, record.request, record.implicitIntent);
   }
 
-  async #createTask(intentId: string, taskId: string, request: NormalizedRequest, implicitIntent: boolean): Promise<HumanTask> {
+  async #createTask(
+    intentId: string,
+    taskId: string,
+    request: NormalizedRequest,
+    implicitIntent: boolean,
+  ): Promise<HumanTask> {
     if (implicitIntent) {
       await this.#ensureIntent(intentId, 'human-task', null, request.idempotencyKey);
     }
@@ -641,7 +714,9 @@ export class HoldpointEngine {
       status: 'pending',
       createdAt: at,
       updatedAt: at,
-      ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs, deadlineAt: new Date(nowMs + request.timeoutMs).toISOString() }),
+      ...(request.timeoutMs === undefined
+        ? {}
+        : { timeoutMs: request.timeoutMs, deadlineAt: new Date(nowMs + request.timeoutMs).toISOString() }),
       ...(request.remind === undefined ? {} : { remind: request.remind }),
       remindersSent: 0,
       escalateTo: request.escalateTo,
@@ -655,11 +730,15 @@ export class HoldpointEngine {
     // Written ahead of the event: index entries and timers for a task that ends up not existing
     // are dropped when read, while a task that exists always has them.
     const timers: { member: string; score: number }[] = [];
-    if (request.timeoutMs !== undefined) timers.push({ member: `${taskId}|deadline|0`, score: nowMs + request.timeoutMs });
-    if (request.remind !== undefined) timers.push({ member: `${taskId}|remind|1`, score: nowMs + request.remind.afterMs });
+    if (request.timeoutMs !== undefined)
+      timers.push({ member: `${taskId}|deadline|0`, score: nowMs + request.timeoutMs });
+    if (request.remind !== undefined)
+      timers.push({ member: `${taskId}|remind|1`, score: nowMs + request.remind.afterMs });
     const ahead = () => [
       this.#store.indexAdd(tasksIndex, [{ member: taskId, score: nowMs }]),
-      ...request.assignees.map((assignee) => this.#store.indexAdd(assigneeIndex(assignee), [{ member: taskId, score: nowMs }])),
+      ...request.assignees.map((assignee) =>
+        this.#store.indexAdd(assigneeIndex(assignee), [{ member: taskId, score: nowMs }]),
+      ),
       ...(timers.length > 0 ? [this.#store.indexAdd(dueIndex, timers)] : []),
     ];
     const result = await this.#append(
@@ -672,7 +751,8 @@ export class HoldpointEngine {
       ahead,
     );
     state = result.state;
-    if (result.event && this.#settings.runTimers && timers.length > 0) this.#scheduleTick(Math.min(...timers.map((timer) => timer.score)));
+    if (result.event && this.#settings.runTimers && timers.length > 0)
+      this.#scheduleTick(Math.min(...timers.map((timer) => timer.score)));
     return state.tasks[taskId] as HumanTask;
   }
 
@@ -787,7 +867,12 @@ export class HoldpointEngine {
   // ---------------------------------------------------------------------------------------------
   // Internals: the chain
 
-  async #ensureIntent(intentId: string, type: string, input: unknown, idempotencyKey: string | undefined): Promise<IntentState> {
+  async #ensureIntent(
+    intentId: string,
+    type: string,
+    input: unknown,
+    idempotencyKey: string | undefined,
+  ): Promise<IntentState> {
     const existing = await this.#loadMaybe(intentId);
     if (existing) return existing;
     const { state } = await this.#append(
@@ -795,7 +880,11 @@ export class HoldpointEngine {
       (current) =>
         current.intent.seq > 0
           ? null
-          : { type: 'intent-submitted', actor: null, data: { type, input, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) } },
+          : {
+              type: 'intent-submitted',
+              actor: null,
+              data: { type, input, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
+            },
       undefined,
       true,
     );
@@ -815,7 +904,9 @@ export class HoldpointEngine {
   ): Promise<{ state: IntentState; event?: AuditEvent }> {
     const eventId = randomUUID();
     const notifies = { current: false };
-    let state: IntentState = allowNew ? ((await this.#loadMaybe(intentId)) ?? this.#emptyState(intentId)) : await this.#load(intentId);
+    let state: IntentState = allowNew
+      ? ((await this.#loadMaybe(intentId)) ?? this.#emptyState(intentId))
+      : await this.#load(intentId);
     let first = true;
     for (;;) {
       const change = build(state);
@@ -862,7 +953,16 @@ export class HoldpointEngine {
 
   #emptyState(intentId: string): IntentState {
     return {
-      intent: { id: intentId, type: '', input: null, status: 'CREATED', taskIds: [], createdAt: '', updatedAt: '', seq: 0 },
+      intent: {
+        id: intentId,
+        type: '',
+        input: null,
+        status: 'CREATED',
+        taskIds: [],
+        createdAt: '',
+        updatedAt: '',
+        seq: 0,
+      },
       tasks: {},
       headHash: null,
       recentEventIds: [],
@@ -872,15 +972,22 @@ export class HoldpointEngine {
   async #afterAppend(state: IntentState, event: AuditEvent, notifies: boolean): Promise<void> {
     const after: Array<Promise<unknown>> = [
       this.#store.publish(JSON.stringify(this.#wakeUp(state, event, notifies))),
-      this.#store.indexAdd(eventsIndex, [{ member: `${event.intentId}:${event.seq}`, score: Date.parse(event.at) }]),
+      this.#store.indexAdd(eventsIndex, [
+        { member: `${event.intentId}:${event.seq}`, score: Date.parse(event.at) },
+      ]),
     ];
     if (event.seq % snapshotEvery === 0) after.push(this.#store.keyv.set(`intent:${event.intentId}`, state));
-    const finished = event.type === 'task-decided' || event.type === 'task-timed-out' || event.type === 'task-canceled';
+    const finished =
+      event.type === 'task-decided' || event.type === 'task-timed-out' || event.type === 'task-canceled';
     if (finished && event.taskId) {
       const task = state.tasks[event.taskId] as HumanTask;
       after.push(this.#store.indexRemove(dueIndex, this.#timerIdsOf(task)));
     }
-    if (event.type === 'intent-canceled' || event.type === 'intent-failed' || event.type === 'task-timed-out') {
+    if (
+      event.type === 'intent-canceled' ||
+      event.type === 'intent-failed' ||
+      event.type === 'task-timed-out'
+    ) {
       const ids = state.intent.taskIds.flatMap((id) => this.#timerIdsOf(state.tasks[id] as HumanTask));
       if (ids.length > 0) after.push(this.#store.indexRemove(dueIndex, ids));
     }
@@ -928,7 +1035,8 @@ export class HoldpointEngine {
 
   async #load(intentId: string): Promise<IntentState> {
     const state = await this.#loadMaybe(intentId);
-    if (!state) throw new NotFoundError({ kind: 'intent', id: intentId, message: `No intent has id '${intentId}'` });
+    if (!state)
+      throw new NotFoundError({ kind: 'intent', id: intentId, message: `No intent has id '${intentId}'` });
     return state;
   }
 
@@ -972,7 +1080,10 @@ export class HoldpointEngine {
 
   #intentIdOf(taskId: string): string {
     if (typeof taskId !== 'string' || taskId.length === 0) {
-      throw new ValidationError({ field: 'taskId', message: `taskId must be a task id string such as 'tsk_…', got ${JSON.stringify(taskId)}` });
+      throw new ValidationError({
+        field: 'taskId',
+        message: `taskId must be a task id string such as 'tsk_…', got ${JSON.stringify(taskId)}`,
+      });
     }
     const intentId = intentIdOfTask(taskId);
     if (intentId === undefined) throw this.#taskNotFound(taskId);
@@ -991,7 +1102,11 @@ export class HoldpointEngine {
       const keys = Array.from({ length: to - from + 1 }, (_, offset) => eventKey(intentId, from + offset));
       const values = await this.#guard('audit.export', () => this.#store.readClaims(keys));
       for (const value of values) {
-        if (value === undefined) throw new StoreUnavailableError({ store: this.#store.kind, operation: 'audit.export (an event is missing)' });
+        if (value === undefined)
+          throw new StoreUnavailableError({
+            store: this.#store.kind,
+            operation: 'audit.export (an event is missing)',
+          });
         events.push(JSON.parse(value) as AuditEvent);
       }
     }
@@ -1013,15 +1128,27 @@ export class HoldpointEngine {
     const where = `decide (task ${task.id}, type ${task.type})`;
     if (requires === 'comment' && (decision.comment === undefined || decision.comment.trim() === '')) {
       const what = task.type === 'override' ? 'a justification' : 'the answer';
-      throw new ValidationError({ field: 'decide.comment', message: `${where}: comment is required — give ${what} in comment` });
+      throw new ValidationError({
+        field: 'decide.comment',
+        message: `${where}: comment is required — give ${what} in comment`,
+      });
     }
-    if (requires === 'evidence' && (decision.evidence === undefined || decision.evidence === null || decision.evidence === '')) {
-      throw new ValidationError({ field: 'decide.evidence', message: `${where}: evidence is required — a link, a note or a list showing the work was done` });
+    if (
+      requires === 'evidence' &&
+      (decision.evidence === undefined || decision.evidence === null || decision.evidence === '')
+    ) {
+      throw new ValidationError({
+        field: 'decide.evidence',
+        message: `${where}: evidence is required — a link, a note or a list showing the work was done`,
+      });
     }
     if (task.schema !== undefined && (decision.data !== undefined || requires === 'data')) {
       const problems = formDataProblems(task.schema, decision.data);
       if (problems.length > 0) {
-        throw new ValidationError({ field: 'decide.data', message: `${where}: data does not match the form: ${problems.join('; ')}` });
+        throw new ValidationError({
+          field: 'decide.data',
+          message: `${where}: data does not match the form: ${problems.join('; ')}`,
+        });
       }
     }
   }
@@ -1045,11 +1172,14 @@ export class HoldpointEngine {
   #armTick(when: number, now: number): void {
     clearTimeout(this.#tickTimer);
     this.#tickAt = when;
-    this.#tickTimer = setTimeout(() => {
-      this.#tickAt = Number.POSITIVE_INFINITY;
-      this.#tickTimer = undefined;
-      void this.#tick();
-    }, Math.min(maxTimerDelayMs, Math.max(0, when - now)));
+    this.#tickTimer = setTimeout(
+      () => {
+        this.#tickAt = Number.POSITIVE_INFINITY;
+        this.#tickTimer = undefined;
+        void this.#tick();
+      },
+      Math.min(maxTimerDelayMs, Math.max(0, when - now)),
+    );
     // Timers alone do not keep a process alive; a waiting agent does (see #wait).
     this.#tickTimer.unref();
   }
@@ -1083,7 +1213,9 @@ export class HoldpointEngine {
       const [next] = await this.#store.indexRange(dueIndex, { limit: 1 });
       const now = this.#settings.now();
       // A timer still due now is leased by another engine (or failed): look again a little later.
-      this.#scheduleTick(next ? Math.max(next.score, now + leaseRetryMs) : now + this.#settings.pollIntervalMs);
+      this.#scheduleTick(
+        next ? Math.max(next.score, now + leaseRetryMs) : now + this.#settings.pollIntervalMs,
+      );
     } catch (error) {
       if (!StoreUnavailableError.isInstance(error)) this.#settings.onError(error);
       this.#scheduleTick(this.#settings.now() + this.#settings.pollIntervalMs);
@@ -1116,8 +1248,8 @@ export class HoldpointEngine {
     const intentId = intentIdOfTask(taskId);
     if (intentId === undefined) return;
     const state = await this.#loadMaybe(intentId);
-    const task = state?.tasks[taskId];
-    if (!state || !task || task.status !== 'pending' || isFinalIntentStatus(state.intent.status)) return;
+    const task = state && pendingTask(state, taskId);
+    if (!task) return;
     const nowMs = this.#settings.now();
     if (kind === 'remind' && task.remind) {
       const remind = task.remind;
@@ -1131,9 +1263,14 @@ export class HoldpointEngine {
       await this.#append(
         intentId,
         (current) => {
-          const now = current.tasks[taskId];
-          if (!now || now.status !== 'pending' || now.remindersSent !== count - 1) return null;
-          return { type: 'task-reminded', taskId, actor: null, data: { reminder: count, assignees: now.assignees } };
+          const now = pendingTask(current, taskId);
+          if (now?.remindersSent !== count - 1) return null;
+          return {
+            type: 'task-reminded',
+            taskId,
+            actor: null,
+            data: { reminder: count, assignees: now.assignees },
+          };
         },
         ahead,
       );
@@ -1147,18 +1284,25 @@ export class HoldpointEngine {
         const assignees = task.reassign ? [step.assignee] : [...new Set([...task.assignees, step.assignee])];
         const ahead = () => [
           this.#store.indexAdd(dueIndex, [{ member: `${taskId}|deadline|${count + 1}`, score: deadlineAt }]),
-          this.#store.indexAdd(assigneeIndex(step.assignee), [{ member: taskId, score: Date.parse(task.createdAt) }]),
+          this.#store.indexAdd(assigneeIndex(step.assignee), [
+            { member: taskId, score: Date.parse(task.createdAt) },
+          ]),
         ];
         await this.#append(
           intentId,
           (current) => {
-            const now = current.tasks[taskId];
-            if (!now || now.status !== 'pending' || now.escalationLevel !== count) return null;
+            const now = pendingTask(current, taskId);
+            if (now?.escalationLevel !== count) return null;
             return {
               type: 'task-escalated',
               taskId,
               actor: null,
-              data: { level: count + 1, assignee: step.assignee, assignees, deadlineAt: new Date(deadlineAt).toISOString() },
+              data: {
+                level: count + 1,
+                assignee: step.assignee,
+                assignees,
+                deadlineAt: new Date(deadlineAt).toISOString(),
+              },
             };
           },
           ahead,
@@ -1166,9 +1310,10 @@ export class HoldpointEngine {
         return;
       }
       await this.#append(intentId, (current) => {
-        const now = current.tasks[taskId];
-        if (!now || now.status !== 'pending' || now.escalationLevel !== count) return null;
-        if (now.onTimeout === 'fail') return { type: 'task-timed-out', taskId, actor: null, data: { policy: 'fail' } };
+        const now = pendingTask(current, taskId);
+        if (now?.escalationLevel !== count) return null;
+        if (now.onTimeout === 'fail')
+          return { type: 'task-timed-out', taskId, actor: null, data: { policy: 'fail' } };
         const decision: Decision = {
           outcome: policyOutcome(now.type, now.allowedOutcomes, now.onTimeout),
           actor: null,
@@ -1272,7 +1417,10 @@ export class HoldpointEngine {
   }
 
   #assertOpen(operation: string): void {
-    if (this.#closed) throw new EngineClosedError({ message: `${operation}: the engine is closed; create a new one with createHoldpoint()` });
+    if (this.#closed)
+      throw new EngineClosedError({
+        message: `${operation}: the engine is closed; create a new one with createHoldpoint()`,
+      });
   }
 }
 

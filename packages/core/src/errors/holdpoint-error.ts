@@ -11,7 +11,6 @@ const symbol = Symbol.for(marker);
  * catch (error) { if (HoldpointError.isInstance(error) && error.code === 'ALREADY_DECIDED') { … } }
  */
 export class HoldpointError extends Error {
-  private readonly [symbol] = true;
   /** A stable, machine-readable code such as `VALIDATION` or `ALREADY_DECIDED`. */
   readonly code: string;
   /** True when the same call may succeed if tried again later (the store was unreachable). */
@@ -22,6 +21,8 @@ export class HoldpointError extends Error {
     this.name = 'HoldpointError';
     this.code = options.code;
     this.retryable = options.retryable ?? false;
+    // A non-enumerable brand, so copies of this package loaded twice still recognise each other.
+    Object.defineProperty(this, symbol, { value: true, enumerable: false });
   }
 
   /** Whether `error` is a Holdpoint error (of any copy of this package). */
@@ -30,6 +31,11 @@ export class HoldpointError extends Error {
   }
 
   protected static hasMarker(error: unknown): error is HoldpointError {
-    return typeof error === 'object' && error !== null && symbol in error && (error as Record<symbol, unknown>)[symbol] === true;
+    return (
+      typeof error === 'object' &&
+      error !== null &&
+      symbol in error &&
+      (error as Record<symbol, unknown>)[symbol] === true
+    );
   }
 }

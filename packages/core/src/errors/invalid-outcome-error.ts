@@ -5,7 +5,12 @@ export class InvalidOutcomeError extends HoldpointError {
   readonly taskId: string;
   /** The outcomes the task allows. */
   readonly allowedOutcomes: readonly string[];
-  constructor(options: { message: string; taskId: string; allowedOutcomes: readonly string[]; cause?: unknown }) {
+  constructor(options: {
+    message: string;
+    taskId: string;
+    allowedOutcomes: readonly string[];
+    cause?: unknown;
+  }) {
     super({ code: 'INVALID_OUTCOME', message: options.message, cause: options.cause });
     this.name = 'InvalidOutcomeError';
     this.taskId = options.taskId;

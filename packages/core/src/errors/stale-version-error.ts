@@ -7,7 +7,13 @@ export class StaleVersionError extends HoldpointError {
   readonly expected: string;
   /** The digest the decision named. */
   readonly received: string;
-  constructor(options: { message: string; taskId: string; expected: string; received: string; cause?: unknown }) {
+  constructor(options: {
+    message: string;
+    taskId: string;
+    expected: string;
+    received: string;
+    cause?: unknown;
+  }) {
     super({ code: 'STALE_VERSION', message: options.message, cause: options.cause });
     this.name = 'StaleVersionError';
     this.taskId = options.taskId;
