@@ -1,0 +1,210 @@
+import { EventEmitter } from 'node:events';
+import Keyv from 'keyv';
+import { ListenerSet } from './listener-set.js';
+import { checkEntries, checkTtl, rangeBounds, storeClosedError } from './store-arguments.js';
+import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backend.js';
+
+/** A claim held in memory; `expires` (ms since the epoch, by `Date.now()`) is absent for a permanent claim. */
+interface MemoryClaim {
+  value: string;
+  expires: number | undefined;
+}
+
+/** Everything backends on one memory store share. */
+interface MemoryState {
+  records: Map<unknown, unknown>;
+  claims: Map<string, MemoryClaim>;
+  indexes: Map<string, SortedIndex>;
+  /** One event per prefix; each backend listens on its own prefix. */
+  messages: EventEmitter;
+}
+
+/** `memory://NAME` stores, kept for the life of the process so that a restarted engine finds its data. */
+const namedStates = new Map<string, MemoryState>();
+/** Stores found through a Keyv's Map, so two Keyv instances over one Map share claims too. */
+const statesByMap = new WeakMap<Map<unknown, unknown>, MemoryState>();
+
+function newState(records: Map<unknown, unknown> = new Map()): MemoryState {
+  const messages = new EventEmitter();
+  messages.setMaxListeners(0);
+  const state: MemoryState = { records, claims: new Map(), indexes: new Map(), messages };
+  statesByMap.set(records, state);
+  return state;
+}
+
+/**
+ * A store in this process's memory: for tests, examples and single-process tools. `memory://` is
+ * private to the backend; `memory://NAME` is shared by every backend opened with that name in this
+ * process (two engines in one test) and lives as long as the process. Claims and leases use
+ * `Date.now()`, so fake timers move them. Nothing survives a restart of the process.
+ */
+export class MemoryStore implements StoreBackend {
+  readonly kind = 'memory';
+  readonly keyv: Keyv;
+  readonly #state: MemoryState;
+  readonly #prefix: string;
+  readonly #listeners = new ListenerSet();
+  readonly #deliver = (message: string) => this.#listeners.emit(message);
+  #closed = false;
+
+  private constructor(state: MemoryState, keyv: Keyv, prefix: string) {
+    this.#state = state;
+    this.keyv = keyv;
+    this.#prefix = prefix;
+    this.#state.messages.on(prefix, this.#deliver);
+  }
+
+  /** Open a private store (no name) or the process-wide store called `name`. */
+  static open(options: { name?: string; prefix: string }): MemoryStore {
+    let state: MemoryState;
+    if (options.name === undefined) {
+      state = newState();
+    } else {
+      state = namedStates.get(options.name) ?? newState();
+      namedStates.set(options.name, state);
+    }
+    const keyv = new Keyv({ store: state.records, namespace: options.prefix, throwOnErrors: true });
+    // Errors are thrown to the caller (throwOnErrors); the listener keeps an emitted one from going unheard.
+    keyv.on('error', () => {});
+    return new MemoryStore(state, keyv, options.prefix);
+  }
+
+  /** A backend for a Keyv whose store is a Map; backends over the same Map share claims and indexes. */
+  static fromKeyv(keyv: Keyv, prefix: string): MemoryStore {
+    const records = keyv.store as Map<unknown, unknown>;
+    return new MemoryStore(statesByMap.get(records) ?? newState(records), keyv, prefix);
+  }
+
+  async claim(key: string, value: string, ttlMs?: number): Promise<boolean> {
+    const ttl = checkTtl(ttlMs);
+    this.#open('claim');
+    const name = this.#key(key);
+    const now = Date.now();
+    const held = this.#state.claims.get(name);
+    if (held !== undefined && (held.expires === undefined || held.expires > now)) return false;
+    this.#state.claims.set(name, { value, expires: ttl === undefined ? undefined : now + ttl });
+    return true;
+  }
+
+  async readClaims(keys: readonly string[]): Promise<(string | undefined)[]> {
+    this.#open('readClaims');
+    const now = Date.now();
+    return keys.map((key) => {
+      const held = this.#state.claims.get(this.#key(key));
+      return held !== undefined && (held.expires === undefined || held.expires > now)
+        ? held.value
+        : undefined;
+    });
+  }
+
+  async releaseClaim(key: string, value: string): Promise<void> {
+    this.#open('releaseClaim');
+    const name = this.#key(key);
+    if (this.#state.claims.get(name)?.value === value) this.#state.claims.delete(name);
+  }
+
+  async indexAdd(index: string, entries: readonly IndexEntry[]): Promise<void> {
+    const checked = checkEntries(entries);
+    this.#open('indexAdd');
+    const name = this.#key(index);
+    let sorted = this.#state.indexes.get(name);
+    if (sorted === undefined) {
+      sorted = new SortedIndex();
+      this.#state.indexes.set(name, sorted);
+    }
+    for (const entry of checked) sorted.set(entry.member, entry.score);
+  }
+
+  async indexRemove(index: string, members: readonly string[]): Promise<void> {
+    this.#open('indexRemove');
+    const sorted = this.#state.indexes.get(this.#key(index));
+    if (sorted === undefined) return;
+    for (const member of members) sorted.delete(member);
+  }
+
+  async indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]> {
+    const { min, max, limit } = rangeBounds(options);
+    this.#open('indexRange');
+    return this.#state.indexes.get(this.#key(index))?.range(min, max, limit) ?? [];
+  }
+
+  async publish(message: string): Promise<void> {
+    this.#open('publish');
+    // Delivered after the current call stack, like the other backends' network round trip, so a
+    // publisher never runs its subscribers inside its own call.
+    queueMicrotask(() => this.#state.messages.emit(this.#prefix, message));
+  }
+
+  subscribe(listener: (message: string) => void): () => void {
+    return this.#listeners.add(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#state.messages.off(this.#prefix, this.#deliver);
+    this.#listeners.clear();
+  }
+
+  #key(key: string): string {
+    return `${this.#prefix}:${key}`;
+  }
+
+  #open(operation: string): void {
+    if (this.#closed) throw storeClosedError('memory', operation);
+  }
+}
+
+/**
+ * A sorted index: entries in an array ordered by (score, member), found by binary search, and a Map
+ * from member to score. Reads are O(log n + k); a write is O(log n) to find its place plus the
+ * array shift, which for the index sizes of one process is cheaper than a tree.
+ */
+export class SortedIndex {
+  readonly #scores = new Map<string, number>();
+  readonly #entries: IndexEntry[] = [];
+
+  get size(): number {
+    return this.#entries.length;
+  }
+
+  set(member: string, score: number): void {
+    const previous = this.#scores.get(member);
+    if (previous === score) return;
+    if (previous !== undefined) this.#entries.splice(this.#lowerBound(previous, member), 1);
+    this.#entries.splice(this.#lowerBound(score, member), 0, { member, score });
+    this.#scores.set(member, score);
+  }
+
+  delete(member: string): void {
+    const score = this.#scores.get(member);
+    if (score === undefined) return;
+    this.#entries.splice(this.#lowerBound(score, member), 1);
+    this.#scores.delete(member);
+  }
+
+  /** Entries with min ≤ score ≤ max, lowest first (ties by member), at most `limit`. */
+  range(min: number, max: number, limit: number): IndexEntry[] {
+    const result: IndexEntry[] = [];
+    // '' sorts before every member, so this finds the first entry whose score is at least min.
+    for (let at = this.#lowerBound(min, ''); at < this.#entries.length && result.length < limit; at++) {
+      const entry = this.#entries[at] as IndexEntry;
+      if (entry.score > max) break;
+      result.push({ member: entry.member, score: entry.score });
+    }
+    return result;
+  }
+
+  /** The position of the first entry not less than (score, member). */
+  #lowerBound(score: number, member: string): number {
+    let low = 0;
+    let high = this.#entries.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const entry = this.#entries[middle] as IndexEntry;
+      if (entry.score < score || (entry.score === score && entry.member < member)) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+}

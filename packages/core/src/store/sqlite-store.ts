@@ -1,0 +1,304 @@
+import { randomUUID } from 'node:crypto';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+// The real clock, even under a test's fake timers: polling is plumbing, not logic time.
+import { clearInterval, setInterval } from 'node:timers';
+import Keyv from 'keyv';
+import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
+import { inTransaction, KeyvNodeSqlite, openSqliteDatabase } from './keyv-node-sqlite.js';
+import { ListenerSet } from './listener-set.js';
+import { checkEntries, checkTtl, rangeBounds, storeClosedError } from './store-arguments.js';
+import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backend.js';
+
+/** How often subscribers look for messages from other connections (one `PRAGMA data_version` each time). */
+const POLL_INTERVAL_MS = 50;
+/** Messages are wake-ups, not a log: rows older than this are deleted now and then. */
+const MESSAGE_RETENTION_MS = 60_000;
+/** How often expired leases are swept from the claims table. */
+const SWEEP_INTERVAL_MS = 60_000;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS holdpoint_claims (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires INTEGER
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS holdpoint_index (
+    name TEXT NOT NULL,
+    member TEXT NOT NULL,
+    score REAL NOT NULL,
+    PRIMARY KEY (name, member)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS holdpoint_index_by_score ON holdpoint_index (name, score, member);
+  CREATE TABLE IF NOT EXISTS holdpoint_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    message TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS holdpoint_messages_by_time ON holdpoint_messages (at);
+`;
+
+/**
+ * Backends of this process by connection. `PRAGMA data_version` only changes for commits of *other*
+ * connections, so backends that share one connection hand each other their messages directly.
+ */
+const backendsByDatabase = new WeakMap<DatabaseSync, Set<SqliteStore>>();
+/** Tells one connection's messages apart from others' in the shared table (its own are delivered directly). */
+const connectionIds = new WeakMap<DatabaseSync, string>();
+
+/**
+ * A store in one SQLite file through `node:sqlite`: the default store, and the one for a single
+ * machine (several processes may share the file). One connection serves Keyv (a
+ * {@link KeyvNodeSqlite} table `keyv`) and the backend's tables: `holdpoint_claims` (first writer
+ * wins by `INSERT … ON CONFLICT … RETURNING`), `holdpoint_index` (indexed by name and score) and
+ * `holdpoint_messages` (wake-ups for other processes, found by polling `PRAGMA data_version` every
+ * 50 ms while someone is subscribed).
+ *
+ * Durability: WAL with `synchronous=NORMAL` (see {@link openSqliteDatabase}): a commit survives a
+ * crash of the process; a power loss can lose the last commits but never corrupts the file.
+ * `node:sqlite` is synchronous, so a write that waits for another process's lock (up to the busy
+ * timeout, 5 s) blocks this process's event loop meanwhile.
+ */
+export class SqliteStore implements StoreBackend {
+  readonly kind = 'sqlite';
+  readonly keyv: Keyv;
+  readonly #db: DatabaseSync;
+  readonly #adapter: KeyvNodeSqlite | undefined;
+  readonly #prefix: string;
+  readonly #origin: string;
+  readonly #statements = new Map<string, StatementSync>();
+  readonly #listeners = new ListenerSet();
+  #pollTimer: NodeJS.Timeout | undefined;
+  #dataVersion = 0;
+  #lastMessageId = 0;
+  #lastPrune = 0;
+  #lastSweep = 0;
+  #closed = false;
+
+  private constructor(options: { db: DatabaseSync; keyv: Keyv; adapter?: KeyvNodeSqlite; prefix: string }) {
+    this.#db = options.db;
+    this.keyv = options.keyv;
+    this.#adapter = options.adapter;
+    this.#prefix = options.prefix;
+    this.#origin = connectionIds.get(this.#db) ?? randomUUID();
+    connectionIds.set(this.#db, this.#origin);
+    inTransaction(this.#db, () => this.#db.exec(SCHEMA));
+    let siblings = backendsByDatabase.get(this.#db);
+    if (siblings === undefined) {
+      siblings = new Set();
+      backendsByDatabase.set(this.#db, siblings);
+    }
+    siblings.add(this);
+  }
+
+  /**
+   * Open (creating if needed) the database at `location`, a file path or `:memory:`.
+   * @throws {StoreUnavailableError} when the file cannot be opened or set up.
+   */
+  static open(options: { location: string; prefix: string }): SqliteStore {
+    let adapter: KeyvNodeSqlite | undefined;
+    try {
+      const db = openSqliteDatabase(options.location);
+      adapter = new KeyvNodeSqlite({ db });
+      const keyv = new Keyv({ store: adapter, namespace: options.prefix, throwOnErrors: true });
+      // Errors are thrown to the caller (throwOnErrors); the listener keeps an emitted one from going unheard.
+      keyv.on('error', () => {});
+      return new SqliteStore({ db, keyv, adapter, prefix: options.prefix });
+    } catch (error) {
+      if (adapter?.db.isOpen) adapter.db.close();
+      throw new StoreUnavailableError({ store: 'sqlite', operation: 'open', cause: error });
+    }
+  }
+
+  /** A backend over the connection of a Keyv whose store is a {@link KeyvNodeSqlite}; the Keyv keeps owning it. */
+  static fromKeyv(keyv: Keyv, prefix: string): SqliteStore {
+    const adapter = keyv.store as KeyvNodeSqlite;
+    try {
+      return new SqliteStore({ db: adapter.db, keyv, prefix });
+    } catch (error) {
+      throw new StoreUnavailableError({ store: 'sqlite', operation: 'open', cause: error });
+    }
+  }
+
+  async claim(key: string, value: string, ttlMs?: number): Promise<boolean> {
+    const ttl = checkTtl(ttlMs);
+    return this.#run('claim', () => {
+      const now = Date.now();
+      this.#sweep(now);
+      // A lapsed lease counts as absent: the upsert only overwrites a row whose lease has expired,
+      // and RETURNING yields a row only when this statement wrote it.
+      const written = this.#statement(
+        `INSERT INTO holdpoint_claims (key, value, expires) VALUES (?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires
+         WHERE holdpoint_claims.expires IS NOT NULL AND holdpoint_claims.expires <= ?
+         RETURNING key`,
+      ).all(this.#key(key), value, ttl === undefined ? null : now + ttl, now);
+      return written.length === 1;
+    });
+  }
+
+  async readClaims(keys: readonly string[]): Promise<(string | undefined)[]> {
+    return this.#run('readClaims', () => {
+      if (keys.length === 0) return [];
+      const rows = this.#statement(
+        `SELECT key, value FROM holdpoint_claims
+         WHERE key IN (SELECT value FROM json_each(?)) AND (expires IS NULL OR expires > ?)`,
+      ).all(JSON.stringify(keys.map((key) => this.#key(key))), Date.now());
+      const values = new Map(rows.map((row) => [row.key as string, row.value as string]));
+      return keys.map((key) => values.get(this.#key(key)));
+    });
+  }
+
+  async releaseClaim(key: string, value: string): Promise<void> {
+    this.#run('releaseClaim', () => {
+      this.#statement('DELETE FROM holdpoint_claims WHERE key = ? AND value = ?').run(this.#key(key), value);
+    });
+  }
+
+  async indexAdd(index: string, entries: readonly IndexEntry[]): Promise<void> {
+    const checked = checkEntries(entries);
+    this.#run('indexAdd', () => {
+      const upsert = this.#statement(
+        `INSERT INTO holdpoint_index (name, member, score) VALUES (?, ?, ?)
+         ON CONFLICT (name, member) DO UPDATE SET score = excluded.score`,
+      );
+      const name = this.#key(index);
+      inTransaction(this.#db, () => {
+        for (const entry of checked) upsert.run(name, entry.member, entry.score);
+      });
+    });
+  }
+
+  async indexRemove(index: string, members: readonly string[]): Promise<void> {
+    this.#run('indexRemove', () => {
+      if (members.length === 0) return;
+      this.#statement(
+        'DELETE FROM holdpoint_index WHERE name = ? AND member IN (SELECT value FROM json_each(?))',
+      ).run(this.#key(index), JSON.stringify(members));
+    });
+  }
+
+  async indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]> {
+    const { min, max, limit } = rangeBounds(options);
+    return this.#run('indexRange', () => {
+      if (limit === 0) return [];
+      const rows = this.#statement(
+        `SELECT member, score FROM holdpoint_index
+         WHERE name = ? AND score >= ? AND score <= ? ORDER BY score, member LIMIT ?`,
+      ).all(this.#key(index), min, max, limit);
+      return rows.map((row) => ({ member: row.member as string, score: row.score as number }));
+    });
+  }
+
+  async publish(message: string): Promise<void> {
+    this.#run('publish', () => {
+      const now = Date.now();
+      this.#statement(
+        'INSERT INTO holdpoint_messages (channel, origin, message, at) VALUES (?, ?, ?, ?)',
+      ).run(this.#prefix, this.#origin, message, now);
+      if (now - this.#lastPrune > MESSAGE_RETENTION_MS) {
+        this.#lastPrune = now;
+        this.#statement('DELETE FROM holdpoint_messages WHERE at < ?').run(now - MESSAGE_RETENTION_MS);
+      }
+    });
+    // This connection's own commits do not change its data_version: deliver to the backends that
+    // share it now, instead of through the table.
+    for (const sibling of backendsByDatabase.get(this.#db) ?? []) {
+      if (sibling.#prefix === this.#prefix) queueMicrotask(() => sibling.#listeners.emit(message));
+    }
+  }
+
+  subscribe(listener: (message: string) => void): () => void {
+    const remove = this.#listeners.add(listener);
+    this.#startPolling();
+    return () => {
+      remove();
+      if (this.#listeners.size === 0) this.#stopPolling();
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopPolling();
+    this.#listeners.clear();
+    this.#statements.clear();
+    backendsByDatabase.get(this.#db)?.delete(this);
+    // The adapter is only ours when open() made it; a Keyv passed in keeps its connection.
+    if (this.#adapter !== undefined) await this.#adapter.disconnect();
+  }
+
+  #startPolling(): void {
+    if (this.#pollTimer !== undefined || this.#closed) return;
+    try {
+      // Only messages published from now on: reading from the start would replay old wake-ups.
+      this.#dataVersion = this.#readDataVersion();
+      const row = this.#statement('SELECT coalesce(max(id), 0) AS id FROM holdpoint_messages').get();
+      this.#lastMessageId = Number(row?.id ?? 0);
+    } catch {
+      // The file is busy or gone: the first poll reads whatever arrives after it recovers.
+    }
+    this.#pollTimer = setInterval(() => this.#poll(), POLL_INTERVAL_MS);
+    this.#pollTimer.unref();
+  }
+
+  #stopPolling(): void {
+    clearInterval(this.#pollTimer);
+    this.#pollTimer = undefined;
+  }
+
+  #poll(): void {
+    let rows: Record<string, unknown>[];
+    try {
+      const version = this.#readDataVersion();
+      if (version === this.#dataVersion) return;
+      this.#dataVersion = version;
+      rows = this.#statement(
+        `SELECT id, message FROM holdpoint_messages
+         WHERE id > ? AND channel = ? AND origin <> ? ORDER BY id`,
+      ).all(this.#lastMessageId, this.#prefix, this.#origin);
+    } catch {
+      // Best effort (a writer holding the file past the busy timeout): the next tick tries again,
+      // and the engine's slow poll covers a missed wake-up.
+      return;
+    }
+    for (const row of rows) {
+      this.#lastMessageId = Math.max(this.#lastMessageId, Number(row.id));
+      this.#listeners.emit(row.message as string);
+    }
+  }
+
+  #readDataVersion(): number {
+    return Number(this.#statement('PRAGMA data_version').get()?.data_version ?? 0);
+  }
+
+  /** Drop lapsed leases now and then, so the claims table holds only what may still matter. */
+  #sweep(now: number): void {
+    if (now - this.#lastSweep < SWEEP_INTERVAL_MS) return;
+    this.#lastSweep = now;
+    this.#statement('DELETE FROM holdpoint_claims WHERE expires IS NOT NULL AND expires <= ?').run(now);
+  }
+
+  #key(key: string): string {
+    return `${this.#prefix}:${key}`;
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #run<T>(operation: string, work: () => T): T {
+    if (this.#closed) throw storeClosedError('sqlite', operation);
+    try {
+      return work();
+    } catch (error) {
+      throw new StoreUnavailableError({ store: 'sqlite', operation, cause: error });
+    }
+  }
+}

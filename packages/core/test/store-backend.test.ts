@@ -1,0 +1,239 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createStore } from '../src/store/create-store.js';
+import type { StoreBackend } from '../src/store/store-backend.js';
+import { storeCases } from './helpers/stores.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Publish until every inbox has the message (subscribing is asynchronous on some stores), within a second. */
+async function publishUntilReceived(
+  publisher: StoreBackend,
+  message: string,
+  inboxes: string[][],
+): Promise<void> {
+  const deadline = Date.now() + 1_000;
+  while (!inboxes.every((inbox) => inbox.includes(message))) {
+    if (Date.now() > deadline)
+      throw new Error(`"${message}" did not arrive within a second: ${JSON.stringify(inboxes)}`);
+    await publisher.publish(message);
+    await sleep(50);
+  }
+}
+
+describe.each(storeCases)('StoreBackend contract on $name', (storeCase) => {
+  const opened: StoreBackend[] = [];
+
+  async function open(spec: string): Promise<StoreBackend> {
+    const store = await createStore(spec);
+    opened.push(store);
+    return store;
+  }
+
+  /** Two backends on one fresh store, as two engines would have. */
+  async function pair(): Promise<[StoreBackend, StoreBackend]> {
+    const spec = storeCase.spec();
+    return [await open(spec), await open(spec)];
+  }
+
+  beforeAll(() => storeCase.ready());
+
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((store) => store.close()));
+  });
+
+  it('reports its kind', async () => {
+    const [store] = await pair();
+    expect(store.kind).toBe(storeCase.name);
+  });
+
+  it('lets the first writer of a claim win, on any backend of the store', async () => {
+    const [first, second] = await pair();
+    expect(await first.claim('decision:t1', 'ann')).toBe(true);
+    expect(await first.claim('decision:t1', 'bob')).toBe(false);
+    expect(await second.claim('decision:t1', 'bob')).toBe(false);
+    expect(await second.readClaims(['decision:t1'])).toEqual(['ann']);
+  });
+
+  it('gives exactly one of 50 concurrent claims on one key', async () => {
+    const [first, second] = await pair();
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, index) =>
+        (index % 2 === 0 ? first : second).claim('race', `caller-${index}`),
+      ),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const winner = results.indexOf(true);
+    expect(await first.readClaims(['race'])).toEqual([`caller-${winner}`]);
+  });
+
+  it('lets a lease lapse after its ttl, and then be taken again', async () => {
+    const [first, second] = await pair();
+    expect(await first.claim('lease', 'ann', 80)).toBe(true);
+    expect(await second.claim('lease', 'bob', 80)).toBe(false);
+    expect(await second.readClaims(['lease'])).toEqual(['ann']);
+    await sleep(150);
+    expect(await second.readClaims(['lease'])).toEqual([undefined]);
+    expect(await second.claim('lease', 'bob', 5_000)).toBe(true);
+    expect(await first.claim('lease', 'ann', 5_000)).toBe(false);
+    expect(await first.readClaims(['lease'])).toEqual(['bob']);
+  });
+
+  it('keeps a permanent claim past any lease length', async () => {
+    const [store] = await pair();
+    expect(await store.claim('audit:1', 'event')).toBe(true);
+    await sleep(60);
+    expect(await store.claim('audit:1', 'other', 10)).toBe(false);
+    expect(await store.readClaims(['audit:1'])).toEqual(['event']);
+  });
+
+  it('releases a claim only for the value that holds it', async () => {
+    const [first, second] = await pair();
+    await first.claim('reminder:t1', 'engine-a', 5_000);
+    await second.releaseClaim('reminder:t1', 'engine-b');
+    expect(await second.readClaims(['reminder:t1'])).toEqual(['engine-a']);
+    await second.releaseClaim('reminder:t1', 'engine-a');
+    expect(await second.readClaims(['reminder:t1'])).toEqual([undefined]);
+    expect(await second.claim('reminder:t1', 'engine-b', 5_000)).toBe(true);
+    await first.releaseClaim('never-claimed', 'x');
+  });
+
+  it('does not release a lapsed lease that another caller has since taken', async () => {
+    const [first, second] = await pair();
+    await first.claim('job', 'engine-a', 50);
+    await sleep(100);
+    expect(await second.claim('job', 'engine-b', 5_000)).toBe(true);
+    await first.releaseClaim('job', 'engine-a');
+    expect(await first.readClaims(['job'])).toEqual(['engine-b']);
+  });
+
+  it('reads claims in the order asked, with undefined where there is none', async () => {
+    const [store] = await pair();
+    await store.claim('k1', 'v1');
+    await store.claim('k3', 'v3');
+    expect(await store.readClaims(['k3', 'k2', 'k1', 'k3'])).toEqual(['v3', undefined, 'v1', 'v3']);
+    expect(await store.readClaims([])).toEqual([]);
+  });
+
+  it('keeps the claims of two prefixes apart', async () => {
+    const spec = storeCase.spec();
+    const plain = await open(spec);
+    const otherPrefix = `other-${Math.random().toString(36).slice(2)}`;
+    // A prefix in the URL (Redis) wins over the option, so replace it there too.
+    const other = await createStore(spec.replace(/prefix=[^&]+/, `prefix=${otherPrefix}`), {
+      prefix: otherPrefix,
+    });
+    opened.push(other);
+    expect(await plain.claim('shared-key', 'a')).toBe(true);
+    expect(await other.claim('shared-key', 'b')).toBe(true);
+    expect(await other.readClaims(['shared-key'])).toEqual(['b']);
+    await other.indexAdd('due', [{ member: 'x', score: 1 }]);
+    expect(await plain.indexRange('due', { limit: 10 })).toEqual([]);
+    // Tidy up the second prefix: the helper only knows the one it gave out.
+    await other.releaseClaim('shared-key', 'b');
+    await other.indexRemove('due', ['x']);
+  });
+
+  it('adds, re-scores, ranges and removes index members, lowest score first and ties by member', async () => {
+    const [first, second] = await pair();
+    await first.indexAdd('due', [
+      { member: 'c', score: 30 },
+      { member: 'a', score: 10 },
+      { member: 'b', score: 20 },
+    ]);
+    expect(await second.indexRange('due', { limit: 10 })).toEqual([
+      { member: 'a', score: 10 },
+      { member: 'b', score: 20 },
+      { member: 'c', score: 30 },
+    ]);
+
+    await first.indexAdd('due', [{ member: 'c', score: 5 }]);
+    await first.indexAdd('due', [
+      { member: 'e', score: 20 },
+      { member: 'd', score: 20 },
+    ]);
+    expect(await second.indexRange('due', { limit: 10 })).toEqual([
+      { member: 'c', score: 5 },
+      { member: 'a', score: 10 },
+      { member: 'b', score: 20 },
+      { member: 'd', score: 20 },
+      { member: 'e', score: 20 },
+    ]);
+
+    // Bounds are inclusive, and the limit takes the lowest scores.
+    expect(
+      (await second.indexRange('due', { min: 10, max: 20, limit: 10 })).map((entry) => entry.member),
+    ).toEqual(['a', 'b', 'd', 'e']);
+    expect(
+      (await second.indexRange('due', { min: 10, max: 20, limit: 2 })).map((entry) => entry.member),
+    ).toEqual(['a', 'b']);
+    expect((await second.indexRange('due', { max: 9, limit: 10 })).map((entry) => entry.member)).toEqual([
+      'c',
+    ]);
+    expect((await second.indexRange('due', { min: 21, limit: 10 })).map((entry) => entry.member)).toEqual([]);
+    expect(await second.indexRange('due', { limit: 0 })).toEqual([]);
+
+    await second.indexRemove('due', ['b', 'not-there']);
+    await second.indexRemove('due', []);
+    expect((await first.indexRange('due', { limit: 10 })).map((entry) => entry.member)).toEqual([
+      'c',
+      'a',
+      'd',
+      'e',
+    ]);
+    expect(await first.indexRange('other-index', { limit: 10 })).toEqual([]);
+  });
+
+  it('keeps scores exactly, including negative and millisecond timestamps', async () => {
+    const [store] = await pair();
+    const due = Date.parse('2026-11-20T09:00:00.123Z');
+    await store.indexAdd('due', [
+      { member: 'later', score: due },
+      { member: 'negative', score: -1.5 },
+    ]);
+    expect(await store.indexRange('due', { min: -2, max: due, limit: 10 })).toEqual([
+      { member: 'negative', score: -1.5 },
+      { member: 'later', score: due },
+    ]);
+  });
+
+  it('refuses a score that is not a finite number', async () => {
+    const [store] = await pair();
+    await expect(store.indexAdd('due', [{ member: 'x', score: Number.NaN }])).rejects.toMatchObject({
+      code: 'VALIDATION',
+    });
+  });
+
+  it('delivers a published message to subscribers of both backends, and stops after unsubscribe', async () => {
+    const [first, second] = await pair();
+    const own: string[] = [];
+    const other: string[] = [];
+    first.subscribe((message) => own.push(message));
+    const stop = second.subscribe((message) => other.push(message));
+    await publishUntilReceived(first, 'task-decided:t1', [own, other]);
+
+    stop();
+    const before = other.length;
+    await first.publish('after-unsubscribe');
+    await publishUntilReceived(first, 'still-subscribed', [own]);
+    await sleep(100);
+    expect(other.slice(before)).toEqual([]);
+  });
+
+  it('shares Keyv records between backends of one store', async () => {
+    const [first, second] = await pair();
+    expect(await first.keyv.set('task:t1', { status: 'pending', amount: 120 })).toBe(true);
+    expect(await second.keyv.get('task:t1')).toEqual({ status: 'pending', amount: 120 });
+    expect(await second.keyv.delete('task:t1')).toBe(true);
+    expect(await first.keyv.get('task:t1')).toBeUndefined();
+  });
+
+  it('closes idempotently, leaves other backends on the store working, and refuses calls once closed', async () => {
+    const [first, second] = await pair();
+    second.subscribe(() => {});
+    await second.close();
+    await second.close();
+    expect(await first.claim('after-close', 'x')).toBe(true);
+    expect(await first.keyv.set('after-close', 1)).toBe(true);
+    await expect(second.claim('after-close', 'y')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+  });
+});
