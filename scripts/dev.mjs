@@ -91,7 +91,9 @@ switch (command) {
     status = pnpm(...rest);
     break;
   case 'check':
-    status = run(bin('biome'), ['ci', '.'], { env: toolchain.env }) || pnpm('run', '-r', '--if-present', 'typecheck');
+    status =
+      run(bin('biome'), ['ci', '.'], { env: toolchain.env }) ||
+      pnpm('run', '-r', '--if-present', 'typecheck');
     break;
   case 'test':
     // The README's test command: lint and format check, type-check, then every test once.

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
 import { createHoldpoint, type HoldpointEngine } from '@holdpoint/core';
+import { afterEach, describe, expect, it } from 'vitest';
 import { exited, jsonLines, runFixture, tempSqlite } from './helpers.js';
 
 const children: Array<ReturnType<typeof runFixture>> = [];
@@ -9,7 +9,10 @@ afterEach(() => {
 
 async function countTypes(hp: HoldpointEngine, intentId: string, type: string): Promise<number> {
   const jsonl = await hp.audit.export(intentId);
-  return jsonl.trim().split('\n').filter((line) => JSON.parse(line).type === type).length;
+  return jsonl
+    .trim()
+    .split('\n')
+    .filter((line) => JSON.parse(line).type === type).length;
 }
 
 describe('an agent killed with SIGKILL picks up where it stopped', () => {
@@ -27,7 +30,11 @@ describe('an agent killed with SIGKILL picks up where it stopped', () => {
     // While the agent is down, the CFO decides through another engine on the same file, and the
     // reminder and the escalation fall due with no engine running timers.
     const human = await createHoldpoint({ store, timers: false });
-    await human.decide(byKey['restart/decide'] as string, { outcome: 'approved', comment: 'go', actor: 'cfo@acme.test' });
+    await human.decide(byKey['restart/decide'] as string, {
+      outcome: 'approved',
+      comment: 'go',
+      actor: 'cfo@acme.test',
+    });
     await new Promise((resolve) => setTimeout(resolve, 800));
     const remindTask = await human.getTask(byKey['restart/remind'] as string);
     const escalateTask = await human.getTask(byKey['restart/escalate'] as string);
@@ -38,7 +45,9 @@ describe('an agent killed with SIGKILL picks up where it stopped', () => {
     children.push(second);
     const output = jsonLines(second);
     const again = await output.next((line) => 'ready' in line);
-    expect((again.ready as Array<{ id: string }>).map((task) => task.id).sort()).toEqual(Object.values(byKey).sort());
+    expect((again.ready as Array<{ id: string }>).map((task) => task.id).sort()).toEqual(
+      Object.values(byKey).sort(),
+    );
     const decided = await output.next((line) => 'decided' in line);
     expect(decided.decided).toMatchObject({
       status: 'decided',
@@ -48,8 +57,12 @@ describe('an agent killed with SIGKILL picks up where it stopped', () => {
       taskId: byKey['restart/decide'],
     });
 
-    await expect.poll(async () => (await human.getTask(remindTask.id)).remindersSent, { timeout: 10_000 }).toBe(1);
-    await expect.poll(async () => (await human.getTask(escalateTask.id)).escalationLevel, { timeout: 10_000 }).toBe(1);
+    await expect
+      .poll(async () => (await human.getTask(remindTask.id)).remindersSent, { timeout: 10_000 })
+      .toBe(1);
+    await expect
+      .poll(async () => (await human.getTask(escalateTask.id)).escalationLevel, { timeout: 10_000 })
+      .toBe(1);
     // Give a duplicate every chance to show up before counting.
     await new Promise((resolve) => setTimeout(resolve, 500));
     second.kill('SIGKILL');

@@ -8,7 +8,10 @@ if (!taskId) {
   process.exit(2);
 }
 // This engine only decides: the agent's engine runs the timers.
-const hp = await createHoldpoint({ store: process.env.HOLDPOINT_STORE ?? 'sqlite://./.holdpoint/holdpoint.db', timers: false });
+const hp = await createHoldpoint({
+  store: process.env.HOLDPOINT_STORE ?? 'sqlite://./.holdpoint/holdpoint.db',
+  timers: false,
+});
 const task = await hp.getTask(taskId);
 const decided = await hp.decide(taskId, {
   outcome,

@@ -15,7 +15,11 @@ const hp = await createHoldpoint({ store });
 const run = randomUUID().slice(0, 8);
 
 // 1. The agent submits its work: a durable intent that survives restarts.
-const intent = await hp.submit({ type: 'board-report', input: { quarter: 'Q3 2026' }, idempotencyKey: `q3-2026-${run}` });
+const intent = await hp.submit({
+  type: 'board-report',
+  input: { quarter: 'Q3 2026' },
+  idempotencyKey: `q3-2026-${run}`,
+});
 console.log(`intent ${intent.id} ${intent.status}`);
 
 // 2. Before it distributes the report, it waits for the CFO. One line.
@@ -34,7 +38,9 @@ const waiting = hp.waitForHuman({
 
 // 3. The human acts: from this terminal, or from another process on the same store.
 const [task] = await waitForTask(intent.id);
-console.log(`task ${task.id} waits for ${task.assignees.join(', ')} (version ${task.versionDigest.slice(0, 19)}…)`);
+console.log(
+  `task ${task.id} waits for ${task.assignees.join(', ')} (version ${task.versionDigest.slice(0, 19)}…)`,
+);
 if (process.stdin.isTTY && !process.env.CI) {
   const terminal = createInterface({ input: process.stdin, output: process.stdout });
   const answer = await terminal.question('Approve distributing the Q3 board report? [y/N] ');
@@ -71,8 +77,15 @@ console.log(`audit verified: ${verification.ok}`);
 await hp.close();
 
 const expected = ['intent-submitted', 'task-created', 'task-decided'];
-const types = jsonl.trim().split('\n').map((line) => JSON.parse(line).type);
-if (!verification.ok || !expected.every((type, index) => types[index] === type) || types.at(-1) !== 'signature') {
+const types = jsonl
+  .trim()
+  .split('\n')
+  .map((line) => JSON.parse(line).type);
+if (
+  !verification.ok ||
+  !expected.every((type, index) => types[index] === type) ||
+  types.at(-1) !== 'signature'
+) {
   console.error('quickstart: the audit trail is not what it should be');
   process.exit(1);
 }

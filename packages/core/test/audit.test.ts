@@ -6,7 +6,11 @@ import { engineFor } from './helpers/engine.js';
 async function exportedChain() {
   const hp = await engineFor('memory://');
   const intent = await hp.submit({ type: 'board-report', input: { quarter: 'Q3' } });
-  const task = await hp.requestHuman({ intentId: intent.id, assignee: 'cfo@acme.test', context: { draft: 'v1' } });
+  const task = await hp.requestHuman({
+    intentId: intent.id,
+    assignee: 'cfo@acme.test',
+    context: { draft: 'v1' },
+  });
   await hp.decide(task.id, { outcome: 'approved', comment: 'ok', actor: 'cfo@acme.test' });
   await hp.complete(intent.id, { result: { sent: true } });
   return { hp, jsonl: await hp.audit.export(intent.id), publicKey: await hp.audit.publicKey() };
@@ -15,7 +19,10 @@ async function exportedChain() {
 describe('audit export and verify', () => {
   it('exports a hash chain with a signed head that verifies with the public key', async () => {
     const { hp, jsonl, publicKey } = await exportedChain();
-    const lines = jsonl.trim().split('\n').map((line) => JSON.parse(line));
+    const lines = jsonl
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(lines.map((line) => line.type)).toEqual([
       'intent-submitted',
       'task-created',
@@ -58,15 +65,22 @@ describe('audit export and verify', () => {
     expect(verifyAudit(truncated, { publicKey })).toMatchObject({ ok: false });
     const signature = JSON.parse(lines.at(-1) as string);
     signature.signature = Buffer.from('x'.repeat(64)).toString('base64');
-    expect(verifyAudit([...lines.slice(0, -1), JSON.stringify(signature)].join('\n'), { publicKey }).ok).toBe(false);
+    expect(verifyAudit([...lines.slice(0, -1), JSON.stringify(signature)].join('\n'), { publicKey }).ok).toBe(
+      false,
+    );
     const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    expect(verifyAudit(jsonl, { publicKey: other })).toMatchObject({ ok: false, reason: expect.stringContaining('signature') });
+    expect(verifyAudit(jsonl, { publicKey: other })).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('signature'),
+    });
     expect(verifyAudit('', { publicKey }).ok).toBe(false);
   });
 
   it('signs with a supplied key, and keeps a generated key in the store for every engine', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const supplied = await engineFor('memory://', { auditKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
+    const supplied = await engineFor('memory://', {
+      auditKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    });
     const intent = await supplied.submit({ type: 'x' });
     expect(verifyAudit(await supplied.audit.export(intent.id), { publicKey }).ok).toBe(true);
 

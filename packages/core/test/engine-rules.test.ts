@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type HoldpointEngine, HoldpointError, taskTypeRules, taskTypes, versionDigest } from '../src/index.js';
+import {
+  type HoldpointEngine,
+  HoldpointError,
+  taskTypeRules,
+  taskTypes,
+  versionDigest,
+} from '../src/index.js';
 import { auditEvents, engineFor, errorOf } from './helpers/engine.js';
 import { storeCases } from './helpers/stores.js';
 
@@ -28,7 +34,12 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
   it('decides an approval and records who, what and which version', async () => {
     const hp = await engine();
     const context = { draft: 'Q3 report', amount: 120 };
-    const task = await hp.requestHuman({ task: 'approval', title: 'Send Q3', assignee: 'cfo@acme.test', context });
+    const task = await hp.requestHuman({
+      task: 'approval',
+      title: 'Send Q3',
+      assignee: 'cfo@acme.test',
+      context,
+    });
     expect(task.versionDigest).toBe(versionDigest({ amount: 120, draft: 'Q3 report' }));
     const decided = await hp.decide(task.id, {
       outcome: 'approved',
@@ -70,7 +81,11 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     expect(error).toMatchObject({ taskId: task.id, actor: 'mallory@acme.test' });
     expect((await hp.getTask(task.id)).status).toBe('pending');
     // An admin, authorised by the caller, may decide in the assignee's place.
-    const decided = await hp.decide(task.id, { outcome: 'approved', actor: 'admin@acme.test', asAdmin: true });
+    const decided = await hp.decide(task.id, {
+      outcome: 'approved',
+      actor: 'admin@acme.test',
+      asAdmin: true,
+    });
     expect(decided.decision?.actor).toEqual({ id: 'admin@acme.test' });
   });
 
@@ -78,7 +93,11 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     const hp = await engine();
     const task = await hp.requestHuman({ assignee: 'ann@acme.test', context: { amount: 100 } });
     const error = await errorOf(
-      hp.decide(task.id, { outcome: 'approved', actor: 'ann@acme.test', versionDigest: versionDigest({ amount: 99 }) }),
+      hp.decide(task.id, {
+        outcome: 'approved',
+        actor: 'ann@acme.test',
+        versionDigest: versionDigest({ amount: 99 }),
+      }),
     );
     expect(error.code).toBe('STALE_VERSION');
     expect(error).toMatchObject({ expected: task.versionDigest });
@@ -88,16 +107,26 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
   it('requires a comment on clarification and override, evidence on manual_action', async () => {
     const hp = await engine();
     const clarification = await hp.requestHuman({ task: 'clarification', assignee: 'ann@acme.test' });
-    expect((await errorOf(hp.decide(clarification.id, { outcome: 'provided', actor: 'ann@acme.test' }))).code).toBe(
-      'VALIDATION',
-    );
     expect(
-      (await errorOf(hp.decide(clarification.id, { outcome: 'provided', comment: '  ', actor: 'ann@acme.test' }))).code,
+      (await errorOf(hp.decide(clarification.id, { outcome: 'provided', actor: 'ann@acme.test' }))).code,
     ).toBe('VALIDATION');
-    await hp.decide(clarification.id, { outcome: 'provided', comment: 'EUR, not USD', actor: 'ann@acme.test' });
+    expect(
+      (
+        await errorOf(
+          hp.decide(clarification.id, { outcome: 'provided', comment: '  ', actor: 'ann@acme.test' }),
+        )
+      ).code,
+    ).toBe('VALIDATION');
+    await hp.decide(clarification.id, {
+      outcome: 'provided',
+      comment: 'EUR, not USD',
+      actor: 'ann@acme.test',
+    });
 
     const override = await hp.requestHuman({ task: 'override', assignee: 'ann@acme.test' });
-    const overrideError = await errorOf(hp.decide(override.id, { outcome: 'override_approved', actor: 'ann@acme.test' }));
+    const overrideError = await errorOf(
+      hp.decide(override.id, { outcome: 'override_approved', actor: 'ann@acme.test' }),
+    );
     expect(overrideError.code).toBe('VALIDATION');
     expect(overrideError.message).toContain('justification');
 
@@ -122,14 +151,18 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
       schema: z.object({ amount: z.number().min(1), currency: z.enum(['EUR', 'USD']) }),
     });
     const zodError = await errorOf(
-      hp.decide(zodForm.id, { outcome: 'submitted', data: { amount: 0, currency: 'GBP' }, actor: 'ann@acme.test' }),
+      hp.decide(zodForm.id, {
+        outcome: 'submitted',
+        data: { amount: 0, currency: 'GBP' },
+        actor: 'ann@acme.test',
+      }),
     );
     expect(zodError.code).toBe('VALIDATION');
     expect(zodError.message).toContain('/amount');
     expect(zodError.message).toContain('/currency');
-    expect((await errorOf(hp.decide(zodForm.id, { outcome: 'submitted', actor: 'ann@acme.test' }))).code).toBe(
-      'VALIDATION',
-    );
+    expect(
+      (await errorOf(hp.decide(zodForm.id, { outcome: 'submitted', actor: 'ann@acme.test' }))).code,
+    ).toBe('VALIDATION');
     expect((await hp.getTask(zodForm.id)).status).toBe('pending');
     const decided = await hp.decide(zodForm.id, {
       outcome: 'submitted',
@@ -178,27 +211,45 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     const intent = await hp.submit({ type: 'board-report', input: { quarter: 'Q3' }, idempotencyKey: key });
     expect(intent).toMatchObject({ status: 'SUBMITTED', type: 'board-report', input: { quarter: 'Q3' } });
     expect((await hp.submit({ type: 'board-report', idempotencyKey: key })).id).toBe(intent.id);
-    expect((await errorOf(hp.submit({ type: 'invoice', idempotencyKey: key }))).code).toBe('IDEMPOTENCY_CONFLICT');
+    expect((await errorOf(hp.submit({ type: 'invoice', idempotencyKey: key }))).code).toBe(
+      'IDEMPOTENCY_CONFLICT',
+    );
   });
 
   it('resolves a waiter when the human decides, and an abort stops the wait but not the task', async () => {
     const hp = await engine();
     const intent = await hp.submit({ type: 'wire' });
-    const waiting = hp.waitForHuman({ intentId: intent.id, assignee: 'ann@acme.test', idempotencyKey: `w-${intent.id}` });
-    await vitestWaitFor(async () => (await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' })).length > 0);
+    const waiting = hp.waitForHuman({
+      intentId: intent.id,
+      assignee: 'ann@acme.test',
+      idempotencyKey: `w-${intent.id}`,
+    });
+    await vitestWaitFor(
+      async () => (await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' })).length > 0,
+    );
     expect((await hp.getIntent(intent.id)).status).toBe('WAITING');
     const [task] = await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' });
     await hp.decide(task!.id, { outcome: 'approved', actor: 'ann@acme.test' });
-    await expect(waiting).resolves.toMatchObject({ status: 'decided', outcome: 'approved', decidedBy: 'human' });
+    await expect(waiting).resolves.toMatchObject({
+      status: 'decided',
+      outcome: 'approved',
+      decidedBy: 'human',
+    });
 
     const controller = new AbortController();
-    const aborted = hp.waitForHuman({ assignee: 'bob@acme.test', signal: controller.signal, idempotencyKey: `a-${intent.id}` });
+    const aborted = hp.waitForHuman({
+      assignee: 'bob@acme.test',
+      signal: controller.signal,
+      idempotencyKey: `a-${intent.id}`,
+    });
     controller.abort(new Error('user pressed Ctrl-C'));
     await expect(aborted).rejects.toThrow('user pressed Ctrl-C');
     const [left] = await hp.listTasks({ assignee: 'bob@acme.test' });
     expect(left?.status).toBe('pending');
     await hp.decide(left!.id, { outcome: 'approved', actor: 'bob@acme.test' });
-    await expect(hp.waitForHuman({ assignee: 'bob@acme.test', idempotencyKey: `a-${intent.id}` })).resolves.toMatchObject({
+    await expect(
+      hp.waitForHuman({ assignee: 'bob@acme.test', idempotencyKey: `a-${intent.id}` }),
+    ).resolves.toMatchObject({
       outcome: 'approved',
     });
   });
@@ -218,7 +269,11 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
 
     const all = await hp.requestHuman({ assignees, quorum: 'all' });
     await hp.decide(all.id, { outcome: 'approved', actor: 'a@acme.test' });
-    const rejected = await hp.decide(all.id, { outcome: 'rejected', comment: 'too risky', actor: 'c@acme.test' });
+    const rejected = await hp.decide(all.id, {
+      outcome: 'rejected',
+      comment: 'too risky',
+      actor: 'c@acme.test',
+    });
     expect(rejected.decision).toMatchObject({ outcome: 'rejected', actor: { id: 'c@acme.test' } });
     expect((await errorOf(hp.decide(all.id, { outcome: 'approved', actor: 'b@acme.test' }))).code).toBe(
       'ALREADY_DECIDED',
@@ -229,14 +284,20 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     const hp = await engine();
     const intent = await hp.submit({ type: 'deploy' });
     const task = await hp.requestHuman({ intentId: intent.id, assignee: 'ann@acme.test' });
-    const waiting = hp.waitForHuman({ intentId: intent.id, assignee: 'ann@acme.test', idempotencyKey: `c-${intent.id}` });
+    const waiting = hp.waitForHuman({
+      intentId: intent.id,
+      assignee: 'ann@acme.test',
+      idempotencyKey: `c-${intent.id}`,
+    });
     await vitestWaitFor(async () => (await hp.getIntent(intent.id)).taskIds.length === 2);
     await hp.cancel(intent.id, { reason: 'superseded' });
     await expect(waiting).resolves.toMatchObject({ status: 'canceled' });
     expect((await hp.getTask(task.id)).status).toBe('canceled');
     expect((await hp.getIntent(intent.id)).status).toBe('CANCELED');
     expect((await errorOf(hp.complete(intent.id))).code).toBe('INVALID_STATE');
-    expect((await errorOf(hp.requestHuman({ intentId: intent.id, assignee: 'x@acme.test' }))).code).toBe('INVALID_STATE');
+    expect((await errorOf(hp.requestHuman({ intentId: intent.id, assignee: 'x@acme.test' }))).code).toBe(
+      'INVALID_STATE',
+    );
   });
 
   it('completes an intent only when no task is pending', async () => {
@@ -248,7 +309,10 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     const done = await hp.complete(intent.id, { result: { deployed: true } });
     expect(done).toMatchObject({ status: 'COMPLETED', result: { deployed: true } });
     const failed = await hp.submit({ type: 'deploy' });
-    expect(await hp.fail(failed.id, { error: 'disk full' })).toMatchObject({ status: 'FAILED', error: 'disk full' });
+    expect(await hp.fail(failed.id, { error: 'disk full' })).toMatchObject({
+      status: 'FAILED',
+      error: 'disk full',
+    });
   });
 
   it('names unknown tasks and intents', async () => {
@@ -256,7 +320,9 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     expect(await errorOf(hp.getTask('tsk_nope.x'))).toMatchObject({ code: 'NOT_FOUND', kind: 'task' });
     expect(await errorOf(hp.getIntent('int_nope'))).toMatchObject({ code: 'NOT_FOUND', kind: 'intent' });
     expect((await errorOf(hp.decide('garbage', { outcome: 'approved', actor: 'a' }))).code).toBe('NOT_FOUND');
-    expect((await errorOf(hp.requestHuman({ intentId: 'int_missing', assignee: 'a' }))).code).toBe('NOT_FOUND');
+    expect((await errorOf(hp.requestHuman({ intentId: 'int_missing', assignee: 'a' }))).code).toBe(
+      'NOT_FOUND',
+    );
   });
 
   it('tells subscribers about every event and pages the event feed', async () => {
@@ -275,7 +341,9 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
 
   it('hands each task event to the delivery hook once', async () => {
     const delivered: string[] = [];
-    const hp = await engine({ notify: (notification) => void delivered.push(`${notification.type}:${notification.task.id}`) });
+    const hp = await engine({
+      notify: (notification) => void delivered.push(`${notification.type}:${notification.task.id}`),
+    });
     const task = await hp.requestHuman({ assignee: 'ann@acme.test' });
     await hp.decide(task.id, { outcome: 'approved', actor: 'ann@acme.test' });
     await errorOf(hp.decide(task.id, { outcome: 'approved', actor: 'ann@acme.test' }));
@@ -291,7 +359,9 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
       ),
     );
     const won = results.filter((result) => result.status === 'fulfilled');
-    const codes = results.flatMap((result) => (result.status === 'rejected' ? [(result.reason as HoldpointError).code] : []));
+    const codes = results.flatMap((result) =>
+      result.status === 'rejected' ? [(result.reason as HoldpointError).code] : [],
+    );
     expect(won).toHaveLength(1);
     expect(codes).toEqual(Array(49).fill('ALREADY_DECIDED'));
     const decisions = (await auditEvents(hp, task.intentId)).filter((event) => event.type === 'task-decided');

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HoldpointEngine, Notification } from '../src/index.js';
-import { auditEvents, backgroundErrors, engineFor as openEngine, errorOf } from './helpers/engine.js';
+import { auditEvents, backgroundErrors, errorOf, engineFor as openEngine } from './helpers/engine.js';
 import { storeCases } from './helpers/stores.js';
 
 const hour = 3_600_000;
@@ -77,17 +77,29 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     ['approve', 'approved'],
   ] as const)("decides by policy with onTimeout '%s', never blaming a human", async (policy, outcome) => {
     const hp = await engineFor(await storeCase.spec());
-    const waiting = hp.waitForHuman({ assignee: 'ann@acme.test', timeout: '1h', onTimeout: policy, idempotencyKey: policy });
+    const waiting = hp.waitForHuman({
+      assignee: 'ann@acme.test',
+      timeout: '1h',
+      onTimeout: policy,
+      idempotencyKey: policy,
+    });
     const task = await eventuallyTask(hp, 'ann@acme.test');
     await advance(hour + 1);
-    await expect(waiting).resolves.toMatchObject({ status: 'decided', outcome, decidedBy: 'policy', actor: null });
+    await expect(waiting).resolves.toMatchObject({
+      status: 'decided',
+      outcome,
+      decidedBy: 'policy',
+      actor: null,
+    });
     expect((await hp.getTask(task.id)).decision).toMatchObject({ outcome, decidedBy: 'policy', actor: null });
     expect((await hp.getIntent(task.intentId)).status).toBe('IN_PROGRESS');
   });
 
   it('sends reminders after, then every, at most max — each once', async () => {
     const delivered: Notification[] = [];
-    const hp = await engineFor(await storeCase.spec(), { notify: (notification) => void delivered.push(notification) });
+    const hp = await engineFor(await storeCase.spec(), {
+      notify: (notification) => void delivered.push(notification),
+    });
     const task = await hp.requestHuman({
       assignee: 'ann@acme.test',
       timeout: '10h',
@@ -110,7 +122,9 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
 
   it('escalates step by step, each with its own timeout, then applies onTimeout', async () => {
     const delivered: Notification[] = [];
-    const hp = await engineFor(await storeCase.spec(), { notify: (notification) => void delivered.push(notification) });
+    const hp = await engineFor(await storeCase.spec(), {
+      notify: (notification) => void delivered.push(notification),
+    });
     const task = await hp.requestHuman({
       assignee: 'cfo@acme.test',
       timeout: '1h',
@@ -120,7 +134,9 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     await advance(hour);
     await eventually(async () => expect((await hp.getTask(task.id)).escalationLevel).toBe(1));
     expect((await hp.getTask(task.id)).assignees).toEqual(['cfo@acme.test', 'deputy@acme.test']);
-    expect((await hp.listTasks({ assignee: 'deputy@acme.test', status: 'pending' })).map((t) => t.id)).toEqual([task.id]);
+    expect(
+      (await hp.listTasks({ assignee: 'deputy@acme.test', status: 'pending' })).map((t) => t.id),
+    ).toEqual([task.id]);
     await advance(2 * hour - 1);
     expect((await hp.getTask(task.id)).escalationLevel).toBe(1);
     await advance(1);
@@ -138,7 +154,11 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
 
   it('lets the delegate and the original assignee decide after escalation, only the delegate with reassign', async () => {
     const hp = await engineFor(await storeCase.spec());
-    const shared = await hp.requestHuman({ assignee: 'cfo@acme.test', timeout: '1h', escalateTo: ['deputy@acme.test'] });
+    const shared = await hp.requestHuman({
+      assignee: 'cfo@acme.test',
+      timeout: '1h',
+      escalateTo: ['deputy@acme.test'],
+    });
     const reassigned = await hp.requestHuman({
       assignee: 'cfo@acme.test',
       timeout: '1h',
@@ -149,9 +169,9 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     await eventually(async () => expect((await hp.getTask(reassigned.id)).escalationLevel).toBe(1));
     await eventually(async () => expect((await hp.getTask(shared.id)).escalationLevel).toBe(1));
     await hp.decide(shared.id, { outcome: 'approved', actor: 'cfo@acme.test' });
-    expect((await errorOf(hp.decide(reassigned.id, { outcome: 'approved', actor: 'cfo@acme.test' }))).code).toBe(
-      'NOT_ASSIGNED',
-    );
+    expect(
+      (await errorOf(hp.decide(reassigned.id, { outcome: 'approved', actor: 'cfo@acme.test' }))).code,
+    ).toBe('NOT_ASSIGNED');
     const decided = await hp.decide(reassigned.id, { outcome: 'approved', actor: 'deputy@acme.test' });
     expect(decided.decision?.actor).toEqual({ id: 'deputy@acme.test' });
   });

@@ -54,7 +54,10 @@ describe('options are validated with errors that say what to fix', () => {
     const error = new ValidationError({ message: 'x' });
     expect(HoldpointError.isInstance(error)).toBe(true);
     expect(HoldpointError.isInstance(new Error('x'))).toBe(false);
-    const foreign = Object.assign(new Error('from another copy'), { code: 'VALIDATION', [Symbol.for('holdpoint.error')]: true });
+    const foreign = Object.assign(new Error('from another copy'), {
+      code: 'VALIDATION',
+      [Symbol.for('holdpoint.error')]: true,
+    });
     expect(HoldpointError.isInstance(foreign)).toBe(true);
     expect(ValidationError.isInstance(foreign)).toBe(true);
   });

@@ -49,7 +49,10 @@ export function exportAudit(intentId: string, events: readonly AuditEvent[], key
  * @param options.publicKey the key you trust (SPKI PEM or KeyObject); without it the key in the
  *   export is used, which proves the chain is intact but not who signed it.
  */
-export function verifyAudit(jsonl: string, options: { publicKey?: string | KeyObject } = {}): AuditVerification {
+export function verifyAudit(
+  jsonl: string,
+  options: { publicKey?: string | KeyObject } = {},
+): AuditVerification {
   const lines = jsonl.split('\n').filter((line) => line.trim() !== '');
   if (lines.length === 0) return { ok: false, seq: 0, reason: 'the export is empty: no signature line' };
   let previous: AuditEvent | undefined;
@@ -66,11 +69,19 @@ export function verifyAudit(jsonl: string, options: { publicKey?: string | KeyOb
       return { ok: false, seq: expectedSeq, reason: `line ${index + 1} is not an event` };
     }
     if (event.seq !== expectedSeq) {
-      return { ok: false, seq: expectedSeq, reason: `expected seq ${expectedSeq}, found ${String(event.seq)}` };
+      return {
+        ok: false,
+        seq: expectedSeq,
+        reason: `expected seq ${expectedSeq}, found ${String(event.seq)}`,
+      };
     }
     intentId ??= event.intentId;
     if (event.intentId !== intentId) {
-      return { ok: false, seq: expectedSeq, reason: `event belongs to intent ${String(event.intentId)}, not ${intentId}` };
+      return {
+        ok: false,
+        seq: expectedSeq,
+        reason: `event belongs to intent ${String(event.intentId)}, not ${intentId}`,
+      };
     }
     const expectedPrev = previous?.hash ?? null;
     if (event.prevHash !== expectedPrev) {
@@ -92,7 +103,11 @@ export function verifyAudit(jsonl: string, options: { publicKey?: string | KeyOb
     return { ok: false, seq: signatureSeq + 1, reason: 'the last line is not an Ed25519 signature line' };
   }
   if (signature.seq !== signatureSeq || signature.head !== (previous?.hash ?? '')) {
-    return { ok: false, seq: signatureSeq, reason: 'the signature does not cover the last event (events added or removed)' };
+    return {
+      ok: false,
+      seq: signatureSeq,
+      reason: 'the signature does not cover the last event (events added or removed)',
+    };
   }
   if (previous && signature.intentId !== intentId) {
     return { ok: false, seq: signatureSeq, reason: 'the signature names another intent' };
@@ -105,8 +120,13 @@ export function verifyAudit(jsonl: string, options: { publicKey?: string | KeyOb
       signature.signature,
     );
   } catch (error) {
-    return { ok: false, seq: signatureSeq, reason: `the signature could not be checked: ${(error as Error).message}` };
+    return {
+      ok: false,
+      seq: signatureSeq,
+      reason: `the signature could not be checked: ${(error as Error).message}`,
+    };
   }
-  if (!valid) return { ok: false, seq: signatureSeq, reason: 'the signature does not match the chain head or the key' };
+  if (!valid)
+    return { ok: false, seq: signatureSeq, reason: 'the signature does not match the chain head or the key' };
   return { ok: true, intentId: signature.intentId, events: signatureSeq, head: signature.head };
 }

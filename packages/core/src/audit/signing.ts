@@ -1,4 +1,11 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  verify,
+} from 'node:crypto';
 
 /** An Ed25519 key pair that signs audit exports. */
 export interface SigningKey {
@@ -12,7 +19,11 @@ export interface SigningKey {
 export function generateSigningKey(): { key: SigningKey; privateKeyPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   return {
-    key: { privateKey, publicKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() },
+    key: {
+      privateKey,
+      publicKey,
+      publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    },
     privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   };
 }
@@ -21,10 +32,16 @@ export function generateSigningKey(): { key: SigningKey; privateKeyPem: string }
 export function signingKeyFrom(privateKey: string | KeyObject): SigningKey {
   const keyObject = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
   if (keyObject.asymmetricKeyType !== 'ed25519') {
-    throw new TypeError(`audit signing key must be Ed25519, got ${keyObject.asymmetricKeyType ?? keyObject.type}`);
+    throw new TypeError(
+      `audit signing key must be Ed25519, got ${keyObject.asymmetricKeyType ?? keyObject.type}`,
+    );
   }
   const publicKey = createPublicKey(keyObject);
-  return { privateKey: keyObject, publicKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+  return {
+    privateKey: keyObject,
+    publicKey,
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }
 
 /** Base64 Ed25519 signature of a UTF-8 message. */

@@ -20,7 +20,10 @@ function isZodSchema(value: unknown): value is z.ZodType {
 export function toFormJsonSchema(schema: unknown): Record<string, unknown> {
   let json: Record<string, unknown>;
   if (isZodSchema(schema)) {
-    json = z.toJSONSchema(schema, { target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
+    json = z.toJSONSchema(schema, { target: 'draft-2020-12', unrepresentable: 'any' }) as Record<
+      string,
+      unknown
+    >;
   } else if (typeof schema === 'object' && schema !== null && !Array.isArray(schema)) {
     json = schema as Record<string, unknown>;
   } else {
@@ -45,5 +48,7 @@ function compile(schema: Record<string, unknown>): ValidateFunction {
 export function formDataProblems(schema: Record<string, unknown>, data: unknown): string[] {
   const validate = compile(schema);
   if (validate(data)) return [];
-  return (validate.errors ?? []).map((error) => `${error.instancePath || '(data)'} ${error.message ?? 'is invalid'}`);
+  return (validate.errors ?? []).map(
+    (error) => `${error.instancePath || '(data)'} ${error.message ?? 'is invalid'}`,
+  );
 }

@@ -158,6 +158,7 @@ export function applyEvent(previous: IntentState | undefined, event: AuditEvent)
   intent.seq = event.seq;
   state.headHash = event.hash;
   state.recentEventIds.push(event.id);
-  if (state.recentEventIds.length > recentLimit) state.recentEventIds.splice(0, state.recentEventIds.length - recentLimit);
+  if (state.recentEventIds.length > recentLimit)
+    state.recentEventIds.splice(0, state.recentEventIds.length - recentLimit);
   return state;
 }

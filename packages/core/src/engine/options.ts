@@ -67,7 +67,10 @@ const requestSchema = z
       .object({ after: duration, every: duration.optional(), max: z.number().int().min(1).optional() })
       .optional(),
     escalateTo: z
-      .union([nonEmpty, z.array(z.union([nonEmpty, z.object({ assignee: nonEmpty, timeout: duration.optional() })]))])
+      .union([
+        nonEmpty,
+        z.array(z.union([nonEmpty, z.object({ assignee: nonEmpty, timeout: duration.optional() })])),
+      ])
       .optional(),
     reassign: z.boolean().optional(),
     onTimeout: z.enum(['fail', 'reject', 'approve']).optional(),
@@ -114,7 +117,10 @@ function describeIssues(where: string, error: z.ZodError): ValidationError {
 /** Parse with a zod schema, or throw a ValidationError that names each field and what is wrong. */
 export function parseWith<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   if (value === null || typeof value !== 'object') {
-    throw new ValidationError({ field: where, message: `${where}: expected an options object, got ${value === null ? 'null' : typeof value}` });
+    throw new ValidationError({
+      field: where,
+      message: `${where}: expected an options object, got ${value === null ? 'null' : typeof value}`,
+    });
   }
   const result = schema.safeParse(value);
   if (!result.success) throw describeIssues(where, result.error);
@@ -125,7 +131,11 @@ function jsonOnly(value: unknown, field: string): void {
   try {
     canonicalJson(value);
   } catch (error) {
-    throw new ValidationError({ field, message: `${field} must be JSON (objects, arrays, strings, finite numbers, booleans, null): ${(error as Error).message}`, cause: error });
+    throw new ValidationError({
+      field,
+      message: `${field} must be JSON (objects, arrays, strings, finite numbers, booleans, null): ${(error as Error).message}`,
+      cause: error,
+    });
   }
 }
 
@@ -135,15 +145,24 @@ export function normalizeRequest(options: unknown, where: string): NormalizedReq
   const type = parsed.task ?? 'approval';
   const rule = taskTypeRules[type];
   if (parsed.assignee && parsed.assignees) {
-    throw new ValidationError({ field: `${where}.assignee`, message: `${where}: give either assignee or assignees, not both` });
+    throw new ValidationError({
+      field: `${where}.assignee`,
+      message: `${where}: give either assignee or assignees, not both`,
+    });
   }
   const assignees = [...new Set(parsed.assignees ?? (parsed.assignee ? [parsed.assignee] : []))];
   if (assignees.length === 0) {
-    throw new ValidationError({ field: `${where}.assignee`, message: `${where}: name who must act with assignee: 'name@example.com' (or assignees: [...])` });
+    throw new ValidationError({
+      field: `${where}.assignee`,
+      message: `${where}: name who must act with assignee: 'name@example.com' (or assignees: [...])`,
+    });
   }
   const quorum = parsed.quorum === 'all' ? assignees.length : (parsed.quorum ?? 1);
   if (quorum > assignees.length) {
-    throw new ValidationError({ field: `${where}.quorum`, message: `${where}: quorum ${quorum} needs at least ${quorum} assignees, got ${assignees.length}` });
+    throw new ValidationError({
+      field: `${where}.quorum`,
+      message: `${where}: quorum ${quorum} needs at least ${quorum} assignees, got ${assignees.length}`,
+    });
   }
   const allowedOutcomes = [...new Set(parsed.allowedOutcomes ?? rule.outcomes)];
   let schema: Record<string, unknown> | undefined;
@@ -151,38 +170,74 @@ export function normalizeRequest(options: unknown, where: string): NormalizedReq
     try {
       schema = toFormJsonSchema(parsed.schema);
     } catch (error) {
-      throw new ValidationError({ field: `${where}.schema`, message: `${where}.schema: ${(error as Error).message}`, cause: error });
+      throw new ValidationError({
+        field: `${where}.schema`,
+        message: `${where}.schema: ${(error as Error).message}`,
+        cause: error,
+      });
     }
   } else if (type === 'form') {
-    throw new ValidationError({ field: `${where}.schema`, message: `${where}: a 'form' task needs schema (a zod schema or a JSON Schema 2020-12 object) for the data the human fills in` });
+    throw new ValidationError({
+      field: `${where}.schema`,
+      message: `${where}: a 'form' task needs schema (a zod schema or a JSON Schema 2020-12 object) for the data the human fills in`,
+    });
   }
   const context = parsed.context ?? null;
   jsonOnly(context, `${where}.context`);
   if (parsed.metadata) jsonOnly(parsed.metadata, `${where}.metadata`);
-  const timeoutMs = parsed.timeout === undefined ? undefined : parseDuration(parsed.timeout, `${where}.timeout`);
-  const steps = parsed.escalateTo === undefined ? [] : Array.isArray(parsed.escalateTo) ? parsed.escalateTo : [parsed.escalateTo];
+  const timeoutMs =
+    parsed.timeout === undefined ? undefined : parseDuration(parsed.timeout, `${where}.timeout`);
+  const steps =
+    parsed.escalateTo === undefined
+      ? []
+      : Array.isArray(parsed.escalateTo)
+        ? parsed.escalateTo
+        : [parsed.escalateTo];
   const escalateTo = steps.map((step, index) => {
     const assignee = typeof step === 'string' ? step : step.assignee;
     const stepTimeout = typeof step === 'string' ? undefined : step.timeout;
-    const ms = stepTimeout === undefined ? timeoutMs : parseDuration(stepTimeout, `${where}.escalateTo.${index}.timeout`);
+    const ms =
+      stepTimeout === undefined
+        ? timeoutMs
+        : parseDuration(stepTimeout, `${where}.escalateTo.${index}.timeout`);
     if (ms === undefined) {
-      throw new ValidationError({ field: `${where}.escalateTo`, message: `${where}: escalateTo needs a timeout: set timeout (how long each person has) or give each step { assignee, timeout }` });
+      throw new ValidationError({
+        field: `${where}.escalateTo`,
+        message: `${where}: escalateTo needs a timeout: set timeout (how long each person has) or give each step { assignee, timeout }`,
+      });
     }
     return { assignee, timeoutMs: ms };
   });
   if (escalateTo.length > 0 && timeoutMs === undefined) {
-    throw new ValidationError({ field: `${where}.timeout`, message: `${where}: escalateTo needs timeout: how long ${assignees.join(', ')} has before the task goes to ${escalateTo[0]?.assignee}` });
+    throw new ValidationError({
+      field: `${where}.timeout`,
+      message: `${where}: escalateTo needs timeout: how long ${assignees.join(', ')} has before the task goes to ${escalateTo[0]?.assignee}`,
+    });
   }
   let remind: NormalizedRequest['remind'];
   if (parsed.remind) {
     const afterMs = parseDuration(parsed.remind.after, `${where}.remind.after`);
-    const everyMs = parsed.remind.every === undefined ? undefined : parseDuration(parsed.remind.every, `${where}.remind.every`);
-    if (everyMs === 0) throw new ValidationError({ field: `${where}.remind.every`, message: `${where}.remind.every must be more than 0` });
-    remind = { afterMs, max: parsed.remind.max ?? (everyMs === undefined ? 1 : Number.MAX_SAFE_INTEGER), ...(everyMs === undefined ? {} : { everyMs }) };
+    const everyMs =
+      parsed.remind.every === undefined
+        ? undefined
+        : parseDuration(parsed.remind.every, `${where}.remind.every`);
+    if (everyMs === 0)
+      throw new ValidationError({
+        field: `${where}.remind.every`,
+        message: `${where}.remind.every must be more than 0`,
+      });
+    remind = {
+      afterMs,
+      max: parsed.remind.max ?? (everyMs === undefined ? 1 : Number.MAX_SAFE_INTEGER),
+      ...(everyMs === undefined ? {} : { everyMs }),
+    };
   }
   const onTimeout = parsed.onTimeout ?? 'fail';
   if (onTimeout === 'reject' && !allowedOutcomes.includes(rule.rejectOutcome) && allowedOutcomes.length < 2) {
-    throw new ValidationError({ field: `${where}.onTimeout`, message: `${where}: onTimeout 'reject' needs a rejecting outcome among allowedOutcomes` });
+    throw new ValidationError({
+      field: `${where}.onTimeout`,
+      message: `${where}: onTimeout 'reject' needs a rejecting outcome among allowedOutcomes`,
+    });
   }
   return {
     ...(parsed.intentId === undefined ? {} : { intentId: parsed.intentId }),
@@ -206,7 +261,11 @@ export function normalizeRequest(options: unknown, where: string): NormalizedReq
 }
 
 /** The outcome a timeout policy records for a task. */
-export function policyOutcome(type: TaskType, allowedOutcomes: readonly string[], policy: 'reject' | 'approve'): string {
+export function policyOutcome(
+  type: TaskType,
+  allowedOutcomes: readonly string[],
+  policy: 'reject' | 'approve',
+): string {
   if (policy === 'approve') return allowedOutcomes[0] as string;
   const preferred = taskTypeRules[type].rejectOutcome;
   return allowedOutcomes.includes(preferred) ? preferred : (allowedOutcomes.at(-1) as string);
@@ -258,7 +317,10 @@ export function normalizeDecision(input: unknown): NormalizedDecision {
   const parsed = parseWith(decideSchema, input, 'decide');
   if (parsed.data !== undefined) jsonOnly(parsed.data, 'decide.data');
   if (parsed.evidence !== undefined) jsonOnly(parsed.evidence, 'decide.evidence');
-  const actor: Actor = typeof parsed.actor === 'string' ? { id: parsed.actor.trim() } : { id: parsed.actor.id.trim(), ...(parsed.actor.name ? { name: parsed.actor.name } : {}) };
+  const actor: Actor =
+    typeof parsed.actor === 'string'
+      ? { id: parsed.actor.trim() }
+      : { id: parsed.actor.id.trim(), ...(parsed.actor.name ? { name: parsed.actor.name } : {}) };
   return {
     outcome: parsed.outcome,
     ...(parsed.comment === undefined ? {} : { comment: parsed.comment }),
@@ -274,7 +336,8 @@ export function normalizeDecision(input: unknown): NormalizedDecision {
 export function normalizeActor(actor: unknown, field: string): Actor | null {
   if (actor === undefined || actor === null) return null;
   const result = actorSchema.safeParse(actor);
-  if (!result.success) throw new ValidationError({ field, message: `${field} must be an id string or { id, name? }` });
+  if (!result.success)
+    throw new ValidationError({ field, message: `${field} must be an id string or { id, name? }` });
   return typeof result.data === 'string' ? { id: result.data } : result.data;
 }
 
@@ -289,7 +352,11 @@ export interface SubmitOptions {
 }
 
 const submitSchema = z
-  .object({ type: nonEmpty.max(200), input: z.unknown().optional(), idempotencyKey: nonEmpty.max(500).optional() })
+  .object({
+    type: nonEmpty.max(200),
+    input: z.unknown().optional(),
+    idempotencyKey: nonEmpty.max(500).optional(),
+  })
   .strict();
 
 /** Validate a `submit` call. */

@@ -25,7 +25,10 @@ afterEach(async () => {
 });
 
 /** The audit events of an intent, parsed from its export (without the signature line). */
-export async function auditEvents(engine: HoldpointEngine, intentId: string): Promise<Array<Record<string, unknown>>> {
+export async function auditEvents(
+  engine: HoldpointEngine,
+  intentId: string,
+): Promise<Array<Record<string, unknown>>> {
   const jsonl = await engine.audit.export(intentId);
   return jsonl
     .trim()
@@ -35,7 +38,9 @@ export async function auditEvents(engine: HoldpointEngine, intentId: string): Pr
 }
 
 /** Catch the error of a promise, failing if it resolves. */
-export async function errorOf(promise: Promise<unknown>): Promise<{ code?: string; message: string } & Record<string, unknown>> {
+export async function errorOf(
+  promise: Promise<unknown>,
+): Promise<{ code?: string; message: string } & Record<string, unknown>> {
   try {
     await promise;
   } catch (error) {
