@@ -68,7 +68,9 @@ export async function createHoldpoint(options: HoldpointOptions = {}): Promise<H
   const outboxGraceMs = durationSetting(parsed.outboxGrace, 30_000, 'createHoldpoint.outboxGrace');
   const spec = options.store ?? defaultStore;
   const store = await createStore(spec);
-  const ownsStore = typeof spec === 'string';
+  // A backend the caller built stays theirs to close; one opened here from a URL or a Keyv is ours
+  // (closing it leaves a Keyv's own connection open).
+  const ownsStore = store !== spec;
   const engine = new HoldpointEngine(store, ownsStore, {
     pollIntervalMs,
     runTimers: parsed.timers ?? true,

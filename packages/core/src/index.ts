@@ -31,7 +31,7 @@ export type {
   Vote,
   WaitingReason,
 } from './model.js';
-export { createStore } from './store/create-store.js';
-export { KeyvNodeSqlite } from './store/keyv-node-sqlite.js';
+export { type CreateStoreOptions, createStore } from './store/create-store.js';
+export { KeyvNodeSqlite, type KeyvNodeSqliteOptions } from './store/keyv-node-sqlite.js';
 export type { IndexEntry, IndexRangeOptions, StoreBackend } from './store/store-backend.js';
 export { type TaskType, taskTypeRules, taskTypes } from './task-types.js';
