@@ -37,7 +37,7 @@ const waiting = hp.waitForHuman({
 });
 
 // 3. The human acts: from this terminal, or from another process on the same store.
-const [task] = await waitForTask(intent.id);
+const task = await waitForTask(intent.id);
 console.log(
   `task ${task.id} waits for ${task.assignees.join(', ')} (version ${task.versionDigest.slice(0, 19)}…)`,
 );
@@ -93,7 +93,8 @@ if (
 async function waitForTask(intentId: string) {
   for (;;) {
     const current = await hp.getIntent(intentId);
-    if (current.taskIds.length > 0) return [await hp.getTask(current.taskIds[0] as string)];
+    const [taskId] = current.taskIds;
+    if (taskId !== undefined) return hp.getTask(taskId);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
