@@ -315,6 +315,26 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     });
   });
 
+  it('lists tasks newest first, by assignee and status', async () => {
+    const hp = await engine();
+    const first = await hp.requestHuman({ assignee: 'ann@acme.test', title: 'first' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const second = await hp.requestHuman({ assignees: ['ann@acme.test', 'bob@acme.test'], title: 'second' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const third = await hp.requestHuman({ assignee: 'ann@acme.test', title: 'third' });
+    await hp.decide(second.id, { outcome: 'approved', actor: 'bob@acme.test' });
+    const ids = (tasks: Array<{ id: string }>) => tasks.map((task) => task.id);
+    expect(ids(await hp.listTasks({ assignee: 'ann@acme.test' }))).toEqual([third.id, second.id, first.id]);
+    expect(ids(await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' }))).toEqual([
+      third.id,
+      first.id,
+    ]);
+    expect(ids(await hp.listTasks({ assignee: 'bob@acme.test', status: 'pending' }))).toEqual([]);
+    expect(ids(await hp.listTasks({ status: 'decided' }))).toEqual([second.id]);
+    expect(ids(await hp.listTasks({ status: 'pending', limit: 1 }))).toEqual([third.id]);
+    expect(ids(await hp.listTasks())).toEqual([third.id, second.id, first.id]);
+  });
+
   it('names unknown tasks and intents', async () => {
     const hp = await engine();
     expect(await errorOf(hp.getTask('tsk_nope.x'))).toMatchObject({ code: 'NOT_FOUND', kind: 'task' });

@@ -115,8 +115,11 @@ const cacheLimit = 2_000;
 const dueIndex = 'due';
 const outboxIndex = 'outbox';
 const tasksIndex = 'tasks';
+const pendingIndex = 'pending';
 const eventsIndex = 'events';
-const timerLeaseMs = 30_000;
+const timerLeaseMs = 10_000;
+// Claims that a notification went out outlive its outbox entry by far, then lapse.
+const notifiedTtlMs = 7 * 86_400_000;
 const leaseRetryMs = 250;
 // Node runs a longer setTimeout at once (after 1 ms); a far timer is re-armed when this one fires.
 const maxTimerDelayMs = 2_147_483_647;
@@ -141,6 +144,15 @@ function eventKey(intentId: string, seq: number): string {
 
 function assigneeIndex(assignee: string): string {
   return `assignee:${assignee}`;
+}
+
+function pendingAssigneeIndex(assignee: string): string {
+  return `pending:${assignee}`;
+}
+
+/** Task indexes are scored by minus the creation time, so that reading them in order is newest first. */
+function taskEntry(task: { id: string; createdAt: string }): { member: string; score: number } {
+  return { member: task.id, score: -Date.parse(task.createdAt) };
 }
 
 function fingerprintOf(request: NormalizedRequest): string {
@@ -388,12 +400,21 @@ export class HoldpointEngine {
         message: 'listTasks.limit must be an integer from 1 to 10000',
       });
     }
-    const index = options.assignee === undefined ? tasksIndex : assigneeIndex(options.assignee);
-    // The index is ascending by creation time; read generously and filter by the actual state.
+    const pending = options.status === 'pending';
+    const index =
+      options.assignee === undefined
+        ? pending
+          ? pendingIndex
+          : tasksIndex
+        : pending
+          ? pendingAssigneeIndex(options.assignee)
+          : assigneeIndex(options.assignee);
+    // Indexes are newest first and may hold a few stale entries (written ahead of a change that did
+    // not happen, or not yet cleaned after one that did): read a little more, filter by the state.
     const entries = await this.#guard('listTasks', () =>
-      this.#store.indexRange(index, { limit: Math.min(10_000, limit * 20) }),
+      this.#store.indexRange(index, { limit: Math.min(10_000, pending ? limit * 2 : limit * 20) }),
     );
-    const taskIds = entries.map((entry) => entry.member).reverse();
+    const taskIds = entries.map((entry) => entry.member);
     const byIntent = new Map<string, string[]>();
     for (const taskId of taskIds) {
       const intentId = intentIdOfTask(taskId);
@@ -735,10 +756,8 @@ export class HoldpointEngine {
     if (request.remind !== undefined)
       timers.push({ member: `${taskId}|remind|1`, score: nowMs + request.remind.afterMs });
     const ahead = () => [
-      this.#store.indexAdd(tasksIndex, [{ member: taskId, score: nowMs }]),
-      ...request.assignees.map((assignee) =>
-        this.#store.indexAdd(assigneeIndex(assignee), [{ member: taskId, score: nowMs }]),
-      ),
+      this.#store.indexAdd(tasksIndex, [taskEntry(task)]),
+      ...this.#indexAssignees(task, request.assignees),
       ...(timers.length > 0 ? [this.#store.indexAdd(dueIndex, timers)] : []),
     ];
     const result = await this.#append(
@@ -977,19 +996,22 @@ export class HoldpointEngine {
       ]),
     ];
     if (event.seq % snapshotEvery === 0) after.push(this.#store.keyv.set(`intent:${event.intentId}`, state));
-    const finished =
+    // Tasks this event finished: their timers and pending-index entries go.
+    const intentWide =
+      event.type === 'intent-canceled' || event.type === 'intent-failed' || event.type === 'task-timed-out';
+    const taskEnded =
       event.type === 'task-decided' || event.type === 'task-timed-out' || event.type === 'task-canceled';
-    if (finished && event.taskId) {
-      const task = state.tasks[event.taskId] as HumanTask;
-      after.push(this.#store.indexRemove(dueIndex, this.#timerIdsOf(task)));
-    }
-    if (
-      event.type === 'intent-canceled' ||
-      event.type === 'intent-failed' ||
-      event.type === 'task-timed-out'
-    ) {
-      const ids = state.intent.taskIds.flatMap((id) => this.#timerIdsOf(state.tasks[id] as HumanTask));
-      if (ids.length > 0) after.push(this.#store.indexRemove(dueIndex, ids));
+    const ended = (intentWide ? state.intent.taskIds : taskEnded && event.taskId ? [event.taskId] : [])
+      .map((id) => state.tasks[id] as HumanTask)
+      .filter((task) => task.status !== 'pending');
+    if (ended.length > 0) {
+      after.push(
+        this.#store.indexRemove(
+          dueIndex,
+          ended.flatMap((task) => this.#timerIdsOf(task)),
+        ),
+      );
+      after.push(...this.#unindexPending(ended));
     }
     // The event is recorded; what follows is derived and repaired by later reads or ticks, so a
     // failure here is reported, not thrown at a caller whose change did happen.
@@ -1016,6 +1038,29 @@ export class HoldpointEngine {
     }
     if (notifies && !this.#settings.notify) message.o = 1;
     return message;
+  }
+
+  /** Index a task under its (new) assignees: all their tasks, and their pending ones. */
+  #indexAssignees(task: HumanTask, assignees: readonly string[]): Array<Promise<void>> {
+    const entry = [taskEntry(task)];
+    return [
+      this.#store.indexAdd(pendingIndex, entry),
+      ...assignees.flatMap((assignee) => [
+        this.#store.indexAdd(assigneeIndex(assignee), entry),
+        this.#store.indexAdd(pendingAssigneeIndex(assignee), entry),
+      ]),
+    ];
+  }
+
+  /** Drop finished tasks from the pending indexes (a stale entry is filtered when read, so best effort). */
+  #unindexPending(tasks: readonly HumanTask[]): Array<Promise<void>> {
+    if (tasks.length === 0) return [];
+    const ids = tasks.map((task) => task.id);
+    const assignees = new Set(tasks.flatMap((task) => task.assignees));
+    return [
+      this.#store.indexRemove(pendingIndex, ids),
+      ...[...assignees].map((assignee) => this.#store.indexRemove(pendingAssigneeIndex(assignee), ids)),
+    ];
   }
 
   #timerIdsOf(task: HumanTask): string[] {
@@ -1226,6 +1271,7 @@ export class HoldpointEngine {
     for (;;) {
       const now = this.#settings.now();
       const due = await this.#store.indexRange(dueIndex, { max: now, limit: 100 });
+      let fired = 0;
       for (const entry of due) {
         if (this.#closed) return;
         // A lease keeps several engines from doing the same work; the chain keeps it exactly once.
@@ -1234,11 +1280,14 @@ export class HoldpointEngine {
         try {
           await this.#fireTimer(entry.member);
           await this.#store.indexRemove(dueIndex, [entry.member]);
+          fired++;
         } finally {
           await this.#store.releaseClaim(lease, this.#engineId).catch(() => undefined);
         }
       }
-      if (due.length < 100) return;
+      // A full page read again only if this engine made progress: entries leased by other engines
+      // are theirs, and are looked at again after the lease retry delay.
+      if (due.length < 100 || fired === 0) return;
     }
   }
 
@@ -1284,9 +1333,7 @@ export class HoldpointEngine {
         const assignees = task.reassign ? [step.assignee] : [...new Set([...task.assignees, step.assignee])];
         const ahead = () => [
           this.#store.indexAdd(dueIndex, [{ member: `${taskId}|deadline|${count + 1}`, score: deadlineAt }]),
-          this.#store.indexAdd(assigneeIndex(step.assignee), [
-            { member: taskId, score: Date.parse(task.createdAt) },
-          ]),
+          ...this.#indexAssignees(task, [step.assignee]),
         ];
         await this.#append(
           intentId,
@@ -1333,7 +1380,7 @@ export class HoldpointEngine {
     if (!notify || !event.taskId) return;
     const member = `${event.intentId}|${event.id}`;
     try {
-      if (await this.#store.claim(`notified:${event.id}`, this.#engineId)) {
+      if (await this.#store.claim(`notified:${event.id}`, this.#engineId, notifiedTtlMs)) {
         const notification: Notification = {
           type: event.type as NotificationType,
           deliveryId: event.id,
