@@ -9,7 +9,8 @@
 //
 // Usage: node scripts/dev.mjs <setup|test|check|bench|run FILE [...args]|pnpm ...args>
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -60,7 +61,12 @@ function ensureTools() {
   const headers = join(tools, 'node_modules', 'node', 'node_modules', `node-linux-${process.arch}`);
   const env = {
     ...process.env,
-    PATH: [nodeBin, join(root, 'node_modules', '.bin'), process.env.PATH].join(delimiter),
+    PATH: [
+      nodeBin,
+      join(tools, 'node_modules', '.bin'),
+      join(root, 'node_modules', '.bin'),
+      process.env.PATH,
+    ].join(delimiter),
   };
   if (machineMajor < 22 && existsSync(join(headers, 'include'))) env.npm_config_nodedir = headers;
   return { node, pnpm: [node, localPnpm], env };
@@ -77,6 +83,40 @@ function ensureDependencies(toolchain) {
   if (status !== 0) throw new Error('pnpm install failed');
 }
 
+/**
+ * Build each publishable package and check what would be published: publint on the pnpm-packed
+ * package (pnpm applies publishConfig) and @arethetypeswrong/cli on the same tarball.
+ */
+function checkPackages(toolchain) {
+  const packagesDirectory = join(root, 'packages');
+  for (const name of readdirSync(packagesDirectory)) {
+    const directory = join(packagesDirectory, name);
+    if (!existsSync(join(directory, 'tsconfig.build.json'))) continue;
+    const destination = mkdtempSync(join(tmpdir(), 'holdpoint-pack-'));
+    const steps = [
+      () => run(bin('tsc'), ['-p', 'tsconfig.build.json'], { cwd: directory, env: toolchain.env }),
+      () => run(bin('publint'), ['--pack', 'pnpm', '--strict'], { cwd: directory, env: toolchain.env }),
+      () =>
+        run(toolchain.pnpm[0], [toolchain.pnpm[1], 'pack', '--pack-destination', destination], {
+          cwd: directory,
+          env: toolchain.env,
+          stdio: ['ignore', 'ignore', 'inherit'],
+        }),
+      () => {
+        const tarball = readdirSync(destination).find((file) => file.endsWith('.tgz'));
+        return run(bin('attw'), [join(destination, tarball), '--profile', 'esm-only'], {
+          env: toolchain.env,
+        });
+      },
+    ];
+    for (const step of steps) {
+      const status = step();
+      if (status !== 0) return status;
+    }
+  }
+  return 0;
+}
+
 const [command = 'setup', ...rest] = process.argv.slice(2);
 const toolchain = ensureTools();
 if (command !== 'pnpm') ensureDependencies(toolchain);
@@ -90,16 +130,21 @@ switch (command) {
   case 'pnpm':
     status = pnpm(...rest);
     break;
+  case 'check-packages':
+    status = checkPackages(toolchain);
+    break;
   case 'check':
     status =
       run(bin('biome'), ['ci', '.'], { env: toolchain.env }) ||
-      pnpm('run', '-r', '--if-present', 'typecheck');
+      pnpm('run', '-r', '--if-present', 'typecheck') ||
+      checkPackages(toolchain);
     break;
   case 'test':
-    // The README's test command: lint and format check, type-check, then every test once.
+    // The README's test command: lint and format check, type-check, package checks, then every test once.
     status =
       run(bin('biome'), ['ci', '.'], { env: toolchain.env }) ||
       pnpm('run', '-r', '--if-present', 'typecheck') ||
+      checkPackages(toolchain) ||
       run(bin('vitest'), ['run', ...rest], { env: toolchain.env });
     break;
   case 'vitest':
