@@ -455,15 +455,12 @@ export class HoldpointEngine {
     const decision = normalizeDecision(input);
     const intentId = this.#intentIdOf(taskId);
     const { state } = await this.#append(intentId, (current) => {
-      const task = current.tasks[taskId];
-      if (!task) throw this.#taskNotFound(taskId);
-      if (task.status !== 'pending') {
-        throw new AlreadyDecidedError({
-          taskId,
-          status: task.status,
-          message: `decide: task ${taskId} is already ${task.status.replace('_', ' ')}; the decision of ${decision.actor.id} was refused`,
-        });
-      }
+      const task = this.#openTask(
+        current,
+        taskId,
+        'decide',
+        `the decision of ${decision.actor.id} was refused`,
+      );
       if (decision.versionDigest !== undefined && decision.versionDigest !== task.versionDigest) {
         throw new StaleVersionError({
           taskId,
@@ -535,15 +532,7 @@ export class HoldpointEngine {
     const actor = normalizeActor(options.actor, 'cancelTask.actor');
     const intentId = this.#intentIdOf(taskId);
     const { state } = await this.#append(intentId, (current) => {
-      const task = current.tasks[taskId];
-      if (!task) throw this.#taskNotFound(taskId);
-      if (task.status !== 'pending') {
-        throw new AlreadyDecidedError({
-          taskId,
-          status: task.status,
-          message: `cancelTask: task ${taskId} is already ${task.status}`,
-        });
-      }
+      this.#openTask(current, taskId, 'cancelTask', 'it was not canceled');
       return {
         type: 'task-canceled',
         taskId,
@@ -1133,6 +1122,20 @@ export class HoldpointEngine {
     const intentId = intentIdOfTask(taskId);
     if (intentId === undefined) throw this.#taskNotFound(taskId);
     return intentId;
+  }
+
+  /** The task if it is still pending; otherwise the refusal: `NOT_FOUND` or `ALREADY_DECIDED`. */
+  #openTask(state: IntentState, taskId: string, where: string, refused: string): HumanTask {
+    const task = state.tasks[taskId];
+    if (!task) throw this.#taskNotFound(taskId);
+    if (task.status !== 'pending') {
+      throw new AlreadyDecidedError({
+        taskId,
+        status: task.status,
+        message: `${where}: task ${taskId} is already ${task.status.replace('_', ' ')}; ${refused}`,
+      });
+    }
+    return task;
   }
 
   #taskNotFound(taskId: string): NotFoundError {
