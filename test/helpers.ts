@@ -11,9 +11,16 @@ export function tempSqlite(name = 'holdpoint.db'): string {
 
 /** A fixture script from test/fixtures, run by this Node.js with tsx. */
 export function runFixture(name: string, args: string[]): ChildProcess {
-  const script = fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
-  return spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return runScript(new URL(`./fixtures/${name}.ts`, import.meta.url), args);
+}
+
+/**
+ * A TypeScript script run by this Node.js with tsx, stdout and stderr piped. With `stdin: true` the
+ * child's stdin is a pipe too (to tell it when to start); otherwise it reads nothing.
+ */
+export function runScript(script: URL, args: string[], options: { stdin?: boolean } = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(script), ...args], {
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
 }
 

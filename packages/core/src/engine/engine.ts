@@ -22,6 +22,7 @@ import { formDataProblems } from './form-schema.js';
 import { applyEvent, type IntentState, isFinalIntentStatus } from './intent-state.js';
 import {
   type DecideInput,
+  jsonOnly,
   type NormalizedRequest,
   normalizeActor,
   normalizeDecision,
@@ -192,6 +193,27 @@ function pendingTask(state: IntentState, taskId: string): HumanTask | undefined 
   return task?.status === 'pending' && !isFinalIntentStatus(state.intent.status) ? task : undefined;
 }
 
+/** A call's options: absent (then `{}`) or an object; anything else is refused. */
+function optionsOf<T extends object>(options: T | undefined, where: string): Partial<T> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError({
+      field: where,
+      message: `${where}: expected an options object, got ${options === null ? 'null' : typeof options}`,
+    });
+  }
+  return options;
+}
+
+/** A `reason` given to `cancel` or `cancelTask`: text, when given. */
+function reasonOf(reason: unknown, field: string): Record<string, string> {
+  if (reason === undefined) return {};
+  if (typeof reason !== 'string') {
+    throw new ValidationError({ field, message: `${field} must be a string, got ${typeof reason}` });
+  }
+  return { reason };
+}
+
 function wrapStoreError(store: StoreBackend, operation: string, error: unknown): unknown {
   if (HoldpointError.isInstance(error)) return error;
   return new StoreUnavailableError({ store: store.kind, operation, cause: error });
@@ -292,10 +314,12 @@ export class HoldpointEngine {
   /** Mark an intent's work done, with its result. Refused while a task is pending or when already final. */
   async complete(
     intentId: string,
-    options: { result?: unknown; actor?: string | Actor } = {},
+    given: { result?: unknown; actor?: string | Actor } = {},
   ): Promise<Intent> {
     this.#assertOpen('complete');
+    const options = optionsOf(given, 'complete');
     const actor = normalizeActor(options.actor, 'complete.actor');
+    if (options.result !== undefined) jsonOnly(options.result, 'complete.result');
     const { state } = await this.#append(intentId, (current) => {
       this.#assertNotFinal(current, 'complete');
       const pending = current.intent.taskIds.filter((id) => current.tasks[id]?.status === 'pending');
@@ -327,16 +351,14 @@ export class HoldpointEngine {
   }
 
   /** Cancel an intent; its pending tasks are canceled and their waiters get `status: 'canceled'`. */
-  async cancel(intentId: string, options: { reason?: string; actor?: string | Actor } = {}): Promise<Intent> {
+  async cancel(intentId: string, given: { reason?: string; actor?: string | Actor } = {}): Promise<Intent> {
     this.#assertOpen('cancel');
+    const options = optionsOf(given, 'cancel');
     const actor = normalizeActor(options.actor, 'cancel.actor');
+    const data = reasonOf(options.reason, 'cancel.reason');
     const { state } = await this.#append(intentId, (current) => {
       this.#assertNotFinal(current, 'cancel');
-      return {
-        type: 'intent-canceled',
-        actor,
-        data: options.reason === undefined ? {} : { reason: options.reason },
-      };
+      return { type: 'intent-canceled', actor, data };
     });
     this.#settleWaiters(state);
     return structuredClone(state.intent);
@@ -390,9 +412,16 @@ export class HoldpointEngine {
    * Reads the tasks index (or the assignee's), not every record.
    */
   async listTasks(
-    options: { assignee?: string; status?: TaskStatus; limit?: number } = {},
+    given: { assignee?: string; status?: TaskStatus; limit?: number } = {},
   ): Promise<HumanTask[]> {
     this.#assertOpen('listTasks');
+    const options = optionsOf(given, 'listTasks');
+    if (options.assignee !== undefined && typeof options.assignee !== 'string') {
+      throw new ValidationError({
+        field: 'listTasks.assignee',
+        message: 'listTasks.assignee must be a string',
+      });
+    }
     const limit = options.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
       throw new ValidationError({
@@ -526,19 +555,16 @@ export class HoldpointEngine {
   /** Cancel one pending task; its waiters get `status: 'canceled'`. */
   async cancelTask(
     taskId: string,
-    options: { reason?: string; actor?: string | Actor } = {},
+    given: { reason?: string; actor?: string | Actor } = {},
   ): Promise<HumanTask> {
     this.#assertOpen('cancelTask');
+    const options = optionsOf(given, 'cancelTask');
     const actor = normalizeActor(options.actor, 'cancelTask.actor');
+    const data = reasonOf(options.reason, 'cancelTask.reason');
     const intentId = this.#intentIdOf(taskId);
     const { state } = await this.#append(intentId, (current) => {
       this.#openTask(current, taskId, 'cancelTask', 'it was not canceled');
-      return {
-        type: 'task-canceled',
-        taskId,
-        actor,
-        data: options.reason === undefined ? {} : { reason: options.reason },
-      };
+      return { type: 'task-canceled', taskId, actor, data };
     });
     return structuredClone(state.tasks[taskId] as HumanTask);
   }
@@ -568,8 +594,9 @@ export class HoldpointEngine {
    * Read the event feed of all intents in the order events were recorded, from after `since`
    * (a cursor from a previous page). Ordered by the recording engine's clock.
    */
-  async events(options: { since?: string; limit?: number } = {}): Promise<EventPage> {
+  async events(given: { since?: string; limit?: number } = {}): Promise<EventPage> {
     this.#assertOpen('events');
+    const options = optionsOf(given, 'events');
     const limit = options.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
       throw new ValidationError({
@@ -580,11 +607,11 @@ export class HoldpointEngine {
     let min = Number.NEGATIVE_INFINITY;
     let after: { score: number; member: string } | undefined;
     if (options.since !== undefined) {
-      const match = /^(\d+)\|(.+)$/.exec(options.since);
+      const match = typeof options.since === 'string' ? /^(\d+)\|(.+)$/.exec(options.since) : null;
       if (!match) {
         throw new ValidationError({
           field: 'events.since',
-          message: `events.since '${options.since}' is not a cursor returned by events()`,
+          message: `events.since ${typeof options.since === 'string' ? `'${options.since}'` : `(a ${typeof options.since})`} is not a cursor returned by events()`,
         });
       }
       after = { score: Number(match[1]), member: match[2] as string };
@@ -676,8 +703,16 @@ export class HoldpointEngine {
       request,
     };
     let record = mine;
-    if (!(await this.#claim(key, JSON.stringify(mine)))) {
-      record = JSON.parse((await this.#readClaim(key)) as string) as IdempotencyRecord;
+    let held: string | undefined;
+    let won = false;
+    // A refused request gives its key back (below); if that happens between a lost claim and the
+    // read, the key is free again: claim it anew.
+    while (!won && held === undefined) {
+      won = await this.#claim(key, JSON.stringify(mine));
+      if (!won) held = await this.#readClaim(key);
+    }
+    if (held !== undefined) {
+      record = JSON.parse(held) as IdempotencyRecord;
       const sameIntent =
         request.intentId === undefined ? record.implicitIntent : record.intentId === request.intentId;
       if (record.fingerprint !== mine.fingerprint || !sameIntent) {
@@ -690,7 +725,16 @@ export class HoldpointEngine {
     }
     // The claim holds the whole request, so whoever comes next — this call, or the same agent after
     // a crash right here — finishes creating the task with the same ids.
-    return this.#createTask(record.intentId, record.taskId, record.request, record.implicitIntent);
+    try {
+      return await this.#createTask(record.intentId, record.taskId, record.request, record.implicitIntent);
+    } catch (error) {
+      // Refused for good (no such intent, or it is closed) on a key this call took: the key goes back,
+      // as if the request had never been made, and is free for the corrected request.
+      if (won && (NotFoundError.isInstance(error) || InvalidStateError.isInstance(error))) {
+        await this.#store.releaseClaim(key, JSON.stringify(mine)).catch(() => undefined);
+      }
+      throw error;
+    }
   }
 
   async #createTask(
@@ -1068,6 +1112,12 @@ export class HoldpointEngine {
   }
 
   async #load(intentId: string): Promise<IntentState> {
+    if (typeof intentId !== 'string') {
+      throw new ValidationError({
+        field: 'intentId',
+        message: `intentId must be an intent id string such as 'int_…', got ${intentId === null ? 'null' : typeof intentId}`,
+      });
+    }
     const state = await this.#loadMaybe(intentId);
     if (!state)
       throw new NotFoundError({ kind: 'intent', id: intentId, message: `No intent has id '${intentId}'` });
@@ -1116,7 +1166,7 @@ export class HoldpointEngine {
     if (typeof taskId !== 'string' || taskId.length === 0) {
       throw new ValidationError({
         field: 'taskId',
-        message: `taskId must be a task id string such as 'tsk_…', got ${JSON.stringify(taskId)}`,
+        message: `taskId must be a task id string such as 'tsk_…', got ${typeof taskId === 'string' ? 'an empty string' : taskId === null ? 'null' : typeof taskId}`,
       });
     }
     const intentId = intentIdOfTask(taskId);

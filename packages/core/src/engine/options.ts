@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { canonicalJson, versionDigest } from '../canonical-json.js';
+import { versionDigest } from '../canonical-json.js';
 import { type Duration, parseDuration } from '../duration.js';
 import { ValidationError } from '../errors/validation-error.js';
 import type { Actor, EscalationStep, TimeoutPolicy } from '../model.js';
@@ -127,14 +127,43 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, where: string
   return result.data;
 }
 
-function jsonOnly(value: unknown, field: string): void {
+/**
+ * What keeps a value from being JSON, or undefined. Functions and symbols count: JSON.stringify drops
+ * them silently, so a recorded event would no longer match the hash computed over it.
+ */
+function notJson(value: unknown, path: string, seen: Set<object>): string | undefined {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${path} is ${value}`;
+  if (typeof value !== 'object') return `${path} is a ${typeof value}`;
+  if (seen.has(value)) return `${path} contains itself`;
+  seen.add(value);
+  let problem: string | undefined;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    problem = notJson((value as { toJSON: () => unknown }).toJSON(), path, seen);
+  } else {
+    const entries = Array.isArray(value) ? value.entries() : Object.entries(value);
+    for (const [key, item] of entries) {
+      // undefined is left out (or written null in an array) alike by JSON and the hash.
+      if (item !== undefined) problem ??= notJson(item, `${path}.${key}`, seen);
+    }
+  }
+  seen.delete(value);
+  return problem;
+}
+
+/** @throws ValidationError unless `value` is JSON: objects, arrays, strings, finite numbers, booleans, null. */
+export function jsonOnly(value: unknown, field: string): void {
+  let problem: string | undefined;
   try {
-    canonicalJson(value);
+    problem = notJson(value, field, new Set());
   } catch (error) {
+    // Nested deeper than the stack, or a toJSON that throws.
+    problem = error instanceof Error ? error.message : 'it cannot be read';
+  }
+  if (problem !== undefined) {
     throw new ValidationError({
       field,
-      message: `${field} must be JSON (objects, arrays, strings, finite numbers, booleans, null): ${(error as Error).message}`,
-      cause: error,
+      message: `${field} must be JSON (objects, arrays, strings, finite numbers, booleans, null): ${problem}`,
     });
   }
 }

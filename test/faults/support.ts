@@ -1,0 +1,292 @@
+// Shared plumbing of the fault suite: isolated stores on the real services, child processes that are
+// always cleaned up, notification logs, and reading audit chains back.
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AuditEvent, HoldpointEngine, HumanTask } from '@holdpoint/core';
+import { createClient } from '@keyv/redis';
+import pg from 'pg';
+import { jsonLines, runScript } from '../helpers.js';
+
+/** Redis for the tests: `HOLDPOINT_TEST_REDIS_URL`, or the local server. */
+export const redisUrl = process.env.HOLDPOINT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** PostgreSQL for the tests: `HOLDPOINT_TEST_POSTGRES_URL`, or the local server (database `test`). */
+export const postgresUrl =
+  process.env.HOLDPOINT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export type ServiceName = 'redis' | 'postgres';
+
+/**
+ * Whether a store is among those to test: all of them, or those listed in `HOLDPOINT_TEST_STORES`
+ * (as in the core's suite). A listed store that is unreachable fails its tests; it is never skipped.
+ */
+export function storeSelected(name: 'memory' | 'sqlite' | ServiceName): boolean {
+  const listed = process.env.HOLDPOINT_TEST_STORES;
+  if (listed === undefined || listed.trim() === '') return true;
+  return listed
+    .split(',')
+    .map((item) => item.trim().toLowerCase())
+    .includes(name);
+}
+
+/** A fresh store nobody else uses, and how to delete it afterwards. */
+export interface IsolatedStore {
+  spec: string;
+  cleanup(): Promise<void>;
+}
+
+function unique(): string {
+  return `${process.pid}_${randomBytes(5).toString('hex')}`;
+}
+
+/** A Redis prefix, a PostgreSQL schema or a SQLite file of its own on the shared service. */
+export function isolatedStore(kind: ServiceName | 'sqlite'): IsolatedStore {
+  if (kind === 'sqlite') {
+    const directory = mkdtempSync(join(tmpdir(), 'holdpoint-faults-'));
+    return {
+      spec: `sqlite://${join(directory, 'holdpoint.db')}`,
+      cleanup: async () => rmSync(directory, { recursive: true, force: true }),
+    };
+  }
+  if (kind === 'redis') {
+    const prefix = `hp-faults-${unique()}`;
+    const url = new URL(redisUrl);
+    url.searchParams.set('prefix', prefix);
+    return { spec: url.toString(), cleanup: () => deleteRedisPrefix(redisUrl, prefix) };
+  }
+  const schema = `hp_faults_${unique()}`;
+  const url = new URL(postgresUrl);
+  url.searchParams.set('schema', schema);
+  return { spec: url.toString(), cleanup: () => dropPostgresSchema(schema) };
+}
+
+/** Delete every key of one prefix (records, claims, indexes). */
+export async function deleteRedisPrefix(url: string, prefix: string): Promise<void> {
+  const client = createClient({ url, socket: { connectTimeout: 2_000, reconnectStrategy: false } });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch {
+    return; // Unreachable: the test that used it already failed saying so.
+  }
+  try {
+    for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1_000 })) {
+      if (keys.length > 0) await client.del(keys);
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+async function dropPostgresSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch {
+    return;
+  }
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** A temporary directory (for notification logs), removed by `remove()`. */
+export function temporaryDirectory(): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), 'holdpoint-faults-'));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A child running a fixture of test/faults/fixtures, its JSON output and its stderr. */
+export interface FaultChild {
+  child: ChildProcess;
+  lines: Array<Record<string, unknown>>;
+  next: ReturnType<typeof jsonLines>['next'];
+  stderr(): string;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Start a fault fixture; it is SIGKILLed by {@link killChildren} if still running at the end. */
+export function startFixture(name: string, args: string[], options: { stdin?: boolean } = {}): FaultChild {
+  const child = runScript(new URL(`./fixtures/${name}.ts`, import.meta.url), args, options);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const output = jsonLines(child);
+  return { child, lines: output.lines, next: output.next, stderr: () => stderr };
+}
+
+/** SIGKILL every fixture still running (an `afterEach` of each file, so no test leaves one behind). */
+export async function killChildren(): Promise<void> {
+  const left = [...running];
+  for (const child of left) child.kill('SIGKILL');
+  await Promise.all(left.map((child) => exited(child)));
+}
+
+/** Wait for a child to exit; its exit code or signal. */
+export function exited(child: ChildProcess): Promise<number | string> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  if (child.signalCode !== null) return Promise.resolve(child.signalCode);
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+}
+
+/** Wait for a child to end by itself; SIGKILL it (and say so) if it does not within `timeoutMs`. */
+export async function finished(child: ChildProcess, timeoutMs = 10_000): Promise<number | string> {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  try {
+    const code = await exited(child);
+    return timedOut ? `still running after ${timeoutMs} ms` : code;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Ask a child to stop (SIGTERM: it closes its engine and exits 0); SIGKILL if it does not in time. */
+export async function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<number | string> {
+  if (child.exitCode !== null || child.signalCode !== null) return exited(child);
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  try {
+    return await exited(child);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** How often each `deliveryId` reached a notify hook, over the append-only logs the fixtures wrote. */
+export function readDeliveries(files: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const file of files) {
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      // A process killed in the middle of a write leaves at most a partial last line.
+      if (!line.endsWith('}')) continue;
+      const { deliveryId } = JSON.parse(line) as { deliveryId: string };
+      counts.set(deliveryId, (counts.get(deliveryId) ?? 0) + 1);
+    }
+  }
+  return counts;
+}
+
+/** The events of an intent's exported audit chain, and whether the export verifies. */
+export async function chainOf(
+  hp: HoldpointEngine,
+  intentId: string,
+): Promise<{ events: AuditEvent[]; verified: boolean; reason?: string }> {
+  const jsonl = await hp.audit.export(intentId);
+  const verification = await hp.audit.verify(jsonl);
+  const events = jsonl
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as AuditEvent | { type: 'signature' })
+    .filter((line): line is AuditEvent => line.type !== 'signature');
+  return verification.ok
+    ? { events, verified: true }
+    : { events, verified: false, reason: `seq ${verification.seq}: ${verification.reason}` };
+}
+
+/** How many times each reminder (by number) and each escalation (by level) of a task was recorded. */
+export function timerFires(
+  events: readonly AuditEvent[],
+  taskId: string,
+): { reminders: Map<number, number>; escalations: Map<number, number> } {
+  const reminders = new Map<number, number>();
+  const escalations = new Map<number, number>();
+  for (const event of events) {
+    if (event.taskId !== taskId) continue;
+    if (event.type === 'task-reminded') {
+      const number = event.data.reminder as number;
+      reminders.set(number, (reminders.get(number) ?? 0) + 1);
+    } else if (event.type === 'task-escalated') {
+      const level = event.data.level as number;
+      escalations.set(level, (escalations.get(level) ?? 0) + 1);
+    }
+  }
+  return { reminders, escalations };
+}
+
+/** Fires recorded more than once for the same reminder number or escalation level. */
+export function duplicateFires(fires: ReturnType<typeof timerFires>): number {
+  let duplicates = 0;
+  for (const count of [...fires.reminders.values(), ...fires.escalations.values()]) duplicates += count - 1;
+  return duplicates;
+}
+
+/**
+ * When each reminder of a task fell due, and whether it had to fire. Reminder N+1 falls due `every`
+ * after reminder N went out (the engine's rule after a late reminder), so it follows from the recorded
+ * times. A task that ran out of time must have had every reminder that fell due clearly before its
+ * last deadline: one due within `raceWindowMs` of it may lose to it, one due after it never goes out.
+ * A later reminder is only scheduled once the one before it went out.
+ */
+export function reminderSchedule(
+  task: HumanTask,
+  events: readonly AuditEvent[],
+  raceWindowMs: number,
+): Array<{ number: number; due: number; fired: boolean; required: boolean }> {
+  const remind = task.remind;
+  if (!remind) return [];
+  const created = Date.parse(task.createdAt);
+  const lastDeadline = task.deadlineAt === undefined ? Number.POSITIVE_INFINITY : Date.parse(task.deadlineAt);
+  const schedule: Array<{ number: number; due: number; fired: boolean; required: boolean }> = [];
+  let previous: number | undefined;
+  for (let number = 1; number <= remind.max; number++) {
+    const planned = created + remind.afterMs + (number - 1) * (remind.everyMs ?? 0);
+    const due = previous === undefined ? planned : Math.max(planned, previous + (remind.everyMs ?? 0));
+    const event = events.find(
+      (candidate) => candidate.type === 'task-reminded' && candidate.data.reminder === number,
+    );
+    schedule.push({ number, due, fired: event !== undefined, required: due < lastDeadline - raceWindowMs });
+    if (!event) break;
+    previous = Date.parse(event.at);
+  }
+  return schedule;
+}
+
+/** Events of a chain as `type@ms` since the first (and the time), to show what happened when. */
+export function timeline(events: readonly AuditEvent[]): string {
+  const start = Date.parse(events[0]?.at ?? '');
+  return events
+    .map((event) => {
+      const detail = event.data.reminder ?? event.data.level ?? '';
+      return `${event.type}${detail}@${Date.parse(event.at) - start} (${event.at})`;
+    })
+    .join(' ');
+}
+
+/** `work` over `items` with at most `limit` running at once, results in order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Whole milliseconds of a duration in seconds with one decimal, for summary lines. */
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
