@@ -119,6 +119,8 @@ const tasksIndex = 'tasks';
 const pendingIndex = 'pending';
 const eventsIndex = 'events';
 const timerLeaseMs = 10_000;
+const duePage = 100;
+const fireConcurrency = 8;
 // Claims that a notification went out outlive its outbox entry by far, then lapse.
 const notifiedTtlMs = 7 * 86_400_000;
 const leaseRetryMs = 250;
@@ -212,6 +214,16 @@ function reasonOf(reason: unknown, field: string): Record<string, string> {
     throw new ValidationError({ field, message: `${field} must be a string, got ${typeof reason}` });
   }
   return { reason };
+}
+
+/** A shuffled copy (Fisher–Yates). */
+function shuffled<T>(items: readonly T[]): T[] {
+  const copy = [...items];
+  for (let index = copy.length - 1; index > 0; index--) {
+    const other = Math.floor(Math.random() * (index + 1));
+    [copy[index], copy[other]] = [copy[other] as T, copy[index] as T];
+  }
+  return copy;
 }
 
 function wrapStoreError(store: StoreBackend, operation: string, error: unknown): unknown {
@@ -1323,24 +1335,41 @@ export class HoldpointEngine {
   async #fireDue(): Promise<void> {
     for (;;) {
       const now = this.#settings.now();
-      const due = await this.#store.indexRange(dueIndex, { max: now, limit: 100 });
+      const due = await this.#store.indexRange(dueIndex, { max: now, limit: duePage });
+      // Engines reading the same page start at different places, so they spread over it instead of
+      // queueing for the same leases; within an engine a few timers fire at once, since a firing
+      // mostly waits for the store.
+      const queue = shuffled(due.map((entry) => entry.member));
       let fired = 0;
-      for (const entry of due) {
-        if (this.#closed) return;
-        // A lease keeps several engines from doing the same work; the chain keeps it exactly once.
-        const lease = `lease:timer:${entry.member}`;
-        if (!(await this.#store.claim(lease, this.#engineId, timerLeaseMs))) continue;
-        try {
-          await this.#fireTimer(entry.member);
-          await this.#store.indexRemove(dueIndex, [entry.member]);
-          fired++;
-        } finally {
-          await this.#store.releaseClaim(lease, this.#engineId).catch(() => undefined);
+      let failure: unknown;
+      const worker = async () => {
+        for (let member = queue.pop(); member !== undefined && !this.#closed; member = queue.pop()) {
+          try {
+            if (await this.#fireLeased(member)) fired++;
+          } catch (error) {
+            failure ??= error;
+          }
         }
-      }
-      // A full page read again only if this engine made progress: entries leased by other engines
+      };
+      await Promise.all(Array.from({ length: Math.min(fireConcurrency, queue.length) }, worker));
+      if (failure !== undefined) throw failure;
+      // A full page is read again only if this engine made progress: entries leased by other engines
       // are theirs, and are looked at again after the lease retry delay.
-      if (due.length < 100 || fired === 0) return;
+      if (due.length < duePage || fired === 0 || this.#closed) return;
+    }
+  }
+
+  /** Fire one due timer under a lease; false when another engine holds the lease. */
+  async #fireLeased(timerId: string): Promise<boolean> {
+    // A lease keeps several engines from doing the same work; the chain keeps it exactly once.
+    const lease = `lease:timer:${timerId}`;
+    if (!(await this.#store.claim(lease, this.#engineId, timerLeaseMs))) return false;
+    try {
+      await this.#fireTimer(timerId);
+      await this.#store.indexRemove(dueIndex, [timerId]);
+      return true;
+    } finally {
+      await this.#store.releaseClaim(lease, this.#engineId).catch(() => undefined);
     }
   }
 

@@ -1,8 +1,9 @@
 import { HoldpointError } from './holdpoint-error.js';
 
 /**
- * The store could not be reached or refused the operation. Nothing was half-written: try the same
- * call again once the store is back (`retryable` is true).
+ * The store could not be reached or refused the operation. Nothing was half-written — the change was
+ * recorded whole or not at all (the store may have applied it before the connection broke). Try the
+ * same call again once the store is back (`retryable` is true).
  */
 export class StoreUnavailableError extends HoldpointError {
   /** Which backend failed: `sqlite`, `redis`, `postgres`, `memory`. */
@@ -12,7 +13,7 @@ export class StoreUnavailableError extends HoldpointError {
     const reason = options.cause instanceof Error ? `: ${options.cause.message}` : '';
     super({
       code: 'STORE_UNAVAILABLE',
-      message: `The ${options.store} store failed during ${options.operation}${reason}. Nothing was half-written; retry once the store is reachable.`,
+      message: `The ${options.store} store failed during ${options.operation}${reason}. Nothing was half-written: the change was recorded whole or not at all. Retry once the store is reachable (a retried decision that did get recorded is answered with ALREADY_DECIDED).`,
       cause: options.cause,
       retryable: true,
     });
