@@ -1,0 +1,205 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createStore, KeyvNodeSqlite, type StoreBackend } from '@holdpoint/core';
+import KeyvPostgres from '@keyv/postgres';
+import KeyvRedis, { createClient } from '@keyv/redis';
+import Keyv from 'keyv';
+import pg from 'pg';
+
+/** The stores the bench knows, in the order it runs them. */
+export const storeNames = ['memory', 'sqlite', 'redis', 'postgres'] as const;
+
+/** One of {@link storeNames}. */
+export type StoreName = (typeof storeNames)[number];
+
+/** Redis for the bench: `HOLDPOINT_BENCH_REDIS_URL`, or a local server. */
+export const redisUrl = process.env.HOLDPOINT_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** PostgreSQL for the bench: `HOLDPOINT_BENCH_POSTGRES_URL`, or a local server (database `test`). */
+export const postgresUrl =
+  process.env.HOLDPOINT_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * Where one scenario keeps its data: a name no other run uses (a SQLite file in the run's
+ * directory, a Redis key prefix, a PostgreSQL schema), so runs never see each other's records and
+ * the parent can delete exactly what a scenario made, even when the scenario crashed.
+ */
+export interface StorePlace {
+  store: StoreName;
+  /** A lower-case identifier unique to this scenario: usable as a file name, Redis prefix and schema name. */
+  name: string;
+  /** The run's scratch directory (SQLite files live here). */
+  directory: string;
+}
+
+/** A description of the store, for the results: durability settings matter to the numbers. */
+export function describeStore(store: StoreName): string {
+  switch (store) {
+    case 'memory':
+      return 'memory:// (a Map in this process)';
+    case 'sqlite':
+      return 'sqlite file (node:sqlite, WAL, synchronous=NORMAL)';
+    case 'redis':
+      return `${withoutPassword(redisUrl)}`;
+    case 'postgres':
+      return `${withoutPassword(postgresUrl)}`;
+  }
+}
+
+/** Why the store cannot be used now, or `undefined` when it answers. Never throws. */
+export async function unreachableReason(store: StoreName): Promise<string | undefined> {
+  try {
+    if (store === 'redis') {
+      const client = createClient({
+        url: redisUrl,
+        socket: { connectTimeout: 2_000, reconnectStrategy: false },
+      });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        await client.ping();
+      } finally {
+        if (client.isOpen) client.destroy();
+      }
+    } else if (store === 'postgres') {
+      const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2_000 });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+      } finally {
+        await client.end().catch(() => {});
+      }
+    }
+    return undefined;
+  } catch (error) {
+    const url = store === 'redis' ? redisUrl : postgresUrl;
+    return `${withoutPassword(url)} unreachable: ${messageOf(error)}`;
+  }
+}
+
+/** The engine's store backend, opened the way a user opens it: from a URL. */
+export function openBackend(place: StorePlace): Promise<StoreBackend> {
+  switch (place.store) {
+    case 'memory':
+      return createStore('memory://');
+    case 'sqlite':
+      return createStore(`sqlite://${sqliteFile(place, 'engine')}`);
+    case 'redis': {
+      const url = new URL(redisUrl);
+      url.searchParams.set('prefix', place.name);
+      return createStore(url.toString());
+    }
+    case 'postgres': {
+      const url = new URL(postgresUrl);
+      url.searchParams.set('schema', place.name);
+      return createStore(url.toString());
+    }
+  }
+}
+
+/** A raw Keyv on the same kind of store, set up as the engine's is, for the baseline. */
+export async function openBaselineKeyv(
+  place: StorePlace,
+): Promise<{ keyv: Keyv; close: () => Promise<void> }> {
+  let keyv: Keyv;
+  switch (place.store) {
+    case 'memory':
+      keyv = new Keyv({ store: new Map(), namespace: place.name, throwOnErrors: true });
+      break;
+    case 'sqlite':
+      // The project's adapter opens the file as the engine's store does: WAL, synchronous=NORMAL.
+      keyv = new Keyv({
+        store: new KeyvNodeSqlite({ uri: sqliteFile(place, 'baseline') }),
+        namespace: place.name,
+        throwOnErrors: true,
+      });
+      break;
+    case 'redis': {
+      const client = createClient({
+        url: redisUrl,
+        socket: { connectTimeout: 3_000, reconnectStrategy: false },
+      });
+      client.on('error', () => {});
+      await client.connect();
+      // @keyv/redis prefixes keys itself (`PREFIX::key`), as in the engine's Redis store.
+      const adapter = new KeyvRedis(client, { namespace: place.name, throwOnErrors: true });
+      keyv = new Keyv({ store: adapter, namespace: place.name, useKeyPrefix: false, throwOnErrors: true });
+      break;
+    }
+    case 'postgres':
+      // A schema of its own; @keyv/postgres creates it. Its pool is pg's default size (10), as the engine's.
+      keyv = new Keyv({
+        store: new KeyvPostgres({ uri: postgresUrl, schema: place.name }),
+        namespace: place.name,
+        throwOnErrors: true,
+      });
+      break;
+  }
+  keyv.on('error', () => {});
+  // The first call waits for the connection and table, so it is made before anything is timed.
+  await keyv.get('warm-up');
+  return { keyv, close: () => keyv.disconnect() };
+}
+
+/** Delete what the scenarios at `places` left: SQLite files, Redis keys, PostgreSQL schemas. */
+export async function cleanUp(places: readonly StorePlace[], directory: string): Promise<string[]> {
+  const problems: string[] = [];
+  rmSync(directory, { recursive: true, force: true });
+  const redisPrefixes = places.filter((place) => place.store === 'redis').map((place) => place.name);
+  const postgresSchemas = places.filter((place) => place.store === 'postgres').map((place) => place.name);
+  if (redisPrefixes.length > 0) {
+    const client = createClient({
+      url: redisUrl,
+      socket: { connectTimeout: 2_000, reconnectStrategy: false },
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      for (const prefix of redisPrefixes) {
+        // The engine's keys are `PREFIX:claim:…`, `PREFIX:index:…` and Keyv's `PREFIX::…`.
+        for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1_000 })) {
+          if (keys.length > 0) await client.del(keys);
+        }
+      }
+    } catch (error) {
+      problems.push(`redis keys ${redisPrefixes.join(', ')} not deleted: ${messageOf(error)}`);
+    } finally {
+      if (client.isOpen) client.destroy();
+    }
+  }
+  if (postgresSchemas.length > 0) {
+    const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2_000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      for (const schema of postgresSchemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    } catch (error) {
+      problems.push(`postgres schemas ${postgresSchemas.join(', ')} not dropped: ${messageOf(error)}`);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+  return problems;
+}
+
+/** The SQLite file of a scenario's engine or baseline. */
+export function sqliteFile(place: StorePlace, role: 'engine' | 'baseline'): string {
+  return join(place.directory, `${place.name}-${role}.db`);
+}
+
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** A one-line message of an error, with its cause when the message alone says little. */
+export function messageOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
+  return `${error.message}${cause}`;
+}
