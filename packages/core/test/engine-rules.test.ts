@@ -370,6 +370,18 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     expect(delivered).toEqual([`task-created:${task.id}`, `task-decided:${task.id}`]);
   });
 
+  it('delivers notifications recorded by an engine without a hook through an engine with one', async () => {
+    const spec = await storeCase.spec();
+    const delivered: string[] = [];
+    const agent = await engineFor(spec);
+    await engineFor(spec, { notify: (notification) => void delivered.push(notification.type) });
+    const task = await agent.requestHuman({ assignee: 'ann@acme.test' });
+    await agent.decide(task.id, { outcome: 'approved', actor: 'ann@acme.test' });
+    await vitestWaitFor(async () => delivered.length >= 2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(delivered.sort()).toEqual(['task-created', 'task-decided']);
+  });
+
   it('lets exactly one of 50 concurrent decisions win', async () => {
     const hp = await engine();
     const task = await hp.requestHuman({ assignee: 'ann@acme.test' });

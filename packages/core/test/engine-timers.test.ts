@@ -176,6 +176,17 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     expect(decided.decision?.actor).toEqual({ id: 'deputy@acme.test' });
   });
 
+  it('drops undelivered notifications after a day when no engine has a delivery hook', async () => {
+    const hp = await engineFor(await storeCase.spec());
+    const task = await hp.requestHuman({ assignee: 'ann@acme.test' });
+    await hp.decide(task.id, { outcome: 'approved', actor: 'ann@acme.test' });
+    expect(await hp.store.indexRange('outbox', { limit: 10 })).toHaveLength(2);
+    await advance(23 * hour);
+    expect(await hp.store.indexRange('outbox', { limit: 10 })).toHaveLength(2);
+    await advance(2 * hour);
+    await eventually(async () => expect(await hp.store.indexRange('outbox', { limit: 10 })).toHaveLength(0));
+  });
+
   it('fires timers that fell due while no engine ran, once, at start-up', async () => {
     const spec = await storeCase.spec();
     const first = await engineFor(spec, { timers: false });

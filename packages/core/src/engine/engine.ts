@@ -123,6 +123,8 @@ const duePage = 100;
 const fireConcurrency = 8;
 // Claims that a notification went out outlive its outbox entry by far, then lapse.
 const notifiedTtlMs = 7 * 86_400_000;
+// Notifications no engine with a delivery hook took within a day are dropped by engines without one.
+const outboxRetentionMs = 86_400_000;
 const leaseRetryMs = 250;
 // Node runs a longer setTimeout at once (after 1 ms); a far timer is re-armed when this one fires.
 const maxTimerDelayMs = 2_147_483_647;
@@ -288,10 +290,12 @@ export class HoldpointEngine {
     this.#assertOpen('submit');
     const parsed = normalizeSubmit(options);
     let intentId = newId('int');
+    let fresh = true;
     if (parsed.idempotencyKey !== undefined) {
       const record = JSON.stringify({ intentId, type: parsed.type });
       const won = await this.#claim(`idem:intent:${parsed.idempotencyKey}`, record);
       if (!won) {
+        fresh = false;
         const existing = JSON.parse(
           (await this.#readClaim(`idem:intent:${parsed.idempotencyKey}`)) as string,
         ) as {
@@ -313,6 +317,7 @@ export class HoldpointEngine {
       parsed.type,
       parsed.input ?? null,
       parsed.idempotencyKey,
+      fresh,
     );
     return structuredClone(state.intent);
   }
@@ -703,7 +708,8 @@ export class HoldpointEngine {
   async #request(request: NormalizedRequest, where: string): Promise<HumanTask> {
     if (request.idempotencyKey === undefined) {
       const intentId = request.intentId ?? newId('int');
-      return this.#createTask(intentId, newTaskId(intentId), request, request.intentId === undefined);
+      const implicit = request.intentId === undefined;
+      return this.#createTask(intentId, newTaskId(intentId), request, implicit, implicit);
     }
     const key = `idem:task:${request.idempotencyKey}`;
     const intentId = request.intentId ?? newId('int');
@@ -738,7 +744,15 @@ export class HoldpointEngine {
     // The claim holds the whole request, so whoever comes next — this call, or the same agent after
     // a crash right here — finishes creating the task with the same ids.
     try {
-      return await this.#createTask(record.intentId, record.taskId, record.request, record.implicitIntent);
+      // An implicit intent whose id this call made (it won the key) cannot exist yet: nothing to read.
+      const fresh = won && record.implicitIntent;
+      return await this.#createTask(
+        record.intentId,
+        record.taskId,
+        record.request,
+        record.implicitIntent,
+        fresh,
+      );
     } catch (error) {
       // Refused for good (no such intent, or it is closed) on a key this call took: the key goes back,
       // as if the request had never been made, and is free for the corrected request.
@@ -754,11 +768,11 @@ export class HoldpointEngine {
     taskId: string,
     request: NormalizedRequest,
     implicitIntent: boolean,
+    freshIntent: boolean,
   ): Promise<HumanTask> {
-    if (implicitIntent) {
-      await this.#ensureIntent(intentId, 'human-task', null, request.idempotencyKey);
-    }
-    let state = await this.#load(intentId);
+    let state = implicitIntent
+      ? await this.#ensureIntent(intentId, 'human-task', null, request.idempotencyKey, freshIntent)
+      : await this.#load(intentId);
     const existing = state.tasks[taskId];
     if (existing) return existing;
     this.#assertNotFinal(state, 'requestHuman');
@@ -812,7 +826,7 @@ export class HoldpointEngine {
         this.#assertNotFinal(current, 'requestHuman');
         return { type: 'task-created', taskId, actor: null, data: { task } };
       },
-      ahead,
+      { ahead, from: state },
     );
     state = result.state;
     if (result.event && this.#settings.runTimers && timers.length > 0)
@@ -931,13 +945,18 @@ export class HoldpointEngine {
   // ---------------------------------------------------------------------------------------------
   // Internals: the chain
 
+  /**
+   * The intent's state, recording `intent-submitted` first if the intent does not exist yet.
+   * @param fresh the id was made by this very call, so there is nothing to read yet.
+   */
   async #ensureIntent(
     intentId: string,
     type: string,
     input: unknown,
     idempotencyKey: string | undefined,
+    fresh = false,
   ): Promise<IntentState> {
-    const existing = await this.#loadMaybe(intentId);
+    const existing = fresh ? undefined : await this.#loadMaybe(intentId);
     if (existing) return existing;
     const { state } = await this.#append(
       intentId,
@@ -949,8 +968,7 @@ export class HoldpointEngine {
               actor: null,
               data: { type, input, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
             },
-      undefined,
-      true,
+      { from: this.#emptyState(intentId) },
     );
     return state;
   }
@@ -963,14 +981,20 @@ export class HoldpointEngine {
   async #append(
     intentId: string,
     build: (state: IntentState) => Change | null,
-    ahead: () => Array<Promise<unknown>> = () => [],
-    allowNew = false,
+    options: {
+      /** Writes to make ahead of the event, once a change is to be attempted. */
+      ahead?: () => Array<Promise<unknown>>;
+      /**
+       * A state just read or built by the caller, to start from without reading again: safe,
+       * because losing the claim on the next `seq` re-reads the chain anyway.
+       */
+      from?: IntentState;
+    } = {},
   ): Promise<{ state: IntentState; event?: AuditEvent }> {
     const eventId = randomUUID();
     const notifies = { current: false };
-    let state: IntentState = allowNew
-      ? ((await this.#loadMaybe(intentId)) ?? this.#emptyState(intentId))
-      : await this.#load(intentId);
+    const ahead = options.ahead ?? (() => []);
+    let state: IntentState = options.from ?? (await this.#load(intentId));
     let first = true;
     for (;;) {
       const change = build(state);
@@ -1307,6 +1331,7 @@ export class HoldpointEngine {
         try {
           await this.#fireDue();
           if (this.#settings.notify) await this.#drainOutbox();
+          else await this.#pruneOutbox();
         } catch (error) {
           this.#settings.onError(error);
         }
@@ -1403,7 +1428,7 @@ export class HoldpointEngine {
             data: { reminder: count, assignees: now.assignees },
           };
         },
-        ahead,
+        { ahead, from: state },
       );
       return;
     }
@@ -1434,25 +1459,29 @@ export class HoldpointEngine {
               },
             };
           },
-          ahead,
+          { ahead, from: state },
         );
         return;
       }
-      await this.#append(intentId, (current) => {
-        const now = pendingTask(current, taskId);
-        if (now?.escalationLevel !== count) return null;
-        if (now.onTimeout === 'fail')
-          return { type: 'task-timed-out', taskId, actor: null, data: { policy: 'fail' } };
-        const decision: Decision = {
-          outcome: policyOutcome(now.type, now.allowedOutcomes, now.onTimeout),
-          actor: null,
-          decidedBy: 'policy',
-          decidedAt: new Date(this.#settings.now()).toISOString(),
-          versionDigest: now.versionDigest,
-          ...(now.votes.length > 0 ? { votes: now.votes } : {}),
-        };
-        return { type: 'task-decided', taskId, actor: null, data: { decision, policy: now.onTimeout } };
-      });
+      await this.#append(
+        intentId,
+        (current) => {
+          const now = pendingTask(current, taskId);
+          if (now?.escalationLevel !== count) return null;
+          if (now.onTimeout === 'fail')
+            return { type: 'task-timed-out', taskId, actor: null, data: { policy: 'fail' } };
+          const decision: Decision = {
+            outcome: policyOutcome(now.type, now.allowedOutcomes, now.onTimeout),
+            actor: null,
+            decidedBy: 'policy',
+            decidedAt: new Date(this.#settings.now()).toISOString(),
+            versionDigest: now.versionDigest,
+            ...(now.votes.length > 0 ? { votes: now.votes } : {}),
+          };
+          return { type: 'task-decided', taskId, actor: null, data: { decision, policy: now.onTimeout } };
+        },
+        { from: state },
+      );
     }
   }
 
@@ -1481,6 +1510,22 @@ export class HoldpointEngine {
       // Left in the outbox: a later tick (here or on another engine) delivers it.
       this.#settings.onError(error);
     }
+  }
+
+  /**
+   * Without a delivery hook this engine cannot deliver; it only drops notifications that no engine
+   * with a hook took within the retention, so that a deployment without any hook does not keep them.
+   */
+  async #pruneOutbox(): Promise<void> {
+    const stale = await this.#store.indexRange(outboxIndex, {
+      max: this.#settings.now() - outboxRetentionMs,
+      limit: 500,
+    });
+    if (stale.length > 0)
+      await this.#store.indexRemove(
+        outboxIndex,
+        stale.map((entry) => entry.member),
+      );
   }
 
   async #drainOutbox(): Promise<void> {
