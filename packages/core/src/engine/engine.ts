@@ -1362,17 +1362,29 @@ export class HoldpointEngine {
       const now = this.#settings.now();
       const due = await this.#store.indexRange(dueIndex, { max: now, limit: duePage });
       // Engines reading the same page start at different places, so they spread over it instead of
-      // queueing for the same leases; within an engine a few timers fire at once, since a firing
-      // mostly waits for the store.
-      const queue = shuffled(due.map((entry) => entry.member));
+      // queueing for the same leases; within an engine a few tasks' timers fire at once, since a
+      // firing mostly waits for the store. One task's timers fire in due order (a reminder before
+      // the deadline that ends the task).
+      const byTask = new Map<string, string[]>();
+      for (const entry of due) {
+        const taskId = entry.member.slice(0, entry.member.indexOf('|'));
+        byTask.set(taskId, [...(byTask.get(taskId) ?? []), entry.member]);
+      }
+      const queue = shuffled([...byTask.values()]);
       let fired = 0;
       let failure: unknown;
       const worker = async () => {
-        for (let member = queue.pop(); member !== undefined && !this.#closed; member = queue.pop()) {
-          try {
-            if (await this.#fireLeased(member)) fired++;
-          } catch (error) {
-            failure ??= error;
+        for (let timers = queue.pop(); timers !== undefined && !this.#closed; timers = queue.pop()) {
+          for (const member of timers) {
+            if (this.#closed) return;
+            try {
+              // Leased by another engine: leave this task's later timers for after it, too.
+              if (!(await this.#fireLeased(member))) break;
+              fired++;
+            } catch (error) {
+              failure ??= error;
+              break;
+            }
           }
         }
       };
