@@ -3,7 +3,13 @@
 // fired twice, no notification went out twice, every chain verifies — and the next worker, asking
 // again with the same idempotency keys, is handed the same tasks and finishes what was cut off.
 import { join } from 'node:path';
-import { type AuditEvent, createHoldpoint, type HoldpointEngine, type HumanTask } from '@holdpoint/core';
+import {
+  type AuditEvent,
+  createHoldpoint,
+  type HoldpointEngine,
+  type HumanTask,
+  notificationTypes,
+} from '@holdpoint/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { crashOwner, crashPlan } from './fixtures/crash-plan.js';
 import {
@@ -28,14 +34,7 @@ import {
 const rounds = 20;
 /** One engine fires timers at a time here, in due order: only simultaneous ones may go either way. */
 const raceWindowMs = 2;
-const notifying = new Set([
-  'task-created',
-  'task-reminded',
-  'task-escalated',
-  'task-decided',
-  'task-timed-out',
-  'task-canceled',
-]);
+const notifying = new Set<string>(notificationTypes);
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {

@@ -8,6 +8,7 @@ import {
   type HoldpointEngine,
   type HumanTask,
   NotFoundError,
+  notificationTypes,
 } from '@holdpoint/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fleetOwner, fleetPlan } from './fixtures/fleet-plan.js';
@@ -35,14 +36,7 @@ const taskCount = 1_000;
 /** Two timers of one task due closer than this may fire in either order while engines catch up. */
 const raceWindowMs = 500;
 const engineCount = 3;
-const notifying = new Set([
-  'task-created',
-  'task-reminded',
-  'task-escalated',
-  'task-decided',
-  'task-timed-out',
-  'task-canceled',
-]);
+const notifying = new Set<string>(notificationTypes);
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {

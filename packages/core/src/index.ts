@@ -5,7 +5,7 @@ export { canonicalJson, versionDigest } from './canonical-json.js';
 export { createHoldpoint, defaultStore, type HoldpointOptions } from './create-holdpoint.js';
 export { type Duration, parseDuration } from './duration.js';
 export type { EventPage, Notification, NotificationType, WaitForHumanOptions } from './engine/engine.js';
-export { HoldpointEngine } from './engine/engine.js';
+export { HoldpointEngine, notificationTypes } from './engine/engine.js';
 export type { DecideInput, RequestHumanOptions, SubmitOptions } from './engine/options.js';
 export { AlreadyDecidedError } from './errors/already-decided-error.js';
 export { EngineClosedError } from './errors/engine-closed-error.js';

@@ -34,13 +34,18 @@ import {
 } from './options.js';
 
 /** What the delivery hook is told about. */
-export type NotificationType =
-  | 'task-created'
-  | 'task-reminded'
-  | 'task-escalated'
-  | 'task-decided'
-  | 'task-timed-out'
-  | 'task-canceled';
+/** The audit events that the delivery hook is told about. */
+export const notificationTypes = [
+  'task-created',
+  'task-reminded',
+  'task-escalated',
+  'task-decided',
+  'task-timed-out',
+  'task-canceled',
+] as const;
+
+/** One of {@link notificationTypes}. */
+export type NotificationType = (typeof notificationTypes)[number];
 
 /** One thing to deliver to humans (email, webhook, inbox): the server's channels plug in here. */
 export interface Notification {
@@ -102,14 +107,7 @@ interface Change {
   data: Record<string, unknown>;
 }
 
-const notifyingEvents = new Set<string>([
-  'task-created',
-  'task-reminded',
-  'task-escalated',
-  'task-decided',
-  'task-timed-out',
-  'task-canceled',
-]);
+const notifyingEvents = new Set<string>(notificationTypes);
 const probeWindow = 8;
 const snapshotEvery = 8;
 const cacheLimit = 2_000;
