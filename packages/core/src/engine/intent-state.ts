@@ -36,10 +36,22 @@ function settleIntent(state: IntentState, at: string): void {
   intent.updatedAt = at;
 }
 
+/**
+ * The task, copied into `state` so that it may be changed: states are shared (cache, waiters), so an
+ * event copies only what it changes — the intent, the task map and the tasks it touches — not the
+ * whole state with every task's context.
+ */
+function own(state: IntentState, taskId: string): HumanTask {
+  const task = state.tasks[taskId] as HumanTask;
+  const copy = { ...task, votes: [...task.votes] };
+  state.tasks[taskId] = copy;
+  return copy;
+}
+
 function cancelPendingTasks(state: IntentState, at: string): void {
   for (const id of state.intent.taskIds) {
-    const task = state.tasks[id];
-    if (task?.status === 'pending') {
+    if (state.tasks[id]?.status === 'pending') {
+      const task = own(state, id);
       task.status = 'canceled';
       task.updatedAt = at;
     }
@@ -47,12 +59,17 @@ function cancelPendingTasks(state: IntentState, at: string): void {
 }
 
 /**
- * Apply one event to a state (or start one from `intent-submitted`). Pure apart from mutating the
- * copy it returns; the input state is left as it was.
+ * Apply one event to a state (or start one from `intent-submitted`). Returns a new state; the input
+ * state and everything in it are left as they were (unchanged parts are shared, not copied).
  */
 export function applyEvent(previous: IntentState | undefined, event: AuditEvent): IntentState {
   const state: IntentState = previous
-    ? structuredClone(previous)
+    ? {
+        intent: { ...previous.intent, taskIds: [...previous.intent.taskIds] },
+        tasks: { ...previous.tasks },
+        headHash: previous.headHash,
+        recentEventIds: [...previous.recentEventIds],
+      }
     : {
         intent: {
           id: event.intentId,
@@ -70,7 +87,7 @@ export function applyEvent(previous: IntentState | undefined, event: AuditEvent)
       };
   const intent = state.intent;
   const data = event.data;
-  const task = event.taskId ? state.tasks[event.taskId] : undefined;
+  const task = event.taskId && state.tasks[event.taskId] ? own(state, event.taskId) : undefined;
   switch (event.type) {
     case 'intent-submitted':
       intent.type = data.type as string;
