@@ -1,16 +1,19 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createStore, KeyvNodeSqlite, type StoreBackend } from '@holdpoint/core';
+import {
+  deleteRedisPrefixes,
+  dropPostgresSchemas,
+  type StoreName,
+  unreachableReason as serviceUnreachable,
+  storeNames,
+} from '@holdpoint/test-services';
 import KeyvPostgres from '@keyv/postgres';
 import KeyvRedis, { createClient } from '@keyv/redis';
 import Keyv from 'keyv';
-import pg from 'pg';
 
 /** The stores the bench knows, in the order it runs them. */
-export const storeNames = ['memory', 'sqlite', 'redis', 'postgres'] as const;
-
-/** One of {@link storeNames}. */
-export type StoreName = (typeof storeNames)[number];
+export { type StoreName, storeNames };
 
 /** Redis for the bench: `HOLDPOINT_BENCH_REDIS_URL`, or a local server. */
 export const redisUrl = process.env.HOLDPOINT_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -47,34 +50,10 @@ export function describeStore(store: StoreName): string {
 
 /** Why the store cannot be used now, or `undefined` when it answers. Never throws. */
 export async function unreachableReason(store: StoreName): Promise<string | undefined> {
-  try {
-    if (store === 'redis') {
-      const client = createClient({
-        url: redisUrl,
-        socket: { connectTimeout: 2_000, reconnectStrategy: false },
-      });
-      client.on('error', () => {});
-      try {
-        await client.connect();
-        await client.ping();
-      } finally {
-        if (client.isOpen) client.destroy();
-      }
-    } else if (store === 'postgres') {
-      const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2_000 });
-      client.on('error', () => {});
-      try {
-        await client.connect();
-        await client.query('SELECT 1');
-      } finally {
-        await client.end().catch(() => {});
-      }
-    }
-    return undefined;
-  } catch (error) {
-    const url = store === 'redis' ? redisUrl : postgresUrl;
-    return `${withoutPassword(url)} unreachable: ${messageOf(error)}`;
-  }
+  if (store !== 'redis' && store !== 'postgres') return undefined;
+  const url = store === 'redis' ? redisUrl : postgresUrl;
+  const reason = await serviceUnreachable(store, url);
+  return reason === undefined ? undefined : `${withoutPassword(url)} unreachable: ${reason}`;
 }
 
 /** The engine's store backend, opened the way a user opens it: from a URL. */
@@ -147,38 +126,12 @@ export async function cleanUp(places: readonly StorePlace[], directory: string):
   rmSync(directory, { recursive: true, force: true });
   const redisPrefixes = places.filter((place) => place.store === 'redis').map((place) => place.name);
   const postgresSchemas = places.filter((place) => place.store === 'postgres').map((place) => place.name);
-  if (redisPrefixes.length > 0) {
-    const client = createClient({
-      url: redisUrl,
-      socket: { connectTimeout: 2_000, reconnectStrategy: false },
-    });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      for (const prefix of redisPrefixes) {
-        // The engine's keys are `PREFIX:claim:…`, `PREFIX:index:…` and Keyv's `PREFIX::…`.
-        for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1_000 })) {
-          if (keys.length > 0) await client.del(keys);
-        }
-      }
-    } catch (error) {
-      problems.push(`redis keys ${redisPrefixes.join(', ')} not deleted: ${messageOf(error)}`);
-    } finally {
-      if (client.isOpen) client.destroy();
-    }
-  }
-  if (postgresSchemas.length > 0) {
-    const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2_000 });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      for (const schema of postgresSchemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    } catch (error) {
-      problems.push(`postgres schemas ${postgresSchemas.join(', ')} not dropped: ${messageOf(error)}`);
-    } finally {
-      await client.end().catch(() => {});
-    }
-  }
+  await deleteRedisPrefixes(redisUrl, redisPrefixes).catch((error) =>
+    problems.push(`redis keys ${redisPrefixes.join(', ')} not deleted: ${messageOf(error)}`),
+  );
+  await dropPostgresSchemas(postgresUrl, postgresSchemas).catch((error) =>
+    problems.push(`postgres schemas ${postgresSchemas.join(', ')} not dropped: ${messageOf(error)}`),
+  );
   return problems;
 }
 

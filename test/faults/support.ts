@@ -6,29 +6,25 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent, HoldpointEngine, HumanTask } from '@holdpoint/core';
-import { createClient } from '@keyv/redis';
-import pg from 'pg';
+import {
+  deleteRedisPrefixes,
+  dropPostgresSchemas,
+  type ServiceName,
+  type StoreName,
+  selectedStores,
+  testPostgresUrl,
+  testRedisUrl,
+} from '@holdpoint/test-services';
 import { jsonLines, runScript } from '../helpers.js';
 
-/** Redis for the tests: `HOLDPOINT_TEST_REDIS_URL`, or the local server. */
-export const redisUrl = process.env.HOLDPOINT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-/** PostgreSQL for the tests: `HOLDPOINT_TEST_POSTGRES_URL`, or the local server (database `test`). */
-export const postgresUrl =
-  process.env.HOLDPOINT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-export type ServiceName = 'redis' | 'postgres';
+export { type ServiceName, testPostgresUrl as postgresUrl, testRedisUrl as redisUrl };
 
 /**
  * Whether a store is among those to test: all of them, or those listed in `HOLDPOINT_TEST_STORES`
  * (as in the core's suite). A listed store that is unreachable fails its tests; it is never skipped.
  */
-export function storeSelected(name: 'memory' | 'sqlite' | ServiceName): boolean {
-  const listed = process.env.HOLDPOINT_TEST_STORES;
-  if (listed === undefined || listed.trim() === '') return true;
-  return listed
-    .split(',')
-    .map((item) => item.trim().toLowerCase())
-    .includes(name);
+export function storeSelected(name: StoreName): boolean {
+  return selectedStores().includes(name);
 }
 
 /** A fresh store nobody else uses, and how to delete it afterwards. */
@@ -52,47 +48,24 @@ export function isolatedStore(kind: ServiceName | 'sqlite'): IsolatedStore {
   }
   if (kind === 'redis') {
     const prefix = `hp-faults-${unique()}`;
-    const url = new URL(redisUrl);
+    const url = new URL(testRedisUrl);
     url.searchParams.set('prefix', prefix);
-    return { spec: url.toString(), cleanup: () => deleteRedisPrefix(redisUrl, prefix) };
+    return { spec: url.toString(), cleanup: () => deleteRedisPrefix(testRedisUrl, prefix) };
   }
   const schema = `hp_faults_${unique()}`;
-  const url = new URL(postgresUrl);
+  const url = new URL(testPostgresUrl);
   url.searchParams.set('schema', schema);
-  return { spec: url.toString(), cleanup: () => dropPostgresSchema(schema) };
+  return {
+    spec: url.toString(),
+    // Unreachable: the test that used it already failed saying so.
+    cleanup: () => dropPostgresSchemas(testPostgresUrl, [schema]).catch(() => {}),
+  };
 }
 
-/** Delete every key of one prefix (records, claims, indexes). */
-export async function deleteRedisPrefix(url: string, prefix: string): Promise<void> {
-  const client = createClient({ url, socket: { connectTimeout: 2_000, reconnectStrategy: false } });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-  } catch {
-    return; // Unreachable: the test that used it already failed saying so.
-  }
-  try {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1_000 })) {
-      if (keys.length > 0) await client.del(keys);
-    }
-  } finally {
-    client.destroy();
-  }
-}
-
-async function dropPostgresSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2_000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-  } catch {
-    return;
-  }
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end().catch(() => {});
-  }
+/** Delete every key of one prefix (records, claims, indexes); nothing when Redis is unreachable. */
+export function deleteRedisPrefix(url: string, prefix: string): Promise<void> {
+  // Unreachable: the test that used it already failed saying so.
+  return deleteRedisPrefixes(url, [prefix]).catch(() => {});
 }
 
 /** A temporary directory (for notification logs), removed by `remove()`. */

@@ -2,12 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from '@keyv/redis';
-import pg from 'pg';
+import {
+  deleteRedisPrefixes,
+  dropPostgresSchemas,
+  type StoreName,
+  selectedStores,
+  testPostgresUrl,
+  testRedisUrl,
+  unreachableReason,
+} from '@holdpoint/test-services';
 import { afterAll } from 'vitest';
 
-/** The stores every store-dependent suite runs against. */
-export type StoreName = 'memory' | 'sqlite' | 'redis' | 'postgres';
+export type { StoreName };
 
 /** One store to run a suite against. */
 export interface StoreCase {
@@ -21,26 +27,18 @@ export interface StoreCase {
   ready(): Promise<void>;
 }
 
-/** Redis for the tests: `HOLDPOINT_TEST_REDIS_URL`, or a local server. */
-export const redisUrl = process.env.HOLDPOINT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-/** PostgreSQL for the tests (trust auth): `HOLDPOINT_TEST_POSTGRES_URL`, or a local server. */
-export const postgresUrl =
-  process.env.HOLDPOINT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** Redis and PostgreSQL for the tests (`HOLDPOINT_TEST_REDIS_URL`, `HOLDPOINT_TEST_POSTGRES_URL`). */
+export { testPostgresUrl as postgresUrl, testRedisUrl as redisUrl };
 
-const allStores: StoreName[] = ['memory', 'sqlite', 'redis', 'postgres'];
 const skipHint =
   'or set HOLDPOINT_TEST_STORES to the stores to run, e.g. HOLDPOINT_TEST_STORES=memory,sqlite';
 
-function selectedStores(): StoreName[] {
-  const listed = process.env.HOLDPOINT_TEST_STORES;
-  if (listed === undefined || listed.trim() === '') return allStores;
-  const names = listed.split(',').map((name) => name.trim().toLowerCase());
-  for (const name of names) {
-    if (!allStores.includes(name as StoreName)) {
-      throw new Error(`HOLDPOINT_TEST_STORES names an unknown store "${name}"; use ${allStores.join(', ')}.`);
-    }
-  }
-  return allStores.filter((name) => names.includes(name));
+/** Fail with a message that says what to start when a service does not answer. */
+async function mustAnswer(service: 'redis' | 'postgres', url: string): Promise<void> {
+  const reason = await unreachableReason(service, url);
+  const name = service === 'redis' ? 'Redis' : 'PostgreSQL';
+  if (reason !== undefined)
+    throw new Error(`${name} is unreachable at ${url} (${reason}): start it, ${skipHint}.`);
 }
 
 function unique(): string {
@@ -70,49 +68,22 @@ const cases: Record<StoreName, StoreCase> = {
     spec: () => {
       const prefix = `hp-test-${unique()}`;
       redisPrefixes.push(prefix);
-      const url = new URL(redisUrl);
+      const url = new URL(testRedisUrl);
       url.searchParams.set('prefix', prefix);
       return url.toString();
     },
-    ready: async () => {
-      const client = createClient({
-        url: redisUrl,
-        socket: { connectTimeout: 2_000, reconnectStrategy: false },
-      });
-      client.on('error', () => {});
-      try {
-        await client.connect();
-        await client.ping();
-      } catch (error) {
-        throw new Error(`Redis is unreachable at ${redisUrl} (${String(error)}): start it, ${skipHint}.`);
-      } finally {
-        if (client.isOpen) client.destroy();
-      }
-    },
+    ready: () => mustAnswer('redis', testRedisUrl),
   },
   postgres: {
     name: 'postgres',
     spec: () => {
       const schema = `hp_test_${unique()}`;
       postgresSchemas.push(schema);
-      const url = new URL(postgresUrl);
+      const url = new URL(testPostgresUrl);
       url.searchParams.set('schema', schema);
       return url.toString();
     },
-    ready: async () => {
-      const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2_000 });
-      client.on('error', () => {});
-      try {
-        await client.connect();
-        await client.query('SELECT 1');
-      } catch (error) {
-        throw new Error(
-          `PostgreSQL is unreachable at ${postgresUrl} (${String(error)}): start it, ${skipHint}.`,
-        );
-      } finally {
-        await client.end().catch(() => {});
-      }
-    },
+    ready: () => mustAnswer('postgres', testPostgresUrl),
   },
 };
 
@@ -138,45 +109,10 @@ export async function cleanupStores(): Promise<void> {
     sqliteDirectory = undefined;
   }
   await Promise.all([
-    deleteRedisKeys(redisPrefixes.splice(0)),
-    dropPostgresSchemas(postgresSchemas.splice(0)),
+    // An unreachable service already failed its tests saying so; there is nothing to delete then.
+    deleteRedisPrefixes(testRedisUrl, redisPrefixes.splice(0)).catch(() => {}),
+    dropPostgresSchemas(testPostgresUrl, postgresSchemas.splice(0)).catch(() => {}),
   ]);
-}
-
-async function deleteRedisKeys(prefixes: string[]): Promise<void> {
-  if (prefixes.length === 0) return;
-  const client = createClient({ url: redisUrl, socket: { connectTimeout: 2_000, reconnectStrategy: false } });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-  } catch {
-    return; // Unreachable: its tests already failed saying so, and there is nothing to delete.
-  }
-  try {
-    for (const prefix of prefixes) {
-      for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) {
-        if (keys.length > 0) await client.del(keys);
-      }
-    }
-  } finally {
-    client.destroy();
-  }
-}
-
-async function dropPostgresSchemas(schemas: string[]): Promise<void> {
-  if (schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2_000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-  } catch {
-    return; // Unreachable: its tests already failed saying so, and there is nothing to drop.
-  }
-  try {
-    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end().catch(() => {});
-  }
 }
 
 afterAll(cleanupStores);
