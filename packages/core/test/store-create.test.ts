@@ -5,10 +5,10 @@ import { KeyvPostgres } from '@keyv/postgres';
 import KeyvRedis from '@keyv/redis';
 import Keyv from 'keyv';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { HoldpointError } from '../src/errors/holdpoint-error.js';
 import { createStore } from '../src/store/create-store.js';
 import { KeyvNodeSqlite } from '../src/store/keyv-node-sqlite.js';
 import type { StoreBackend } from '../src/store/store-backend.js';
+import { errorOf } from './helpers/refusal.js';
 import { postgresUrl, redisUrl, storeCases } from './helpers/stores.js';
 
 const selected = new Set(storeCases.map((storeCase) => storeCase.name));
@@ -20,15 +20,6 @@ async function open(...parameters: Parameters<typeof createStore>): Promise<Stor
   const store = await createStore(...parameters);
   opened.push(store);
   return store;
-}
-
-async function failure(promise: Promise<unknown>): Promise<HoldpointError> {
-  const error = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!HoldpointError.isInstance(error)) throw new Error(`expected a HoldpointError, got ${String(error)}`);
-  return error;
 }
 
 afterEach(async () => {
@@ -46,19 +37,19 @@ describe('createStore from a URL', () => {
     ['redis://exa mple:6379', 'not a valid URL'],
     ['postgres://localhost/db?schema=Bad-Name', 'schema "Bad-Name" is not usable'],
   ])('refuses %s with an accepted example', async (spec, reason) => {
-    const error = await failure(createStore(spec));
+    const error = await errorOf(createStore(spec));
     expect(error.code).toBe('VALIDATION');
     expect(error.message).toContain(reason);
     expect(error.message).toMatch(/sqlite:\/\/|postgres:\/\/localhost\/app\?schema=holdpoint/);
   });
 
   it('refuses a prefix that Keyv cannot namespace by', async () => {
-    const error = await failure(createStore('memory://', { prefix: 'a:b' }));
+    const error = await errorOf(createStore('memory://', { prefix: 'a:b' }));
     expect(error).toMatchObject({ code: 'VALIDATION', field: 'store.prefix' });
   });
 
   it('refuses something that is neither a URL, a Keyv nor a backend', async () => {
-    const error = await failure(createStore(42 as unknown as string));
+    const error = await errorOf(createStore(42 as unknown as string));
     expect(error.code).toBe('VALIDATION');
   });
 
@@ -98,7 +89,7 @@ describe('createStore from a URL', () => {
   it('fails with STORE_UNAVAILABLE when the SQLite file cannot be created', async () => {
     const notADirectory = join(directory, 'plain-file');
     writeFileSync(notADirectory, '');
-    const error = await failure(createStore(`sqlite://${join(notADirectory, 'store.db')}`));
+    const error = await errorOf(createStore(`sqlite://${join(notADirectory, 'store.db')}`));
     expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', retryable: true });
   });
 
@@ -106,7 +97,7 @@ describe('createStore from a URL', () => {
     'fails promptly with STORE_UNAVAILABLE when PostgreSQL is unreachable',
     async () => {
       const started = Date.now();
-      const error = await failure(createStore('postgres://postgres@127.0.0.1:1/test'));
+      const error = await errorOf(createStore('postgres://postgres@127.0.0.1:1/test'));
       expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', store: 'postgres' });
       expect(Date.now() - started).toBeLessThan(3_000);
     },
@@ -195,7 +186,7 @@ describe('createStore from a Keyv or a backend', () => {
       clear: async () => {},
       on: () => store,
     };
-    const error = await failure(createStore(new Keyv({ store })));
+    const error = await errorOf(createStore(new Keyv({ store })));
     expect(error.code).toBe('VALIDATION');
     expect(error.message).toContain('atomic first-writer-wins claim');
     expect(error.message).toContain('KeyvNodeSqlite');

@@ -1,8 +1,8 @@
 import { connect as connectTcp, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HoldpointError } from '../src/errors/holdpoint-error.js';
 import { createStore } from '../src/store/create-store.js';
 import type { StoreBackend } from '../src/store/store-backend.js';
+import { errorOf } from './helpers/refusal.js';
 import { type StoreName, storeCases } from './helpers/stores.js';
 
 /**
@@ -55,15 +55,6 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function failure(promise: Promise<unknown>): Promise<HoldpointError> {
-  const error = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!HoldpointError.isInstance(error)) throw new Error(`expected a HoldpointError, got ${String(error)}`);
-  return error;
-}
-
 /** A fresh spec of the helper (so its keys or schema are cleaned up), and the same store through a proxy. */
 async function throughProxy(
   name: StoreName,
@@ -89,7 +80,7 @@ const selected = new Set(storeCases.map((storeCase) => storeCase.name));
 describe.runIf(selected.has('redis'))('the redis store when Redis is away', () => {
   it('fails to open promptly with STORE_UNAVAILABLE when nothing listens', async () => {
     const started = Date.now();
-    const error = await failure(createStore('redis://127.0.0.1:1'));
+    const error = await errorOf(createStore('redis://127.0.0.1:1'));
     expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', store: 'redis', retryable: true });
     expect(Date.now() - started).toBeLessThan(2_000);
   });
@@ -99,7 +90,7 @@ describe.runIf(selected.has('redis'))('the redis store when Redis is away', () =
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const started = Date.now();
-      const error = await failure(
+      const error = await errorOf(
         createStore(`redis://127.0.0.1:${(silent.address() as { port: number }).port}`),
       );
       expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', store: 'redis' });
@@ -119,7 +110,7 @@ describe.runIf(selected.has('redis'))('the redis store when Redis is away', () =
     await proxy.stop();
     await sleep(50);
     const started = Date.now();
-    const error = await failure(store.claim('during', 'a'));
+    const error = await errorOf(store.claim('during', 'a'));
     expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', store: 'redis' });
     await expect(store.keyv.get('anything')).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(1_000);
@@ -165,7 +156,7 @@ describe.runIf(selected.has('postgres'))('the postgres store when PostgreSQL is 
     await proxy.stop();
     await sleep(50);
     const started = Date.now();
-    const error = await failure(store.claim('during', 'a'));
+    const error = await errorOf(store.claim('during', 'a'));
     expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', store: 'postgres' });
     expect(Date.now() - started).toBeLessThan(1_000);
 

@@ -37,14 +37,4 @@ export async function auditEvents(
     .filter((event) => event.type !== 'signature');
 }
 
-/** Catch the error of a promise, failing if it resolves. */
-export async function errorOf(
-  promise: Promise<unknown>,
-): Promise<{ code?: string; message: string } & Record<string, unknown>> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: string; message: string };
-  }
-  throw new Error('expected the call to be refused, but it succeeded');
-}
+export { errorOf } from './refusal.js';
