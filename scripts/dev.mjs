@@ -123,6 +123,12 @@ if (command !== 'pnpm') ensureDependencies(toolchain);
 const pnpm = (...args) => run(toolchain.pnpm[0], [toolchain.pnpm[1], ...args], { env: toolchain.env });
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 
+/** Lint and format check, type-check every package, and check the packages as they would be published. */
+const check = () =>
+  run(bin('biome'), ['ci', '.'], { env: toolchain.env }) ||
+  pnpm('run', '-r', '--if-present', 'typecheck') ||
+  checkPackages(toolchain);
+
 let status = 0;
 switch (command) {
   case 'setup':
@@ -134,18 +140,11 @@ switch (command) {
     status = checkPackages(toolchain);
     break;
   case 'check':
-    status =
-      run(bin('biome'), ['ci', '.'], { env: toolchain.env }) ||
-      pnpm('run', '-r', '--if-present', 'typecheck') ||
-      checkPackages(toolchain);
+    status = check();
     break;
   case 'test':
-    // The README's test command: lint and format check, type-check, package checks, then every test once.
-    status =
-      run(bin('biome'), ['ci', '.'], { env: toolchain.env }) ||
-      pnpm('run', '-r', '--if-present', 'typecheck') ||
-      checkPackages(toolchain) ||
-      run(bin('vitest'), ['run', ...rest], { env: toolchain.env });
+    // The README's test command: the checks, then every test once.
+    status = check() || run(bin('vitest'), ['run', ...rest], { env: toolchain.env });
     break;
   case 'vitest':
     status = run(bin('vitest'), rest, { env: toolchain.env });
