@@ -359,7 +359,7 @@ const prototypeNames = () =>
 async function hammer(open: () => Promise<HoldpointEngine>, runs: number, seedValue?: number) {
   const tally = { calls: 0, succeeded: 0, refused: new Map<string, number>(), aborted: 0 };
   const prototypesBefore = prototypeNames();
-  await fc.assert(
+  const result = await fc.check(
     fc.asyncProperty(fc.array(call, { minLength: 1, maxLength: 4 }), async (calls) => {
       const hp = await open();
       try {
@@ -370,6 +370,14 @@ async function hammer(open: () => Promise<HoldpointEngine>, runs: number, seedVa
     }),
     { numRuns: runs, ...(seedValue === undefined ? {} : { seed: seedValue }) },
   );
+  if (result.failed) {
+    // Not fc.assert: its report prints the counterexample, and a 5,000-deep value overflows the
+    // stack there, hiding what failed. The seed and path replay it exactly.
+    const error = result.errorInstance;
+    throw new Error(
+      `bad input: property failed after ${result.numRuns} runs (seed ${result.seed}, path "${result.counterexamplePath}"): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+  }
   return tally;
 
   async function run(hp: HoldpointEngine, calls: Call[]): Promise<void> {

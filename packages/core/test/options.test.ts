@@ -35,6 +35,25 @@ describe('options are validated with errors that say what to fix', () => {
     expect(error.message).toMatch(message);
   });
 
+  it('refuses values nested too deep to hash reliably, and takes ordinary nesting', async () => {
+    const nest = (levels: number) => {
+      let value: unknown = 'bottom';
+      for (let level = 0; level < levels; level++) value = { inner: value };
+      return value;
+    };
+    const hp = await engineFor('memory://');
+    for (const levels of [101, 5_000]) {
+      const error = await errorOf(hp.requestHuman({ assignee: 'a', context: nest(levels) }));
+      expect(error.code).toBe('VALIDATION');
+      expect(error.message).toMatch(/nested deeper than 100 levels/);
+    }
+    const task = await hp.requestHuman({ assignee: 'a', context: nest(50) });
+    expect(
+      (await errorOf(hp.decide(task.id, { outcome: 'approved', actor: 'a', data: nest(200) }))).code,
+    ).toBe('VALIDATION');
+    expect((await hp.getTask(task.id)).context).toEqual(nest(50));
+  });
+
   it('refuses bad decisions before touching the store', async () => {
     const hp = await engineFor('memory://');
     const task = await hp.requestHuman({ assignee: 'a' });

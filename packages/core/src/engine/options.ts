@@ -127,24 +127,30 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, where: string
   return result.data;
 }
 
+/** How deep a JSON value given to the engine (context, input, data, …) may nest. */
+const maxJsonDepth = 100;
+
 /**
  * What keeps a value from being JSON, or undefined. Functions and symbols count: JSON.stringify drops
  * them silently, so a recorded event would no longer match the hash computed over it.
  */
-function notJson(value: unknown, path: string, seen: Set<object>): string | undefined {
+function notJson(value: unknown, path: string, seen: Set<object>, depth = 0): string | undefined {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
   if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${path} is ${value}`;
   if (typeof value !== 'object') return `${path} is a ${typeof value}`;
+  // Hashing, storing and cloning a value all recurse through it: past some depth they run out of
+  // stack, and how soon depends on the caller's stack — refuse deep values here, reliably.
+  if (depth >= maxJsonDepth) return `${path} is nested deeper than ${maxJsonDepth} levels`;
   if (seen.has(value)) return `${path} contains itself`;
   seen.add(value);
   let problem: string | undefined;
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    problem = notJson((value as { toJSON: () => unknown }).toJSON(), path, seen);
+    problem = notJson((value as { toJSON: () => unknown }).toJSON(), path, seen, depth);
   } else {
     const entries = Array.isArray(value) ? value.entries() : Object.entries(value);
     for (const [key, item] of entries) {
       // undefined is left out (or written null in an array) alike by JSON and the hash.
-      if (item !== undefined) problem ??= notJson(item, `${path}.${key}`, seen);
+      if (item !== undefined) problem ??= notJson(item, `${path}.${key}`, seen, depth + 1);
     }
   }
   seen.delete(value);
