@@ -9,7 +9,11 @@ afterAll(() => t.close());
 
 async function newTask(assignee = 'cfo@acme.test') {
   const intent = await t.call(t.keys.agent, 'POST', '/v1/intents', { type: 'payout' });
-  const task = await t.call(t.keys.agent, 'POST', '/v1/tasks', { intentId: intent.body.id, assignee, context: {} });
+  const task = await t.call(t.keys.agent, 'POST', '/v1/tasks', {
+    intentId: intent.body.id,
+    assignee,
+    context: {},
+  });
   return { intentId: intent.body.id as string, taskId: task.body.id as string };
 }
 
@@ -23,9 +27,16 @@ describe('SSE at /v1/events', () => {
     expect(typesOf(await stream.waitFor(2))).toEqual(['intent-submitted', 'task-created']);
     await t.call(t.keys.cfo, 'POST', `/v1/tasks/${taskId}/decide`, { outcome: 'approved' });
     const events = await stream.waitFor(3);
-    expect(JSON.parse(events[2]?.data as string)).toMatchObject({ type: 'task-decided', taskId, intentId, seq: 3 });
+    expect(JSON.parse(events[2]?.data as string)).toMatchObject({
+      type: 'task-decided',
+      taskId,
+      intentId,
+      seq: 3,
+    });
     expect(new Set(events.map((event) => event.id)).size).toBe(3);
-    await expect.poll(() => stream.comments.filter((comment) => comment === 'heartbeat').length).toBeGreaterThan(0);
+    await expect
+      .poll(() => stream.comments.filter((comment) => comment === 'heartbeat').length)
+      .toBeGreaterThan(0);
     stream.close();
   });
 
@@ -35,13 +46,16 @@ describe('SSE at /v1/events', () => {
     const first = await openSse(url, t.keys.admin);
     // Every task-created of the CFO so far, then the stream is dropped.
     await expect
-      .poll(() => first.events.filter((event) => tasks.some((task) => event.data.includes(task.taskId))).length)
+      .poll(
+        () => first.events.filter((event) => tasks.some((task) => event.data.includes(task.taskId))).length,
+      )
       .toBe(3);
     const seen = [...first.events];
     first.close();
     await first.closed;
 
-    for (const task of tasks) await t.call(t.keys.cfo, 'POST', `/v1/tasks/${task.taskId}/decide`, { outcome: 'approved' });
+    for (const task of tasks)
+      await t.call(t.keys.cfo, 'POST', `/v1/tasks/${task.taskId}/decide`, { outcome: 'approved' });
     const missed = tasks.map((task) => task.taskId);
 
     const resumed = await openSse(url, t.keys.admin, { 'last-event-id': seen.at(-1)?.id as string });
@@ -82,7 +96,9 @@ describe('SSE at /v1/events', () => {
     const { secret } = await t.server.keys.create({ name: 'watcher', scope: 'admin' });
     const open = await Promise.all([1, 2, 3].map(() => openSse(`${t.url}/v1/events?after=now`, secret)));
     expect(open.map((stream) => stream.status)).toEqual([200, 200, 200]);
-    const refused = await t.call(secret, 'GET', '/v1/events?after=now', undefined, { accept: 'text/event-stream' });
+    const refused = await t.call(secret, 'GET', '/v1/events?after=now', undefined, {
+      accept: 'text/event-stream',
+    });
     expect(refused.status).toBe(429);
     expect(refused.body.error.code).toBe('TOO_MANY_STREAMS');
     for (const stream of open) stream.close();
@@ -105,11 +121,21 @@ describe('long-poll at /v1/events?after=…&wait=', () => {
       'intent-submitted',
       'task-created',
     ]);
-    const waiting = t.call(t.keys.agent, 'GET', `/v1/events?intent=${intentId}&after=${encodeURIComponent(first.body.cursor)}&wait=20`);
+    const waiting = t.call(
+      t.keys.agent,
+      'GET',
+      `/v1/events?intent=${intentId}&after=${encodeURIComponent(first.body.cursor)}&wait=20`,
+    );
     await t.call(t.keys.cfo, 'POST', `/v1/tasks/${taskId}/decide`, { outcome: 'approved' });
     const next = await waiting;
-    expect(next.body.entries.map((entry: { event: { type: string } }) => entry.event.type)).toEqual(['task-decided']);
-    const empty = await t.call(t.keys.agent, 'GET', `/v1/events?intent=${intentId}&after=${encodeURIComponent(next.body.cursor)}`);
+    expect(next.body.entries.map((entry: { event: { type: string } }) => entry.event.type)).toEqual([
+      'task-decided',
+    ]);
+    const empty = await t.call(
+      t.keys.agent,
+      'GET',
+      `/v1/events?intent=${intentId}&after=${encodeURIComponent(next.body.cursor)}`,
+    );
     expect(empty.body).toEqual({ entries: [], cursor: next.body.cursor });
   });
 });
