@@ -1,0 +1,158 @@
+import { createHoldpoint, createStore, defaultStore } from '@holdpoint/core';
+import { createHoldpointServer, fingerprintOf } from '@holdpoint/server';
+import { loadAuditKey } from '../audit-key.js';
+import type { CliIo, Command } from '../command.js';
+import { composeServer } from '../compose.js';
+import { redact } from '../connection.js';
+import { CliError, exitCodes } from '../exit-codes.js';
+
+/** Options of {@link startServe}. */
+export interface ServeOptions {
+  /** @default 8750 */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default 'sqlite://./.holdpoint/holdpoint.db' */
+  store?: string;
+  /** An Ed25519 private key file (PKCS#8 PEM) that signs audit exports. @default HOLDPOINT_AUDIT_KEY_FILE, HOLDPOINT_AUDIT_KEY, or a key kept in the store */
+  auditKeyFile?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** What a started server tells whoever started it. */
+export interface ServeInfo {
+  url: string;
+  docs: string;
+  store: string;
+  auditKey: { source: string; fingerprint: string; warning?: string };
+  /** Only on the first start on a store: the first admin key, shown once. */
+  firstAdminKey?: string;
+}
+
+/** Start the server as `holdpoint serve` does; `close` stops it and releases the store. */
+export async function startServe(
+  options: ServeOptions = {},
+): Promise<ServeInfo & { close(): Promise<void> }> {
+  const env = options.env ?? process.env;
+  const storeUrl = options.store ?? defaultStore;
+  const auditKey = loadAuditKey(options.auditKeyFile, env);
+  let store: Awaited<ReturnType<typeof createStore>>;
+  try {
+    store = await createStore(storeUrl);
+  } catch (error) {
+    throw new CliError(
+      exitCodes.unavailable,
+      `Cannot open the store ${redact(storeUrl)}: ${(error as Error).message}`,
+    );
+  }
+  const holdpoint = await createHoldpoint({
+    store,
+    ...(auditKey.privateKeyPem === undefined ? {} : { auditKey: auditKey.privateKeyPem }),
+  });
+  const server = createHoldpointServer({ holdpoint, store, auditKeySource: auditKey.source });
+  const close = async () => {
+    await server.close();
+    await holdpoint.close();
+    await store.close();
+  };
+  try {
+    await composeServer({ server, holdpoint, store });
+    const first = await server.keys.createFirstAdmin();
+    const listener = await server.listen({ port: options.port ?? 8750, host: options.host ?? '127.0.0.1' });
+    const publicKey = await holdpoint.audit.publicKey();
+    return {
+      url: listener.url,
+      docs: `${listener.url}/v1/docs`,
+      store: redact(storeUrl),
+      auditKey: {
+        source: auditKey.source,
+        fingerprint: fingerprintOf(publicKey),
+        ...(auditKey.source === 'store'
+          ? {
+              warning:
+                'the audit signing key is kept in the store: whoever can write the store can also re-sign a forged trail. Keep it elsewhere: holdpoint audit keygen --out audit-key.pem, then --audit-key-file audit-key.pem',
+            }
+          : {}),
+      },
+      ...(first ? { firstAdminKey: first.secret } : {}),
+      close,
+    };
+  } catch (error) {
+    await close();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new CliError(
+        exitCodes.unavailable,
+        `Port ${options.port ?? 8750} is in use: pick another with --port`,
+      );
+    }
+    throw error;
+  }
+}
+
+function printInfo(info: ServeInfo, io: CliIo): void {
+  io.stdout(`Holdpoint is listening on ${info.url}`);
+  io.stdout(`  API reference  ${info.docs}`);
+  io.stdout(`  store          ${info.store}`);
+  io.stdout(`  audit key      ${info.auditKey.source} (${info.auditKey.fingerprint})`);
+  if (info.auditKey.warning) io.stderr(`Warning: ${info.auditKey.warning}`);
+  if (info.firstAdminKey) {
+    io.stdout(`  first admin key (shown once — store it now):`);
+    io.stdout(`    ${info.firstAdminKey}`);
+  }
+}
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'Run the HTTP API (and live events) on a store',
+  usage: 'serve [--port 8750] [--host 127.0.0.1] [--store <url>] [--audit-key-file <file>]',
+  description: [
+    'Serves /v1 (reference at /v1/docs) until SIGINT or SIGTERM. On the first start on a store it prints a first admin key, once.',
+    'Several servers can run on one Redis or PostgreSQL store; a decision on one reaches waiting agents and streams on all.',
+    'Environment: HOLDPOINT_PORT, HOLDPOINT_HOST, HOLDPOINT_STORE, HOLDPOINT_AUDIT_KEY_FILE, HOLDPOINT_AUDIT_KEY (the PEM itself).',
+  ].join('\n'),
+  options: {
+    port: {
+      type: 'string',
+      short: 'p',
+      value: '<port>',
+      description: 'port to listen on (0: any free port; default 8750)',
+    },
+    host: { type: 'string', value: '<host>', description: 'address to listen on (default 127.0.0.1)' },
+    store: { type: 'string', value: '<url>', description: `store URL (default ${defaultStore})` },
+    'audit-key-file': {
+      type: 'string',
+      value: '<file>',
+      description: 'Ed25519 key that signs audit exports (default: kept in the store)',
+    },
+  },
+  connects: false,
+  positionals: [0, 0],
+  async run({ values, io, json }) {
+    const env = io.env;
+    const portText = typeof values.port === 'string' ? values.port : env.HOLDPOINT_PORT;
+    const port = portText === undefined ? 8750 : Number(portText);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535)
+      throw new CliError(exitCodes.usage, `--port must be 0–65535, got ${portText}`);
+    const started = await startServe({
+      port,
+      host: typeof values.host === 'string' ? values.host : (env.HOLDPOINT_HOST ?? '127.0.0.1'),
+      store: typeof values.store === 'string' ? values.store : (env.HOLDPOINT_STORE ?? defaultStore),
+      ...(typeof values['audit-key-file'] === 'string' ? { auditKeyFile: values['audit-key-file'] } : {}),
+      env,
+    });
+    const { close, ...info } = started;
+    if (json) io.stdout(JSON.stringify(info));
+    else printInfo(info, io);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    await close();
+    return exitCodes.ok;
+  },
+};
