@@ -1,0 +1,201 @@
+// The real `holdpoint` binary, run as a process: on a store directly, and against `holdpoint serve`.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
+const folder = mkdtempSync(join(tmpdir(), 'holdpoint-cli-'));
+const store = `sqlite://${join(folder, 'holdpoint.db')}`;
+const auditKeyFile = join(folder, 'audit-key.pem');
+
+function start(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, ...args], {
+    cwd: folder,
+    env: { ...process.env, HOLDPOINT_URL: '', HOLDPOINT_KEY: '', HOLDPOINT_STORE: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Run the binary to its end. */
+function holdpoint(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = start(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+}
+
+/** `holdpoint serve --json` until its first line: what it printed, and the process. */
+async function serve(args: string[]): Promise<{ child: ChildProcess; info: Record<string, any>; stderr: () => string }> {
+  const child = start(['serve', '--json', '--port', '0', '--store', store, ...args]);
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let buffer = '';
+    child.stdout?.on('data', (chunk) => {
+      buffer += chunk;
+      if (buffer.includes('\n')) resolve(buffer.slice(0, buffer.indexOf('\n')));
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+  });
+  return { child, info: JSON.parse(line), stderr: () => stderr };
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+let server: Awaited<ReturnType<typeof serve>>;
+let admin: string;
+const remote = () => ['--url', server.info.url, '--key', admin];
+
+beforeAll(async () => {
+  const keygen = await holdpoint(['audit', 'keygen', '--out', auditKeyFile]);
+  expect(keygen.code).toBe(0);
+  server = await serve(['--audit-key-file', auditKeyFile]);
+  admin = server.info.firstAdminKey;
+}, 60_000);
+
+afterAll(async () => {
+  if (server) await stop(server.child);
+  rmSync(folder, { recursive: true, force: true });
+});
+
+/** A pending approval task for `assignee`, asked over HTTP by a new agent key. */
+async function askHuman(assignee: string): Promise<{ id: string; intentId: string; versionDigest: string }> {
+  const agent = await holdpoint(['keys', 'create', '--name', 'agent', '--scope', 'agent', '--json', ...remote()]);
+  const response = await fetch(`${server.info.url}/v1/tasks`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${JSON.parse(agent.stdout).secret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ assignee, title: 'Ship it', context: { version: 7 } }),
+  });
+  return (await response.json()) as { id: string; intentId: string; versionDigest: string };
+}
+
+describe('holdpoint serve', () => {
+  it('prints its URL, where the audit key is, and a first admin key only on the first start', async () => {
+    expect(server.info).toMatchObject({
+      url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      auditKey: { source: `file:${auditKeyFile}`, fingerprint: expect.stringMatching(/^sha256:/) },
+      firstAdminKey: expect.stringMatching(/^hpk_/),
+    });
+    expect(server.info.auditKey.warning).toBeUndefined();
+    // A second server on the same store: no new admin key; without a key file it warns.
+    const second = await serve([]);
+    expect(second.info.firstAdminKey).toBeUndefined();
+    expect(second.info.auditKey).toMatchObject({ source: 'store', warning: expect.stringContaining('re-sign') });
+    expect(await stop(second.child)).toBe(0);
+  });
+});
+
+describe('holdpoint tasks', () => {
+  it('lists, shows and decides against a running server, with exit codes scripts can use', async () => {
+    const task = await askHuman('cfo@acme.test');
+    const listed = await holdpoint(['tasks', 'list', '--status', 'pending', '--json', ...remote()]);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout).tasks.map((each: { id: string }) => each.id)).toContain(task.id);
+    const table = await holdpoint(['tasks', 'list', ...remote()]);
+    expect(table.stdout).toMatch(/^ID\s+STATUS\s+TYPE/);
+
+    const shown = await holdpoint(['tasks', 'show', task.id, ...remote()]);
+    expect(shown.stdout).toContain(task.versionDigest);
+
+    const stranger = await holdpoint(['keys', 'create', '--name', 'eve', '--scope', 'person', '--actor', 'eve@acme.test', ...remote()]);
+    const refused = await holdpoint(['tasks', 'decide', task.id, '--outcome', 'approved', '--url', server.info.url, '--key', stranger.stdout.trim()]);
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toContain('NOT_ASSIGNED');
+
+    const cfo = await holdpoint(['keys', 'create', '--name', 'cfo', '--scope', 'person', '--actor', 'cfo@acme.test', ...remote()]);
+    const decided = await holdpoint(['tasks', 'decide', task.id, '--outcome', 'approved', '--comment', 'fine', '--version', task.versionDigest, '--url', server.info.url, '--key', cfo.stdout.trim()]);
+    expect(decided.code).toBe(0);
+    expect(decided.stdout).toContain('recorded as cfo@acme.test');
+    const again = await holdpoint(['tasks', 'decide', task.id, '--outcome', 'rejected', '--json', ...remote()]);
+    expect(again.code).toBe(4);
+    expect(JSON.parse(again.stderr).error.code).toBe('ALREADY_DECIDED');
+
+    expect((await holdpoint(['tasks', 'show', 'tsk_missing.x', ...remote()])).code).toBe(3);
+    expect((await holdpoint(['tasks', 'list', '--url', server.info.url, '--key', 'hpk_wrong'])).code).toBe(5);
+    expect((await holdpoint(['tasks', 'list', '--limit', 'many', ...remote()])).code).toBe(2);
+  });
+
+  it('works on the store directly, deciding as the local admin', async () => {
+    const task = await askHuman('ops@acme.test');
+    const decided = await holdpoint(['tasks', 'decide', task.id, '--outcome', 'rejected', '--json', '--store', store]);
+    expect(decided.code).toBe(0);
+    expect(JSON.parse(decided.stdout).decision.actor.id).toMatch(/^local:/);
+  });
+
+  it('says when the server cannot be reached', async () => {
+    const unreachable = await holdpoint(['tasks', 'list', '--url', 'http://127.0.0.1:9', '--key', admin]);
+    expect(unreachable.code).toBe(6);
+  });
+});
+
+describe('holdpoint audit', () => {
+  it('exports a trail and verifies it against the trusted key; a changed one fails with exit code 7', async () => {
+    const task = await askHuman('cfo@acme.test');
+    await holdpoint(['tasks', 'decide', task.id, '--outcome', 'approved', ...remote()]);
+    const file = join(folder, 'trail.jsonl');
+    expect((await holdpoint(['audit', 'export', task.intentId, '--out', file, ...remote()])).code).toBe(0);
+
+    const verified = await holdpoint(['audit', 'verify', file, ...remote()]);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toMatch(/result:\s+verified/);
+    expect(verified.stdout).toContain('the trusted key');
+    expect(verified.stdout).toContain(server.info.auditKey.fingerprint);
+
+    const key = await holdpoint(['audit', 'key', '--json', ...remote()]);
+    const publicKeyFile = join(folder, 'public.pem');
+    writeFileSync(publicKeyFile, JSON.parse(key.stdout).publicKey);
+    const offline = await holdpoint(['audit', 'verify', file, '--public-key', publicKeyFile, '--json']);
+    expect(offline.code).toBe(0);
+    expect(JSON.parse(offline.stdout)).toMatchObject({ ok: true, signer: { trusted: true } });
+
+    const tampered = join(folder, 'tampered.jsonl');
+    writeFileSync(tampered, readFileSync(file, 'utf8').replace('"outcome":"approved"', '"outcome":"rejected"'));
+    const failed = await holdpoint(['audit', 'verify', tampered, ...remote()]);
+    expect(failed.code).toBe(7);
+    expect(failed.stdout).toContain('NOT VERIFIED');
+  });
+});
+
+describe('holdpoint keys and help', () => {
+  it('creates, lists and revokes keys on the store directly', async () => {
+    const created = await holdpoint(['keys', 'create', '--name', 'ci', '--scope', 'agent', '--json', '--store', store]);
+    expect(created.code).toBe(0);
+    const { key, secret } = JSON.parse(created.stdout);
+    expect(secret).toMatch(/^hpk_/);
+    const listed = await holdpoint(['keys', 'list', '--json', '--store', store]);
+    expect(JSON.parse(listed.stdout).keys.map((each: { id: string }) => each.id)).toContain(key.id);
+    expect(listed.stdout).not.toContain(secret);
+    expect((await holdpoint(['keys', 'revoke', key.id, '--store', store])).code).toBe(0);
+    const revoked = await fetch(`${server.info.url}/v1/me`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(revoked.status).toBe(401);
+    expect((await holdpoint(['keys', 'create', '--name', 'p', '--scope', 'person', '--store', store])).code).toBe(2);
+  });
+
+  it('has help for each command and refuses unknown commands and flags with exit code 2', async () => {
+    const help = await holdpoint(['--help']);
+    expect(help.code).toBe(0);
+    for (const name of ['serve', 'tasks list', 'tasks decide', 'audit verify', 'keys revoke']) expect(help.stdout).toContain(name);
+    const decideHelp = await holdpoint(['tasks', 'decide', '--help']);
+    expect(decideHelp.stdout).toContain('--outcome <outcome>');
+    expect(decideHelp.stdout).toContain('Exit codes');
+    expect((await holdpoint(['tasks', 'frobnicate'])).code).toBe(2);
+    expect((await holdpoint(['tasks', 'list', '--frobnicate'])).code).toBe(2);
+    expect((await holdpoint(['tasks', 'decide'])).code).toBe(2);
+  });
+});
