@@ -20,7 +20,10 @@ function start(args: string[], env: Record<string, string> = {}): ChildProcess {
 }
 
 /** Run the binary to its end. */
-function holdpoint(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function holdpoint(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = start(args, env);
   let stdout = '';
   let stderr = '';
@@ -34,7 +37,9 @@ function holdpoint(args: string[], env: Record<string, string> = {}): Promise<{ 
 }
 
 /** `holdpoint serve --json` until its first line: what it printed, and the process. */
-async function serve(args: string[]): Promise<{ child: ChildProcess; info: Record<string, any>; stderr: () => string }> {
+async function serve(
+  args: string[],
+): Promise<{ child: ChildProcess; info: Record<string, any>; stderr: () => string }> {
   const child = start(['serve', '--json', '--port', '0', '--store', store, ...args]);
   let stderr = '';
   child.stderr?.on('data', (chunk) => {
@@ -76,10 +81,22 @@ afterAll(async () => {
 
 /** A pending approval task for `assignee`, asked over HTTP by a new agent key. */
 async function askHuman(assignee: string): Promise<{ id: string; intentId: string; versionDigest: string }> {
-  const agent = await holdpoint(['keys', 'create', '--name', 'agent', '--scope', 'agent', '--json', ...remote()]);
+  const agent = await holdpoint([
+    'keys',
+    'create',
+    '--name',
+    'agent',
+    '--scope',
+    'agent',
+    '--json',
+    ...remote(),
+  ]);
   const response = await fetch(`${server.info.url}/v1/tasks`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${JSON.parse(agent.stdout).secret}`, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${JSON.parse(agent.stdout).secret}`,
+      'content-type': 'application/json',
+    },
     body: JSON.stringify({ assignee, title: 'Ship it', context: { version: 7 } }),
   });
   return (await response.json()) as { id: string; intentId: string; versionDigest: string };
@@ -96,7 +113,10 @@ describe('holdpoint serve', () => {
     // A second server on the same store: no new admin key; without a key file it warns.
     const second = await serve([]);
     expect(second.info.firstAdminKey).toBeUndefined();
-    expect(second.info.auditKey).toMatchObject({ source: 'store', warning: expect.stringContaining('re-sign') });
+    expect(second.info.auditKey).toMatchObject({
+      source: 'store',
+      warning: expect.stringContaining('re-sign'),
+    });
     expect(await stop(second.child)).toBe(0);
   });
 });
@@ -113,16 +133,68 @@ describe('holdpoint tasks', () => {
     const shown = await holdpoint(['tasks', 'show', task.id, ...remote()]);
     expect(shown.stdout).toContain(task.versionDigest);
 
-    const stranger = await holdpoint(['keys', 'create', '--name', 'eve', '--scope', 'person', '--actor', 'eve@acme.test', ...remote()]);
-    const refused = await holdpoint(['tasks', 'decide', task.id, '--outcome', 'approved', '--url', server.info.url, '--key', stranger.stdout.trim()]);
+    const stranger = await holdpoint([
+      'keys',
+      'create',
+      '--name',
+      'eve',
+      '--scope',
+      'person',
+      '--actor',
+      'eve@acme.test',
+      ...remote(),
+    ]);
+    const refused = await holdpoint([
+      'tasks',
+      'decide',
+      task.id,
+      '--outcome',
+      'approved',
+      '--url',
+      server.info.url,
+      '--key',
+      stranger.stdout.trim(),
+    ]);
     expect(refused.code).toBe(5);
     expect(refused.stderr).toContain('NOT_ASSIGNED');
 
-    const cfo = await holdpoint(['keys', 'create', '--name', 'cfo', '--scope', 'person', '--actor', 'cfo@acme.test', ...remote()]);
-    const decided = await holdpoint(['tasks', 'decide', task.id, '--outcome', 'approved', '--comment', 'fine', '--version', task.versionDigest, '--url', server.info.url, '--key', cfo.stdout.trim()]);
+    const cfo = await holdpoint([
+      'keys',
+      'create',
+      '--name',
+      'cfo',
+      '--scope',
+      'person',
+      '--actor',
+      'cfo@acme.test',
+      ...remote(),
+    ]);
+    const decided = await holdpoint([
+      'tasks',
+      'decide',
+      task.id,
+      '--outcome',
+      'approved',
+      '--comment',
+      'fine',
+      '--version',
+      task.versionDigest,
+      '--url',
+      server.info.url,
+      '--key',
+      cfo.stdout.trim(),
+    ]);
     expect(decided.code).toBe(0);
     expect(decided.stdout).toContain('recorded as cfo@acme.test');
-    const again = await holdpoint(['tasks', 'decide', task.id, '--outcome', 'rejected', '--json', ...remote()]);
+    const again = await holdpoint([
+      'tasks',
+      'decide',
+      task.id,
+      '--outcome',
+      'rejected',
+      '--json',
+      ...remote(),
+    ]);
     expect(again.code).toBe(4);
     expect(JSON.parse(again.stderr).error.code).toBe('ALREADY_DECIDED');
 
@@ -133,7 +205,16 @@ describe('holdpoint tasks', () => {
 
   it('works on the store directly, deciding as the local admin', async () => {
     const task = await askHuman('ops@acme.test');
-    const decided = await holdpoint(['tasks', 'decide', task.id, '--outcome', 'rejected', '--json', '--store', store]);
+    const decided = await holdpoint([
+      'tasks',
+      'decide',
+      task.id,
+      '--outcome',
+      'rejected',
+      '--json',
+      '--store',
+      store,
+    ]);
     expect(decided.code).toBe(0);
     expect(JSON.parse(decided.stdout).decision.actor.id).toMatch(/^local:/);
   });
@@ -165,7 +246,10 @@ describe('holdpoint audit', () => {
     expect(JSON.parse(offline.stdout)).toMatchObject({ ok: true, signer: { trusted: true } });
 
     const tampered = join(folder, 'tampered.jsonl');
-    writeFileSync(tampered, readFileSync(file, 'utf8').replace('"outcome":"approved"', '"outcome":"rejected"'));
+    writeFileSync(
+      tampered,
+      readFileSync(file, 'utf8').replace('"outcome":"approved"', '"outcome":"rejected"'),
+    );
     const failed = await holdpoint(['audit', 'verify', tampered, ...remote()]);
     expect(failed.code).toBe(7);
     expect(failed.stdout).toContain('NOT VERIFIED');
@@ -174,7 +258,17 @@ describe('holdpoint audit', () => {
 
 describe('holdpoint keys and help', () => {
   it('creates, lists and revokes keys on the store directly', async () => {
-    const created = await holdpoint(['keys', 'create', '--name', 'ci', '--scope', 'agent', '--json', '--store', store]);
+    const created = await holdpoint([
+      'keys',
+      'create',
+      '--name',
+      'ci',
+      '--scope',
+      'agent',
+      '--json',
+      '--store',
+      store,
+    ]);
     expect(created.code).toBe(0);
     const { key, secret } = JSON.parse(created.stdout);
     expect(secret).toMatch(/^hpk_/);
@@ -182,15 +276,20 @@ describe('holdpoint keys and help', () => {
     expect(JSON.parse(listed.stdout).keys.map((each: { id: string }) => each.id)).toContain(key.id);
     expect(listed.stdout).not.toContain(secret);
     expect((await holdpoint(['keys', 'revoke', key.id, '--store', store])).code).toBe(0);
-    const revoked = await fetch(`${server.info.url}/v1/me`, { headers: { authorization: `Bearer ${secret}` } });
+    const revoked = await fetch(`${server.info.url}/v1/me`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
     expect(revoked.status).toBe(401);
-    expect((await holdpoint(['keys', 'create', '--name', 'p', '--scope', 'person', '--store', store])).code).toBe(2);
+    expect(
+      (await holdpoint(['keys', 'create', '--name', 'p', '--scope', 'person', '--store', store])).code,
+    ).toBe(2);
   });
 
   it('has help for each command and refuses unknown commands and flags with exit code 2', async () => {
     const help = await holdpoint(['--help']);
     expect(help.code).toBe(0);
-    for (const name of ['serve', 'tasks list', 'tasks decide', 'audit verify', 'keys revoke']) expect(help.stdout).toContain(name);
+    for (const name of ['serve', 'tasks list', 'tasks decide', 'audit verify', 'keys revoke'])
+      expect(help.stdout).toContain(name);
     const decideHelp = await holdpoint(['tasks', 'decide', '--help']);
     expect(decideHelp.stdout).toContain('--outcome <outcome>');
     expect(decideHelp.stdout).toContain('Exit codes');
