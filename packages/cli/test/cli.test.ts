@@ -71,7 +71,7 @@ beforeAll(async () => {
   const keygen = await holdpoint(['audit', 'keygen', '--out', auditKeyFile]);
   expect(keygen.code).toBe(0);
   server = await serve(['--audit-key-file', auditKeyFile]);
-  admin = server.info.firstAdminKey;
+  admin = server.info.firstAdminKey as string;
 }, 60_000);
 
 afterAll(async () => {
