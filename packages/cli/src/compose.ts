@@ -1,10 +1,10 @@
-import type { StoreBackend } from '@holdpoint/core';
+import type { Holdpoint, StoreBackend } from '@holdpoint/core';
 import type { HoldpointServer } from '@holdpoint/server';
 
 /** What `holdpoint serve` has built when it composes the parts that serve beside the API. */
 export interface ServeParts {
   server: HoldpointServer;
-  holdpoint: Parameters<typeof import('@holdpoint/server').createHoldpointServer>[0]['holdpoint'];
+  holdpoint: Holdpoint;
   store: StoreBackend;
 }
 

@@ -1,10 +1,9 @@
 // The one place where the server reads the engine's event feed and task lists. Written against the
 // engine API agreed for the storage-layout issue (per-entry cursors, filters, list cursors); until
 // that lands this adapts the current engine, so switching is local to this file.
-import type { AuditEvent, createHoldpoint, HumanTask, TaskStatus, TaskType } from '@holdpoint/core';
+import type { AuditEvent, Holdpoint, HumanTask, TaskStatus, TaskType } from '@holdpoint/core';
 
-/** The engine the server runs on. */
-export type Holdpoint = Awaited<ReturnType<typeof createHoldpoint>>;
+export type { Holdpoint };
 
 /** Which events to read. */
 export interface FeedFilter {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHoldpoint, createStore, type StoreBackend } from '@holdpoint/core';
+import { createHoldpoint, createStore, type Holdpoint, type StoreBackend } from '@holdpoint/core';
 import {
   createHoldpointServer,
   type HoldpointServer,
@@ -16,7 +16,7 @@ export interface TestServer {
   url: string;
   server: HoldpointServer;
   store: StoreBackend;
-  holdpoint: Awaited<ReturnType<typeof createHoldpoint>>;
+  holdpoint: Holdpoint;
   keys: { admin: string; agent: string; otherAgent: string; cfo: string; deputy: string };
   /** A request with a key (or none), JSON in and out. */
   call(
