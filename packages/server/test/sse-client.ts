@@ -22,6 +22,7 @@ export async function openSse(
   url: string,
   key: string,
   headers: Record<string, string> = {},
+  onEvent?: (event: SseEvent) => void,
 ): Promise<SseClient> {
   const controller = new AbortController();
   const response = await fetch(url, {
@@ -51,6 +52,7 @@ export async function openSse(
           if (data.length > 0) {
             event.data = data.join('\n');
             events.push(event);
+            onEvent?.(event);
           }
           for (const wake of waiting) wake();
         }
