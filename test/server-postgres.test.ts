@@ -1,13 +1,12 @@
 // Two `holdpoint serve` processes on one PostgreSQL store, sharing no memory: what happens on one
 // reaches the live streams and waiting agents of the other.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { dropPostgresSchemas, testPostgresUrl, unreachableReason } from '@holdpoint/test-services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveProcess, stopProcess } from '../packages/cli/test/serve-process.js';
 import { openSse } from '../packages/server/test/sse-client.js';
 
-const bin = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
 const schema = `hp_server_${process.pid}_${randomBytes(4).toString('hex')}`;
 const store = (() => {
   const url = new URL(testPostgresUrl);
@@ -21,29 +20,12 @@ interface Served {
   firstAdminKey?: string;
 }
 
-/** `holdpoint serve --json` on the store, once it has printed where it listens. */
+/** `holdpoint serve` on the store, once it has printed where it listens. */
 async function serve(): Promise<Served> {
-  const child = spawn(
-    process.execPath,
-    ['--import', import.meta.resolve('tsx'), bin, 'serve', '--json', '--port', '0', '--store', store],
-    {
-      env: { ...process.env, HOLDPOINT_AUDIT_KEY: '', HOLDPOINT_AUDIT_KEY_FILE: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
+  const { child, info } = await serveProcess(['--store', store], {
+    env: { HOLDPOINT_AUDIT_KEY: '', HOLDPOINT_AUDIT_KEY_FILE: '' },
   });
-  const line = await new Promise<string>((resolve, reject) => {
-    let buffer = '';
-    child.stdout?.on('data', (chunk) => {
-      buffer += chunk;
-      if (buffer.includes('\n')) resolve(buffer.slice(0, buffer.indexOf('\n')));
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  return { child, ...JSON.parse(line) };
+  return { child, ...info };
 }
 
 let a: Served;
@@ -77,14 +59,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(
-    [a, b].map(
-      (server) =>
-        server &&
-        server.child.exitCode === null &&
-        new Promise((resolve) => server.child.once('exit', resolve).kill('SIGTERM')),
-    ),
-  );
+  await Promise.all([a, b].filter(Boolean).map((server) => stopProcess(server.child)));
   await dropPostgresSchemas(testPostgresUrl, [schema]).catch(() => {});
 });
 

@@ -1,8 +1,14 @@
 import { hostname, userInfo } from 'node:os';
-import { createHoldpoint, createStore, defaultStore } from '@holdpoint/core';
+import {
+  createHoldpoint,
+  createStore,
+  defaultStore,
+  type Holdpoint,
+  type StoreBackend,
+} from '@holdpoint/core';
 import { createHoldpointServer, localAuthenticator } from '@holdpoint/server';
 import { ApiClient } from './api-client.js';
-import { loadAuditKey } from './audit-key.js';
+import { type AuditKeyConfig, loadAuditKey } from './audit-key.js';
 import type { CommandInput } from './command.js';
 import { CliError, exitCodes } from './exit-codes.js';
 
@@ -21,8 +27,6 @@ export interface ConnectionOptions {
 /** An API client and what to close when the command is done. */
 export interface Connection {
   api: ApiClient;
-  /** `http://…` of the server, or `store sqlite:///…` when the store was opened directly. */
-  describe: string;
   close(): Promise<void>;
 }
 
@@ -43,27 +47,16 @@ export async function connect(options: ConnectionOptions, env: NodeJS.ProcessEnv
     }
     return {
       api: new ApiClient((request) => fetch(request), url, key),
-      describe: url,
       close: async () => {},
     };
   }
-  const storeUrl = options.store ?? env.HOLDPOINT_STORE ?? defaultStore;
-  const auditKey = loadAuditKey(options.auditKeyFile, env);
-  let store: Awaited<ReturnType<typeof createStore>>;
-  try {
-    store = await createStore(storeUrl);
-  } catch (error) {
-    throw new CliError(
-      exitCodes.unavailable,
-      `Cannot open the store ${redact(storeUrl)}: ${(error as Error).message}`,
-    );
-  }
-  // This process only answers the command: timers and deliveries stay with the servers.
-  const holdpoint = await createHoldpoint({
-    store,
-    timers: false,
-    ...(auditKey.privateKeyPem === undefined ? {} : { auditKey: auditKey.privateKeyPem }),
-  });
+  const { store, holdpoint, auditKey } = await openEngine(
+    options.store ?? env.HOLDPOINT_STORE ?? defaultStore,
+    options.auditKeyFile,
+    env,
+    // This process only answers the command: timers and deliveries stay with the servers.
+    { timers: false },
+  );
   const user = userInfo().username;
   const server = createHoldpointServer({
     holdpoint,
@@ -73,13 +66,42 @@ export async function connect(options: ConnectionOptions, env: NodeJS.ProcessEnv
   });
   return {
     api: new ApiClient((request) => server.fetch(request), 'http://holdpoint.local'),
-    describe: `store ${redact(storeUrl)}`,
     async close() {
       await server.close();
       await holdpoint.close();
       await store.close();
     },
   };
+}
+
+/** A store, an engine on it, and the audit key it signs with (from the options or the environment). */
+export async function openEngine(
+  storeUrl: string,
+  auditKeyFile: string | undefined,
+  env: NodeJS.ProcessEnv,
+  options: { timers: boolean },
+): Promise<{ store: StoreBackend; holdpoint: Holdpoint; auditKey: AuditKeyConfig }> {
+  const auditKey = loadAuditKey(auditKeyFile, env);
+  let store: StoreBackend;
+  try {
+    store = await createStore(storeUrl);
+  } catch (error) {
+    throw new CliError(
+      exitCodes.unavailable,
+      `Cannot open the store ${redact(storeUrl)}: ${(error as Error).message}`,
+    );
+  }
+  try {
+    const holdpoint = await createHoldpoint({
+      store,
+      timers: options.timers,
+      ...(auditKey.privateKeyPem === undefined ? {} : { auditKey: auditKey.privateKeyPem }),
+    });
+    return { store, holdpoint, auditKey };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }
 
 /** A store URL without its password, for printing. */

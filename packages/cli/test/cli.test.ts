@@ -1,30 +1,24 @@
 // The real `holdpoint` binary, run as a process: on a store directly, and against `holdpoint serve`.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveProcess, startHoldpoint, stopProcess } from './serve-process.js';
 
-const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 const folder = mkdtempSync(join(tmpdir(), 'holdpoint-cli-'));
 const store = `sqlite://${join(folder, 'holdpoint.db')}`;
 const auditKeyFile = join(folder, 'audit-key.pem');
-
-function start(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, ...args], {
-    cwd: folder,
-    env: { ...process.env, HOLDPOINT_URL: '', HOLDPOINT_KEY: '', HOLDPOINT_STORE: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
+const quiet = {
+  HOLDPOINT_URL: '',
+  HOLDPOINT_KEY: '',
+  HOLDPOINT_STORE: '',
+  HOLDPOINT_AUDIT_KEY: '',
+  HOLDPOINT_AUDIT_KEY_FILE: '',
+};
 
 /** Run the binary to its end. */
-function holdpoint(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = start(args, env);
+function holdpoint(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = startHoldpoint(args, { cwd: folder, env: quiet });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk) => {
@@ -36,32 +30,8 @@ function holdpoint(
   return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
 }
 
-/** `holdpoint serve --json` until its first line: what it printed, and the process. */
-async function serve(
-  args: string[],
-): Promise<{ child: ChildProcess; info: Record<string, any>; stderr: () => string }> {
-  const child = start(['serve', '--json', '--port', '0', '--store', store, ...args]);
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let buffer = '';
-    child.stdout?.on('data', (chunk) => {
-      buffer += chunk;
-      if (buffer.includes('\n')) resolve(buffer.slice(0, buffer.indexOf('\n')));
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
-  });
-  return { child, info: JSON.parse(line), stderr: () => stderr };
-}
-
-async function stop(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill('SIGTERM');
-  return exited;
-}
+const serve = (args: string[]) => serveProcess(['--store', store, ...args], { cwd: folder, env: quiet });
+const stop = stopProcess;
 
 let server: Awaited<ReturnType<typeof serve>>;
 let admin: string;

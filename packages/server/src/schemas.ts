@@ -12,6 +12,18 @@ const duration = z.union([z.number().int().min(0), z.string().min(1).max(40)]).o
   description: "Milliseconds, or a string such as '250ms', '30s', '15m', '48h', '7d'",
   example: '48h',
 });
+/** A page size in a query: 1–1000. */
+const pageSize = (description: string) =>
+  z.coerce.number().int().min(1).max(1000).optional().openapi({ description });
+/** Seconds to wait in a query: 0–60 (`maxWaitSeconds`). */
+const waitSeconds = (description: string) =>
+  z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60)
+    .optional()
+    .openapi({ description: `${description} (0–60, default 0)` });
 const isoTime = z.string().openapi({ description: 'ISO 8601 time', example: '2026-01-31T09:30:00.000Z' });
 
 export const ErrorBody = z
@@ -223,13 +235,7 @@ export const ListTasksQuery = z.strictObject({
     .enum(['true', 'false'])
     .optional()
     .openapi({ description: '`true`: pending and past the current deadline' }),
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(1000)
-    .optional()
-    .openapi({ description: 'Page size (default 100)' }),
+  limit: pageSize('Page size (default 100)'),
   cursor: text(2000).optional().openapi({ description: 'From the previous page' }),
 });
 
@@ -260,13 +266,7 @@ export const TaskResult = z
   });
 
 export const WaitQuery = z.strictObject({
-  wait: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(60)
-    .optional()
-    .openapi({ description: 'Seconds to wait for the task to end (0–60, default 0)' }),
+  wait: waitSeconds('Seconds to wait for the task to end'),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -306,16 +306,8 @@ export const EventsQuery = z.strictObject({
     description:
       'A cursor (an SSE event id or a page’s `cursor`): events after it; `now` for new events only; absent: from the start. `Last-Event-ID` takes precedence',
   }),
-  wait: z.coerce.number().int().min(0).max(60).optional().openapi({
-    description: 'Long-poll: seconds to wait for an event when there is none yet (0–60, default 0)',
-  }),
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(1000)
-    .optional()
-    .openapi({ description: 'Long-poll page size (default 100)' }),
+  wait: waitSeconds('Long-poll: seconds to wait for an event when there is none yet'),
+  limit: pageSize('Long-poll page size (default 100)'),
 });
 
 export const LastEventIdHeader = z.object({

@@ -1,9 +1,8 @@
-import { createHoldpoint, createStore, defaultStore } from '@holdpoint/core';
+import { defaultStore } from '@holdpoint/core';
 import { createHoldpointServer, fingerprintOf } from '@holdpoint/server';
-import { loadAuditKey } from '../audit-key.js';
 import type { CliIo, Command } from '../command.js';
 import { composeServer } from '../compose.js';
-import { redact } from '../connection.js';
+import { openEngine, redact } from '../connection.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 
 /** Options of {@link startServe}. */
@@ -35,19 +34,8 @@ export async function startServe(
 ): Promise<ServeInfo & { close(): Promise<void> }> {
   const env = options.env ?? process.env;
   const storeUrl = options.store ?? defaultStore;
-  const auditKey = loadAuditKey(options.auditKeyFile, env);
-  let store: Awaited<ReturnType<typeof createStore>>;
-  try {
-    store = await createStore(storeUrl);
-  } catch (error) {
-    throw new CliError(
-      exitCodes.unavailable,
-      `Cannot open the store ${redact(storeUrl)}: ${(error as Error).message}`,
-    );
-  }
-  const holdpoint = await createHoldpoint({
-    store,
-    ...(auditKey.privateKeyPem === undefined ? {} : { auditKey: auditKey.privateKeyPem }),
+  const { store, holdpoint, auditKey } = await openEngine(storeUrl, options.auditKeyFile, env, {
+    timers: true,
   });
   const server = createHoldpointServer({ holdpoint, store, auditKeySource: auditKey.source });
   const close = async () => {
