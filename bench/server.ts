@@ -192,6 +192,15 @@ async function main(): Promise<void> {
         close: () => stream.close(),
       };
     });
+    // Where the time goes: the same decision's round trip alone, without a stream.
+    const decideOnly: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const task = await post(`${real.url}/v1/tasks`, real.agent, { assignee: 'human@bench.test' });
+      const began = performance.now();
+      await post(`${real.url}/v1/tasks/${task.id}/decide`, real.admin, { outcome: 'approved' });
+      decideOnly.push(performance.now() - began);
+    }
+    decideOnly.sort((left, right) => left - right);
     // The baseline: one stream that a POST writes its body to.
     let echoStream: Awaited<ReturnType<typeof openSse>> | undefined;
     const bareLatency = await latencies(rounds, async (round, onEvent) => {
@@ -236,6 +245,7 @@ async function main(): Promise<void> {
     const latency = [
       row('POST decide → SSE event (Holdpoint)', realLatency),
       row('POST → SSE echo (bare Hono)', bareLatency),
+      row('POST decide round trip alone (Holdpoint)', decideOnly),
     ];
     const perSecond = (result: { completed: number; seconds: number }) => result.completed / result.seconds;
     const report = {
