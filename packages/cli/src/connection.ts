@@ -4,6 +4,7 @@ import {
   createStore,
   defaultStore,
   type Holdpoint,
+  type NotifyHook,
   type StoreBackend,
 } from '@holdpoint/core';
 import { createHoldpointServer, localAuthenticator } from '@holdpoint/server';
@@ -79,7 +80,7 @@ export async function openEngine(
   storeUrl: string,
   auditKeyFile: string | undefined,
   env: NodeJS.ProcessEnv,
-  options: { timers: boolean },
+  options: { timers: boolean; notify?: NotifyHook },
 ): Promise<{ store: StoreBackend; holdpoint: Holdpoint; auditKey: AuditKeyConfig }> {
   const auditKey = loadAuditKey(auditKeyFile, env);
   let store: StoreBackend;
@@ -95,6 +96,7 @@ export async function openEngine(
     const holdpoint = await createHoldpoint({
       store,
       timers: options.timers,
+      ...(options.notify === undefined ? {} : { notify: options.notify }),
       ...(auditKey.privateKeyPem === undefined ? {} : { auditKey: auditKey.privateKeyPem }),
     });
     return { store, holdpoint, auditKey };

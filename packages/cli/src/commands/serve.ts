@@ -1,5 +1,5 @@
-import { defaultStore } from '@holdpoint/core';
-import { createHoldpointServer, fingerprintOf } from '@holdpoint/server';
+import { defaultStore, type NotifyHook } from '@holdpoint/core';
+import { type Authenticator, createHoldpointServer, fingerprintOf } from '@holdpoint/server';
 import type { CliIo, Command } from '../command.js';
 import { composeServer } from '../compose.js';
 import { openEngine, redact } from '../connection.js';
@@ -16,6 +16,10 @@ export interface ServeOptions {
   /** An Ed25519 private key file (PKCS#8 PEM) that signs audit exports. @default HOLDPOINT_AUDIT_KEY_FILE, HOLDPOINT_AUDIT_KEY, or a key kept in the store */
   auditKeyFile?: string;
   env?: NodeJS.ProcessEnv;
+  /** The engine's delivery hook (webhooks, email), passed to `createHoldpoint`. */
+  notify?: NotifyHook;
+  /** Authenticators tried before API keys (people's sessions), passed to `createHoldpointServer`. */
+  authenticators?: Authenticator[];
 }
 
 /** What a started server tells whoever started it. */
@@ -24,7 +28,7 @@ export interface ServeInfo {
   docs: string;
   store: string;
   auditKey: { source: string; fingerprint: string; warning?: string };
-  /** Only on the first start on a store: the first admin key, shown once. */
+  /** Only when the store had no API key yet: the first admin key, shown once. */
   firstAdminKey?: string;
 }
 
@@ -37,7 +41,12 @@ export async function startServe(
   const { store, holdpoint, auditKey } = await openEngine(storeUrl, options.auditKeyFile, env, {
     timers: true,
   });
-  const server = createHoldpointServer({ holdpoint, store, auditKeySource: auditKey.source });
+  const server = createHoldpointServer({
+    holdpoint,
+    store,
+    auditKeySource: auditKey.source,
+    ...(options.authenticators === undefined ? {} : { authenticators: options.authenticators }),
+  });
   const close = async () => {
     await server.close();
     await holdpoint.close();
@@ -94,7 +103,7 @@ export const serve: Command = {
   summary: 'Run the HTTP API (and live events) on a store',
   usage: 'serve [--port 8750] [--host 127.0.0.1] [--store <url>] [--audit-key-file <file>]',
   description: [
-    'Serves /v1 (reference at /v1/docs) until SIGINT or SIGTERM. On the first start on a store it prints a first admin key, once.',
+    'Serves /v1 (reference at /v1/docs) until SIGINT or SIGTERM. When the store has no API key yet it makes a first admin key and prints it, once.',
     'Several servers can run on one Redis or PostgreSQL store; a decision on one reaches waiting agents and streams on all.',
     'Environment: HOLDPOINT_PORT, HOLDPOINT_HOST, HOLDPOINT_STORE, HOLDPOINT_AUDIT_KEY_FILE, HOLDPOINT_AUDIT_KEY (the PEM itself).',
   ].join('\n'),
