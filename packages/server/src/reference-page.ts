@@ -78,7 +78,13 @@ function typeOf(schema: Schema | undefined): string {
     return schema.enum.map((value) => `<code>${escapeHtml(JSON.stringify(value))}</code>`).join(' | ');
   const union = schema.anyOf ?? schema.oneOf;
   if (union) return union.map(typeOf).join(' | ');
-  if (schema.allOf) return schema.allOf.map(typeOf).join(' &amp; ');
+  // zod-to-openapi puts a description beside a reference as an allOf member of its own.
+  if (schema.allOf) {
+    return schema.allOf
+      .filter((part) => part.$ref || part.type || part.enum || part.anyOf || part.oneOf)
+      .map(typeOf)
+      .join(' &amp; ');
+  }
   if (schema.type === 'array') return `${typeOf(schema.items)}[]`;
   if (Array.isArray(schema.type)) return schema.type.map((type) => escapeHtml(type)).join(' | ');
   if (schema.type === 'object' && !schema.properties) return 'object';
@@ -100,7 +106,8 @@ function fields(schema: Schema | undefined): string {
   const required = new Set(schema.required ?? []);
   const rows = Object.entries(schema.properties).map(([name, property]) => {
     const nested = property.properties ? fields(property) : '';
-    return `<tr><td><code>${escapeHtml(name)}</code>${required.has(name) ? ' <span class="req">required</span>' : ''}</td><td>${typeOf(property)}${bounds(property)}</td><td>${prose(property.description)}${property.example === undefined ? '' : `<p class="muted">e.g. <code>${escapeHtml(JSON.stringify(property.example))}</code></p>`}${nested}</td></tr>`;
+    const description = property.description ?? property.allOf?.find((part) => part.description)?.description;
+    return `<tr><td><code>${escapeHtml(name)}</code>${required.has(name) ? ' <span class="req">required</span>' : ''}</td><td>${typeOf(property)}${bounds(property)}</td><td>${prose(description)}${property.example === undefined ? '' : `<p class="muted">e.g. <code>${escapeHtml(JSON.stringify(property.example))}</code></p>`}${nested}</td></tr>`;
   });
   const closed =
     schema.additionalProperties === false ? '<p class="muted">No other fields are accepted.</p>' : '';
