@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { createHoldpoint, verifyAudit } from '@holdpoint/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers.js';
 
@@ -373,21 +374,12 @@ describe('audit over HTTP', () => {
     expect(tampered.body).toMatchObject({ ok: false, seq: 3 });
 
     // A trail re-signed with another key is intact but not trusted: never shown as verified.
-    const { verifyAudit } = await import('@holdpoint/core');
-    const lines = exported.text.trim().split('\n');
-    const signature = JSON.parse(lines.at(-1) as string);
-    const other = generateKeyPairSync('ed25519');
-    const { sign } = await import('node:crypto');
-    const resigned = {
-      ...signature,
-      publicKey: other.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-      signature: sign(
-        null,
-        Buffer.from(`holdpoint-audit-v1\n${signature.intentId}\n${signature.seq}\n${signature.head}`),
-        other.privateKey,
-      ).toString('base64'),
-    };
-    const forged = `${[...lines.slice(0, -1), JSON.stringify(resigned)].join('\n')}\n`;
+    const other = generateKeyPairSync('ed25519')
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    const forger = await createHoldpoint({ store: t.store, auditKey: other, timers: false });
+    const forged = await forger.audit.export(intent.id);
+    await forger.close();
     expect(verifyAudit(forged).ok).toBe(true);
     const result = await verify(forged);
     expect(result.body).toMatchObject({ ok: false, signer: { trusted: false } });
