@@ -118,7 +118,12 @@ function operationId(method: string, path: string): string {
   return `${method}-${path.replace(/[^A-Za-z0-9]+/g, '-')}`;
 }
 
-function renderOperation(method: string, path: string, operation: Operation): string {
+function renderOperation(
+  method: string,
+  path: string,
+  operation: Operation,
+  schemas: Record<string, Schema>,
+): string {
   const parameters = operation.parameters ?? [];
   const parameterRows = parameters
     .map(
@@ -127,10 +132,12 @@ function renderOperation(method: string, path: string, operation: Operation): st
     )
     .join('');
   const body = Object.entries(operation.requestBody?.content ?? {})
-    .map(
-      ([mediaType, content]) =>
-        `<h4>Body <code>${escapeHtml(mediaType)}</code></h4>${fields(content.schema)}`,
-    )
+    .map(([mediaType, content]) => {
+      // A named body schema is shown in full here, with a link to it.
+      const named = content.schema?.$ref ? schemas[refName(content.schema.$ref)] : undefined;
+      const title = named ? ` ${typeOf(content.schema)}` : '';
+      return `<h4>Body <code>${escapeHtml(mediaType)}</code>${title}</h4>${fields(named ?? content.schema)}`;
+    })
     .join('');
   const responses = Object.entries(operation.responses ?? {})
     .map(([status, response]) => {
@@ -192,7 +199,7 @@ export function renderReference(document: ReferenceDocument): string {
   const sections = [...byTag]
     .map(
       ([tag, operations]) =>
-        `<h2>${escapeHtml(tag)}</h2>${operations.map(([method, path, operation]) => renderOperation(method, path, operation)).join('')}`,
+        `<h2>${escapeHtml(tag)}</h2>${operations.map(([method, path, operation]) => renderOperation(method, path, operation, document.components?.schemas ?? {})).join('')}`,
     )
     .join('');
   const schemaSections = schemas
