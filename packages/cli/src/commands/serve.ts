@@ -138,9 +138,8 @@ export const serve: Command = {
       env,
     });
     const { close, ...info } = started;
-    if (json) io.stdout(JSON.stringify(info));
-    else printInfo(info, io);
-    await new Promise<void>((resolve) => {
+    // Listen for the signals before telling anyone where the server is: whoever reads that line may stop it at once.
+    const stopped = new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
@@ -149,6 +148,9 @@ export const serve: Command = {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
     });
+    if (json) io.stdout(JSON.stringify(info));
+    else printInfo(info, io);
+    await stopped;
     await close();
     return exitCodes.ok;
   },
