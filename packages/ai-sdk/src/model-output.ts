@@ -1,0 +1,56 @@
+import type { Tool } from 'ai';
+import type { Verdict } from './verdict.js';
+import { isApprovalDenied } from './verdict.js';
+
+/** What `toModelOutput` returns (the SDK's ToolResultOutput). */
+type ModelOutput = Awaited<ReturnType<NonNullable<Tool['toModelOutput']>>>;
+
+/** The SDK's default: strings as text, anything else as JSON. */
+function defaultModelOutput(output: unknown): ModelOutput {
+  if (typeof output === 'string') return { type: 'text', value: output };
+  const json = output === undefined ? undefined : JSON.stringify(output);
+  return { type: 'json', value: json === undefined ? null : JSON.parse(json) };
+}
+
+/** One sentence telling the model that a person changed the arguments, and what ran. */
+export function editNote(verdict: Verdict): string {
+  const who = verdict.actor ? (verdict.actor.name ?? verdict.actor.id) : 'a person';
+  const comment = verdict.comment?.trim() ? ` Their comment: ${verdict.comment.trim()}` : '';
+  return `${who} approved this call with changed arguments. It ran with ${JSON.stringify(verdict.input)}, not the requested ${JSON.stringify(verdict.requestedInput)}.${comment}`;
+}
+
+/**
+ * The model output of a gated tool: a denial reads as a denied execution (as with the SDK's own
+ * approvals); a run with changed arguments carries a note saying what ran.
+ */
+export async function gatedModelOutput(
+  tool: Tool,
+  options: { toolCallId: string; input: unknown; output: unknown },
+  edit: Verdict | undefined,
+): Promise<ModelOutput> {
+  if (isApprovalDenied(options.output)) return { type: 'execution-denied', reason: options.output.reason };
+  const input = edit ? edit.input : options.input;
+  const inner = tool.toModelOutput
+    ? await tool.toModelOutput({ ...options, input })
+    : defaultModelOutput(options.output);
+  if (!edit) return inner;
+  const note = editNote(edit);
+  switch (inner.type) {
+    case 'text':
+      return { ...inner, value: `${note}\n\n${inner.value}` };
+    case 'json':
+      return {
+        ...inner,
+        value: { approvedWithChanges: note, ranWith: toJson(edit.input), output: inner.value },
+      };
+    case 'content':
+      return { ...inner, value: [{ type: 'text', text: note }, ...inner.value] };
+    default:
+      return inner;
+  }
+}
+
+function toJson(value: unknown): NonNullable<ModelOutput & { type: 'json' }>['value'] {
+  const json = JSON.stringify(value);
+  return json === undefined ? null : JSON.parse(json);
+}

@@ -1,0 +1,243 @@
+import { createHoldpoint, type TimeoutPolicy, ValidationError } from '@holdpoint/core';
+import { generateText, stepCountIs, streamText, type ToolSet } from 'ai';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ApprovalPolicy, createApprovalGate, type GateToolApproval } from '../src/index.js';
+import {
+  agentModel,
+  countedRefundTool,
+  type Holdpoint,
+  type PlannedCall,
+  type RefundInput,
+  toolResultsShown,
+  waitForPending,
+} from './helpers.js';
+
+interface LoopArguments {
+  model: ReturnType<typeof agentModel>;
+  tools: ToolSet;
+  toolApproval: GateToolApproval;
+}
+
+/** The same agent loop through generateText and through streamText. */
+const loops = {
+  generateText: async ({ model, tools, toolApproval }: LoopArguments) => {
+    const result = await generateText({
+      model,
+      tools,
+      toolApproval,
+      prompt: 'Handle the ticket',
+      stopWhen: stepCountIs(4),
+    });
+    return result.text;
+  },
+  streamText: async ({ model, tools, toolApproval }: LoopArguments) => {
+    const result = streamText({
+      model,
+      tools,
+      toolApproval,
+      prompt: 'Handle the ticket',
+      stopWhen: stepCountIs(4),
+      onError: ({ error }) => {
+        throw error;
+      },
+    });
+    return result.text;
+  },
+};
+
+const engines: Holdpoint[] = [];
+afterEach(async () => {
+  await Promise.all(engines.splice(0).map((hp) => hp.close()));
+});
+
+async function engine(): Promise<Holdpoint> {
+  const hp = await createHoldpoint({ store: 'memory://', pollInterval: '20ms' });
+  engines.push(hp);
+  return hp;
+}
+
+const refund = (
+  toolCallId: string,
+  amount: number,
+  orderId = 'A-1',
+): PlannedCall & { input: RefundInput } => ({
+  toolCallId,
+  toolName: 'issueRefund',
+  input: { orderId, amount, reason: `order ${orderId} was charged twice` },
+});
+
+/** An agent whose model calls `calls`, with the refund tool gated above 100 for finance. */
+async function setUp(calls: PlannedCall[], policy: Partial<ApprovalPolicy<RefundInput>> = {}) {
+  const hp = await engine();
+  const { issueRefund, runs } = countedRefundTool();
+  const gate = createApprovalGate({
+    holdpoint: hp,
+    tools: { issueRefund },
+    approvals: {
+      issueRefund: {
+        when: ({ input }) => input.amount > 100,
+        assignee: 'finance@acme.test',
+        title: ({ input }) => `Refund ${input.amount} on ${input.orderId}`,
+        ...policy,
+      },
+    },
+  });
+  const model = agentModel({ text: 'The customer was charged twice; refunding.', calls });
+  return { hp, gate, model, runs, loop: { model, tools: gate.tools, toolApproval: gate.toolApproval } };
+}
+
+describe.each(Object.entries(loops))('blocking toolApproval through %s', (_name, loop) => {
+  it('approved: the task shows the call, nothing runs before the decision, then it runs once', async () => {
+    const call = refund('call-1', 250);
+    const { hp, runs, loop: args } = await setUp([call]);
+    const answer = loop(args);
+    const [task] = await waitForPending(hp, 1);
+    expect(task?.title).toBe('Refund 250 on A-1');
+    expect(task?.assignees).toEqual(['finance@acme.test']);
+    // What the human decides on: the tool, its exact arguments and the model's stated reason.
+    expect(task?.context).toEqual({
+      tool: 'issueRefund',
+      toolCallId: 'call-1',
+      input: call.input,
+      reason: 'order A-1 was charged twice',
+    });
+    expect(runs).toEqual([]);
+    await hp.decide(task!.id, {
+      outcome: 'approved',
+      actor: 'finance@acme.test',
+      versionDigest: task!.versionDigest,
+    });
+    expect(await answer).toBe('issueRefund call-1 ran: {"refunded":250,"orderId":"A-1"}');
+    expect(runs).toEqual([call.input]);
+    // The run is recorded on the call's intent: the audit trail shows what ran.
+    const intent = await hp.getIntent(task!.intentId);
+    expect(intent.status).toBe('COMPLETED');
+    expect(intent.result).toEqual({ tool: 'issueRefund', ranWith: call.input, edited: false });
+  });
+
+  it('denied: the tool never runs and the model reads the human’s comment as the reason', async () => {
+    const { hp, runs, model, loop: args } = await setUp([refund('call-1', 400)]);
+    const answer = loop(args);
+    const [task] = await waitForPending(hp, 1);
+    await hp.decide(task!.id, {
+      outcome: 'rejected',
+      comment: 'Order A-1 was already refunded last week.',
+      actor: 'finance@acme.test',
+    });
+    expect(await answer).toBe('issueRefund call-1 denied: Order A-1 was already refunded last week.');
+    expect(toolResultsShown(model)).toEqual([
+      {
+        toolCallId: 'call-1',
+        output: { type: 'execution-denied', reason: 'Order A-1 was already refunded last week.' },
+      },
+    ]);
+    expect(runs).toEqual([]);
+  });
+
+  const timeouts: Array<[TimeoutPolicy, string, number]> = [
+    [
+      'fail',
+      'denied: No one decided on this call in time; the approval request timed out and the call was not run.',
+      0,
+    ],
+    ['reject', 'denied: No one decided in time; the timeout policy rejected the call, so it was not run.', 0],
+    ['approve', 'ran: {"refunded":300,"orderId":"A-1"}', 1],
+  ];
+  it.each(timeouts)('timed out with onTimeout %s: %s', async (onTimeout, expected, executions) => {
+    const { hp, runs, loop: args } = await setUp([refund('call-1', 300)], { timeout: '150ms', onTimeout });
+    const answer = await loop(args);
+    expect(answer).toBe(`issueRefund call-1 ${expected}`);
+    expect(runs).toHaveLength(executions);
+    // The record says no person decided.
+    const [task] = await hp.listTasks({});
+    if (onTimeout === 'fail') expect(task?.status).toBe('timed_out');
+    else expect(task?.decision).toMatchObject({ decidedBy: 'policy', actor: null });
+    expect(answer).not.toContain('finance');
+  });
+
+  it('approved with changed arguments: runs with them, the model is told, the audit keeps both', async () => {
+    const call = refund('call-1', 250);
+    const { hp, runs, loop: args } = await setUp([call]);
+    const answer = loop(args);
+    const [task] = await waitForPending(hp, 1);
+    // Edits are offered: the task carries the tool's input schema, which the engine checks.
+    expect(task?.schema).toMatchObject({ type: 'object', required: ['orderId', 'amount', 'reason'] });
+    const lowered = { ...call.input, amount: 120 };
+    await hp.decide(task!.id, {
+      outcome: 'approved',
+      comment: 'Goodwill cap is 120.',
+      data: lowered,
+      actor: { id: 'finance@acme.test', name: 'Fran (Finance)' },
+    });
+    const text = await answer;
+    expect(runs).toEqual([lowered]);
+    expect(text).toContain('Fran (Finance) approved this call with changed arguments.');
+    expect(text).toContain('"amount":120');
+    expect(text).toContain('Their comment: Goodwill cap is 120.');
+    expect(text).toContain('"output":{"refunded":120,"orderId":"A-1"}');
+    const decided = await hp.getTask(task!.id);
+    expect((decided.context as { input: unknown }).input).toEqual(call.input);
+    expect(decided.decision?.data).toEqual(lowered);
+    const audit = await hp.audit.export(task!.intentId);
+    expect(audit).toContain('"amount":250');
+    expect(audit).toContain('"amount":120');
+    expect((await hp.getIntent(task!.intentId)).result).toEqual({
+      tool: 'issueRefund',
+      ranWith: lowered,
+      edited: true,
+    });
+  });
+
+  it('changed arguments that fail the input schema are refused when the human decides', async () => {
+    const call = refund('call-1', 250);
+    const { hp, runs, loop: args } = await setUp([call]);
+    const answer = loop(args);
+    const [task] = await waitForPending(hp, 1);
+    for (const data of [
+      { ...call.input, amount: -5 },
+      { ...call.input, amount: 'lots' },
+      { orderId: 'A-1', amount: 100 },
+      { ...call.input, currency: 'EUR' },
+    ]) {
+      const refused = await hp
+        .decide(task!.id, { outcome: 'approved', data, actor: 'finance@acme.test' })
+        .catch((error: unknown) => error);
+      expect(ValidationError.isInstance(refused), JSON.stringify(data)).toBe(true);
+    }
+    expect((await hp.getTask(task!.id)).status).toBe('pending');
+    expect(runs).toEqual([]);
+    await hp.decide(task!.id, {
+      outcome: 'approved',
+      data: { ...call.input, amount: 200 },
+      actor: 'finance@acme.test',
+    });
+    await answer;
+    expect(runs).toEqual([{ ...call.input, amount: 200 }]);
+  });
+
+  it('several tool calls in one step: each gated call gets one task; the small one runs ungated', async () => {
+    const calls = [refund('call-1', 250, 'A-1'), refund('call-2', 40, 'A-2'), refund('call-3', 500, 'A-3')];
+    const { hp, runs, loop: args } = await setUp(calls);
+    const answer = loop(args);
+    // The SDK asks for one approval at a time within a step: decide them as they come.
+    const [first] = await waitForPending(hp, 1);
+    expect(runs).toEqual([]);
+    await hp.decide(first!.id, { outcome: 'approved', actor: 'finance@acme.test' });
+    const [second] = await waitForPending(hp, 1);
+    expect(second?.id).not.toBe(first?.id);
+    expect(runs).toEqual([]);
+    await hp.decide(second!.id, { outcome: 'rejected', comment: 'Too large', actor: 'finance@acme.test' });
+    const text = await answer;
+    const tasks = await hp.listTasks({});
+    expect(tasks.map((task) => (task.context as { toolCallId: string }).toolCallId).sort()).toEqual([
+      'call-1',
+      'call-3',
+    ]);
+    expect(runs.map((run) => run.orderId).sort()).toEqual(['A-1', 'A-2']);
+    expect(text.split('\n').sort()).toEqual([
+      'issueRefund call-1 ran: {"refunded":250,"orderId":"A-1"}',
+      'issueRefund call-2 ran: {"refunded":40,"orderId":"A-2"}',
+      'issueRefund call-3 denied: Too large',
+    ]);
+  });
+});
