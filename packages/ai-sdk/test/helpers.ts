@@ -1,5 +1,5 @@
 import type { createHoldpoint, HumanTask } from '@holdpoint/core';
-import { tool } from 'ai';
+import { type Tool, tool } from 'ai';
 import { convertArrayToReadableStream, MockLanguageModelV4 } from 'ai/test';
 import { expect } from 'vitest';
 import { z } from 'zod';
@@ -131,7 +131,10 @@ export const refundInput = z.object({
 export type RefundInput = z.infer<typeof refundInput>;
 
 /** A refund tool whose executions are counted, with the arguments each ran with. */
-export function countedRefundTool() {
+export function countedRefundTool(): {
+  issueRefund: Tool<RefundInput, { refunded: number; orderId: string }>;
+  runs: RefundInput[];
+} {
   const runs: RefundInput[] = [];
   const issueRefund = tool({
     description: 'Refund an order',
