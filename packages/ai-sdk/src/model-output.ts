@@ -12,11 +12,26 @@ function defaultModelOutput(output: unknown): ModelOutput {
   return { type: 'json', value: json === undefined ? null : JSON.parse(json) };
 }
 
+/** What changed, field by field for objects (`amount: 250 → 180`), else the whole value. */
+function changes(requested: unknown, ran: unknown): string {
+  const isRecord = (value: unknown): value is Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (!isRecord(requested) || !isRecord(ran)) return `${JSON.stringify(requested)} → ${JSON.stringify(ran)}`;
+  const keys = [...new Set([...Object.keys(requested), ...Object.keys(ran)])];
+  return keys
+    .filter((key) => JSON.stringify(requested[key]) !== JSON.stringify(ran[key]))
+    .map(
+      (key) =>
+        `${key}: ${JSON.stringify(requested[key]) ?? '(none)'} → ${JSON.stringify(ran[key]) ?? '(none)'}`,
+    )
+    .join(', ');
+}
+
 /** One sentence telling the model that a person changed the arguments, and what ran. */
 export function editNote(verdict: Verdict): string {
   const who = verdict.actor ? (verdict.actor.name ?? verdict.actor.id) : 'a person';
   const comment = verdict.comment?.trim() ? ` Their comment: ${verdict.comment.trim()}` : '';
-  return `${who} approved this call with changed arguments. It ran with ${JSON.stringify(verdict.input)}, not the requested ${JSON.stringify(verdict.requestedInput)}.${comment}`;
+  return `${who} approved this call with changed arguments (${changes(verdict.requestedInput, verdict.input)}); it ran with the changed ones.${comment}`;
 }
 
 /**

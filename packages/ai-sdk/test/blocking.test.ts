@@ -171,7 +171,9 @@ describe.each(Object.entries(loops))('blocking toolApproval through %s', (_name,
     });
     const text = await answer;
     expect(runs).toEqual([lowered]);
-    expect(text).toContain('Fran (Finance) approved this call with changed arguments.');
+    expect(text).toContain(
+      'Fran (Finance) approved this call with changed arguments (amount: 250 → 120); it ran with the changed ones.',
+    );
     expect(text).toContain('"amount":120');
     expect(text).toContain('Their comment: Goodwill cap is 120.');
     expect(text).toContain('"output":{"refunded":120,"orderId":"A-1"}');

@@ -191,7 +191,9 @@ describe.each(Object.entries(turns))('deferred toolApproval through %s', (_name,
     messages.push((await gate.approvalResponses(messages)).message!);
     const second = await turn({ ...base, messages });
     expect(runs).toEqual([lowered]);
-    expect(second.text).toContain('finance@acme.test approved this call with changed arguments.');
+    expect(second.text).toContain(
+      'finance@acme.test approved this call with changed arguments (amount: 250 → 150)',
+    );
     expect(second.text).toContain('"output":{"refunded":150,"orderId":"A-1"}');
   });
 

@@ -72,7 +72,9 @@ describe('deferred approval across processes (SQLite file)', () => {
     }
 
     const resumed = await runAgent('resume', files);
-    expect(resumed.text).toContain('finance@acme.test approved this call with changed arguments.');
+    expect(resumed.text).toContain(
+      'finance@acme.test approved this call with changed arguments (amount: 250 → 180)',
+    );
     expect(resumed.text).toContain('"output":{"refunded":180,"orderId":"A-1"}');
     expect(runsIn(runs)).toEqual([{ orderId: 'A-1', amount: 180, reason: 'charged twice' }]);
   });
