@@ -13,8 +13,6 @@ import {
   type ModelMessage,
   type Tool,
   type ToolApprovalResponse,
-  type ToolApprovalStatus,
-  type ToolExecutionOptions,
   type ToolModelMessage,
   type ToolSet,
 } from 'ai';
@@ -71,12 +69,19 @@ export type GatedTool<TOOL> = TOOL extends Tool
 /** A tool set, each tool gated. */
 export type GatedTools<TOOLS extends ToolSet> = { [NAME in keyof TOOLS]: GatedTool<TOOLS[NAME]> };
 
-/** The `toolApproval` function a gate gives to `generateText`, `streamText` or an agent. */
+/** What the gate's `toolApproval` answers: the AI SDK 7 approval statuses it uses. */
+export type GateApprovalStatus =
+  | 'not-applicable'
+  | { type: 'approved'; reason?: string }
+  | { type: 'denied'; reason?: string }
+  | { type: 'user-approval'; reason?: string };
+
+/** The `toolApproval` function a gate gives to `generateText`, `streamText` or an agent (AI SDK 7). */
 export type GateToolApproval = (options: {
   toolCall: { toolName: string; toolCallId: string; input: unknown };
   tools?: ToolSet | undefined;
   messages: ModelMessage[];
-}) => Promise<ToolApprovalStatus>;
+}) => Promise<GateApprovalStatus>;
 
 /** A deferred request that no one has decided yet. */
 export interface PendingApproval {
@@ -110,6 +115,9 @@ export interface ApprovalGate<TOOLS extends ToolSet> {
    */
   approvalResponses(messages: readonly ModelMessage[]): Promise<ApprovalResponses>;
 }
+
+/** The SDK's execution options of a tool call (`toolCallId`, `messages`, `abortSignal`, … in AI SDK 6 and 7). */
+type Execution = Parameters<NonNullable<Tool['execute']>>[1];
 
 const gatedBy = Symbol.for('holdpoint.ai-sdk.gate');
 
@@ -320,7 +328,7 @@ export function createApprovalGate<TOOLS extends ToolSet>(
     toolName: string,
     tool: Tool,
     input: unknown,
-    execution: ToolExecutionOptions<unknown>,
+    execution: Execution,
   ): Promise<{ input: unknown; verdict?: Verdict } | ApprovalDenied> {
     const { toolCallId } = execution;
     const policy = policyFor({ toolName, toolCallId, input });
@@ -409,7 +417,7 @@ export function createApprovalGate<TOOLS extends ToolSet>(
           }
         : {}),
       execute: isAsyncGeneratorFunction(execute)
-        ? async function* (input: unknown, execution: ToolExecutionOptions<unknown>) {
+        ? async function* (input: unknown, execution: Execution) {
             const admitted = await admit(toolName, tool, input, execution);
             if (isApprovalDenied(admitted)) {
               yield admitted;
@@ -423,7 +431,7 @@ export function createApprovalGate<TOOLS extends ToolSet>(
             }
             await recordRun(admitted.verdict, toolName, admitted.input);
           }
-        : async (input: unknown, execution: ToolExecutionOptions<unknown>) => {
+        : async (input: unknown, execution: Execution) => {
             const admitted = await admit(toolName, tool, input, execution);
             if (isApprovalDenied(admitted)) return admitted;
             let output: unknown;

@@ -5,6 +5,7 @@ export {
   type ApprovalPolicies,
   type ApprovalResponses,
   createApprovalGate,
+  type GateApprovalStatus,
   type GatedTool,
   type GatedTools,
   type GateToolApproval,

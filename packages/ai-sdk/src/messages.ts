@@ -39,7 +39,8 @@ export function approvalRequests(messages: readonly ModelMessage[]): ApprovalReq
             approvalId: part.approvalId,
             toolCallId: part.toolCallId,
             ...call,
-            isAutomatic: part.isAutomatic === true,
+            // `isAutomatic` is AI SDK 7's; 6 has no automatic approvals.
+            isAutomatic: (part as { isAutomatic?: boolean }).isAutomatic === true,
           });
         } else if (part.type === 'tool-result') answeredCalls.add(part.toolCallId);
       }
