@@ -1,4 +1,4 @@
-import type { Duration, HoldpointEngine, RequestHumanOptions, TimeoutPolicy } from '@holdpoint/core';
+import type { Duration, Holdpoint, RequestHumanOptions, TimeoutPolicy } from '@holdpoint/core';
 import { ValidationError } from '@holdpoint/core';
 
 /**
@@ -6,7 +6,7 @@ import { ValidationError } from '@holdpoint/core';
  * methods (a test double, a wrapper that adds logging).
  */
 export type HoldpointLike = Pick<
-  HoldpointEngine,
+  Holdpoint,
   'requestHuman' | 'waitForHuman' | 'getTask' | 'cancelTask' | 'complete' | 'fail'
 >;
 

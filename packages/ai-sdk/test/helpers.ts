@@ -1,10 +1,9 @@
-import type { createHoldpoint, HumanTask } from '@holdpoint/core';
+import type { Holdpoint, HumanTask } from '@holdpoint/core';
 import { type Tool, tool } from 'ai';
 import { convertArrayToReadableStream, MockLanguageModelV4 } from 'ai/test';
 import { expect } from 'vitest';
 import { z } from 'zod';
 
-type Holdpoint = Awaited<ReturnType<typeof createHoldpoint>>;
 type CallOptions = MockLanguageModelV4['doGenerateCalls'][number];
 type GenerateResult = Awaited<ReturnType<MockLanguageModelV4['doGenerate']>>;
 type Prompt = CallOptions['prompt'];
