@@ -150,10 +150,21 @@ export function createApprovalGate<TOOLS extends ToolSet>(
   const { holdpoint: hp, approvals } = options;
   const mode = options.mode ?? 'blocking';
   const onError = options.onError ?? ((error: unknown) => console.error('[holdpoint/ai-sdk]', error));
-  // Verdicts `toolApproval` reached, waiting for the tool's `execute` (so a call is gated once), and
-  // runs with changed arguments, for the model output.
-  const approved = new RecentMap<Verdict>();
-  const edits = new RecentMap<Verdict>();
+  // Verdicts `toolApproval` reached, waiting for the tool's `execute` (so a call is gated once). The
+  // SDK hands both the same `messages` array, so verdicts are kept per conversation step: two
+  // conversations whose models reuse a tool call id (mock and local models do) never swap verdicts.
+  const approved = new WeakMap<object, Map<string, Verdict>>();
+  const approvedIn = (messages: object) => {
+    let verdicts = approved.get(messages);
+    if (verdicts === undefined) {
+      verdicts = new Map();
+      approved.set(messages, verdicts);
+    }
+    return verdicts;
+  };
+  // Runs with changed arguments, for the model output: by the output object when there is one.
+  const editsByOutput = new WeakMap<object, Verdict>();
+  const editsByCall = new RecentMap<Verdict>();
   const schemas = new Map<string, Promise<Record<string, unknown> | undefined>>();
   // Marks this gate's own tools: `toolApproval` lets a human change arguments only for those.
   const identity = {};
@@ -319,7 +330,7 @@ export function createApprovalGate<TOOLS extends ToolSet>(
           'Approved with changed arguments, but the tool given to the SDK is not the gate’s (use gate.tools), so the changes cannot be applied; the call was not run.',
       };
     }
-    approved.set(toolCallId, verdict);
+    approvedIn(messages).set(toolCallId, verdict);
     return { type: 'approved', ...(verdict.reason ? { reason: verdict.reason } : {}) };
   };
 
@@ -333,8 +344,9 @@ export function createApprovalGate<TOOLS extends ToolSet>(
     const { toolCallId } = execution;
     const policy = policyFor({ toolName, toolCallId, input });
     if (policy === undefined) return { input };
-    let verdict = approved.get(toolCallId);
-    approved.delete(toolCallId);
+    const handed = approved.get(execution.messages);
+    let verdict = handed?.get(toolCallId);
+    handed?.delete(toolCallId);
     if (verdict === undefined) {
       const answered = answeredRequestFor(execution.messages, toolCallId);
       const call: ToolCallInfo = {
@@ -376,7 +388,6 @@ export function createApprovalGate<TOOLS extends ToolSet>(
         verdict.taskId,
       );
     }
-    edits.set(toolCallId, verdict);
     return { input: checked.value, verdict };
   }
 
@@ -397,6 +408,21 @@ export function createApprovalGate<TOOLS extends ToolSet>(
       // Already closed: the SDK ran the call again (a replayed continuation). Nothing to add.
       if (!InvalidStateError.isInstance(recordError)) onError(recordError);
     }
+  }
+
+  /** After a run: record it, and remember a run with changed arguments for the model output. */
+  async function ran(
+    admitted: { input: unknown; verdict?: Verdict },
+    toolCallId: string,
+    toolName: string,
+    output: unknown,
+  ): Promise<void> {
+    const { verdict } = admitted;
+    if (verdict?.edited) {
+      if (typeof output === 'object' && output !== null) editsByOutput.set(output, verdict);
+      else editsByCall.set(toolCallId, verdict);
+    }
+    await recordRun(verdict, toolName, admitted.input);
   }
 
   function wrap(toolName: string, tool: Tool): Tool {
@@ -423,13 +449,17 @@ export function createApprovalGate<TOOLS extends ToolSet>(
               yield admitted;
               return;
             }
+            let last: unknown;
             try {
-              yield* execute(admitted.input, execution) as AsyncIterable<unknown>;
+              for await (const output of execute(admitted.input, execution) as AsyncIterable<unknown>) {
+                last = output;
+                yield output;
+              }
             } catch (error) {
               await recordRun(admitted.verdict, toolName, admitted.input, error ?? new Error('failed'));
               throw error;
             }
-            await recordRun(admitted.verdict, toolName, admitted.input);
+            await ran(admitted, execution.toolCallId, toolName, last);
           }
         : async (input: unknown, execution: Execution) => {
             const admitted = await admit(toolName, tool, input, execution);
@@ -441,10 +471,17 @@ export function createApprovalGate<TOOLS extends ToolSet>(
               await recordRun(admitted.verdict, toolName, admitted.input, error ?? new Error('failed'));
               throw error;
             }
-            await recordRun(admitted.verdict, toolName, admitted.input);
+            await ran(admitted, execution.toolCallId, toolName, output);
             return output;
           },
-      toModelOutput: (output) => gatedModelOutput(tool, output, edits.get(output.toolCallId)),
+      toModelOutput: (options) => {
+        const { output, toolCallId } = options;
+        const edit =
+          typeof output === 'object' && output !== null
+            ? editsByOutput.get(output)
+            : editsByCall.get(toolCallId);
+        return gatedModelOutput(tool, options, edit);
+      },
     } as Tool;
     Object.defineProperty(gated, gatedBy, { value: identity, enumerable: false });
     return gated;

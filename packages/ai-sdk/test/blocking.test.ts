@@ -243,3 +243,39 @@ describe.each(Object.entries(loops))('blocking toolApproval through %s', (_name,
     ]);
   });
 });
+
+describe('one gate, several conversations', () => {
+  it('two conversations whose models reuse a tool call id each run with their own decision', async () => {
+    const { hp, gate, runs } = await setUp([]);
+    const first = refund('call-1', 250, 'A-1');
+    const second = refund('call-1', 300, 'B-2');
+    // The SDK hands toolApproval and execute the same messages array of a step: one per conversation.
+    const conversations = [first, second].map((call) => ({
+      call,
+      messages: [{ role: 'user' as const, content: `ticket ${call.input.orderId}` }],
+    }));
+    const approvals = conversations.map(({ call, messages }) =>
+      gate.toolApproval({ toolCall: call, tools: gate.tools, messages }),
+    );
+    const tasks = await waitForPending(hp, 2);
+    const byOrder = (orderId: string) =>
+      tasks.find((task) => (task.context as { input: RefundInput }).input.orderId === orderId)!;
+    await hp.decide(byOrder('B-2').id, {
+      outcome: 'approved',
+      data: { ...second.input, amount: 200 },
+      actor: 'finance@acme.test',
+    });
+    await hp.decide(byOrder('A-1').id, { outcome: 'approved', actor: 'finance@acme.test' });
+    expect(await Promise.all(approvals)).toEqual([{ type: 'approved' }, { type: 'approved' }]);
+    // Both verdicts wait for their execute; B-2's runs first.
+    for (const { call, messages } of conversations.reverse()) {
+      await gate.tools.issueRefund.execute!(call.input, {
+        toolCallId: 'call-1',
+        messages,
+        context: undefined,
+      });
+    }
+    expect(runs).toEqual([{ ...second.input, amount: 200 }, first.input]);
+    expect(await hp.listTasks({})).toHaveLength(2);
+  });
+});
