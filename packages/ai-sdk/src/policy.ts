@@ -144,6 +144,14 @@ export function taskRequest<INPUT>(
       message: `approval of ${call.toolName}: edits cannot be offered under a quorum (${quorum}): each approver would approve other arguments. Set edits: false or drop the quorum.`,
     });
   }
+  const assignee = resolve(policy.assignee, call);
+  const assignees = resolve(policy.assignees, call);
+  if (assignee === undefined && (assignees === undefined || assignees.length === 0)) {
+    throw new ValidationError({
+      field: 'approvals.assignee',
+      message: `approval of ${call.toolName}: name who approves with assignee: 'name@example.com' (or assignees: [...])`,
+    });
+  }
   const intentId = resolve(policy.intentId, call);
   const metadata: TaskMetadata = {
     toolName: call.toolName,
@@ -152,8 +160,8 @@ export function taskRequest<INPUT>(
     ownIntent: intentId === undefined,
   };
   const fields = {
-    assignee: resolve(policy.assignee, call),
-    assignees: resolve(policy.assignees, call),
+    assignee,
+    assignees,
     quorum,
     timeout: resolve(policy.timeout, call),
     remind: resolve(policy.remind, call),

@@ -1,4 +1,4 @@
-import { createHoldpoint, type TimeoutPolicy, ValidationError } from '@holdpoint/core';
+import { createHoldpoint, type TimeoutPolicy, ValidationError, versionDigest } from '@holdpoint/core';
 import { generateText, stepCountIs, streamText, type ToolSet } from 'ai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ApprovalPolicy, createApprovalGate, type GateToolApproval } from '../src/index.js';
@@ -101,6 +101,8 @@ describe.each(Object.entries(loops))('blocking toolApproval through %s', (_name,
       input: call.input,
       reason: 'order A-1 was charged twice',
     });
+    // The version digest covers exactly that: a decision names the version it was made on.
+    expect(task?.versionDigest).toBe(versionDigest(task?.context));
     expect(runs).toEqual([]);
     await hp.decide(task!.id, {
       outcome: 'approved',
@@ -277,5 +279,64 @@ describe('one gate, several conversations', () => {
     }
     expect(runs).toEqual([{ ...second.input, amount: 200 }, first.input]);
     expect(await hp.listTasks({})).toHaveLength(2);
+  });
+});
+
+describe('who approves', () => {
+  it('from the call’s input: large refunds need two approvers; no edits are offered under a quorum', async () => {
+    const {
+      hp,
+      runs,
+      loop: args,
+    } = await setUp([refund('call-1', 900)], {
+      assignee: undefined,
+      assignees: ({ input }) =>
+        input.amount > 500 ? ['finance@acme.test', 'cfo@acme.test'] : ['finance@acme.test'],
+      quorum: ({ input }) => (input.amount > 500 ? 2 : 1),
+    });
+    const answer = loops.generateText(args);
+    const [task] = await waitForPending(hp, 1);
+    expect(task?.assignees).toEqual(['finance@acme.test', 'cfo@acme.test']);
+    expect(task?.quorum).toBe(2);
+    expect(task?.schema).toBeUndefined();
+    await hp.decide(task!.id, { outcome: 'approved', actor: 'finance@acme.test' });
+    expect((await hp.getTask(task!.id)).status).toBe('pending');
+    expect(runs).toEqual([]);
+    await hp.decide(task!.id, { outcome: 'approved', actor: 'cfo@acme.test' });
+    await answer;
+    expect(runs).toHaveLength(1);
+  });
+
+  it('one generic policy for every tool', async () => {
+    const hp = await engine();
+    const { issueRefund, runs } = countedRefundTool();
+    const gate = createApprovalGate({
+      holdpoint: hp,
+      tools: { issueRefund },
+      approvals: ({ toolName, input }) =>
+        toolName === 'issueRefund' && (input as RefundInput).amount > 100
+          ? { assignee: 'finance@acme.test', timeout: '100ms', onTimeout: 'approve' }
+          : undefined,
+    });
+    const model = agentModel({ calls: [refund('call-1', 50, 'A-1'), refund('call-2', 150, 'A-2')] });
+    const text = await loops.generateText({ model, tools: gate.tools, toolApproval: gate.toolApproval });
+    expect(text).toContain('call-2 ran');
+    expect(runs.map((run) => run.orderId)).toEqual(['A-1', 'A-2']);
+    const [task] = await hp.listTasks({});
+    expect(task?.context).toMatchObject({ toolCallId: 'call-2' });
+    expect(task?.decision?.decidedBy).toBe('policy');
+  });
+
+  it('a policy that names no approver, or edits under a quorum, is refused before any task exists', async () => {
+    for (const policy of [
+      { assignee: undefined },
+      { assignees: ['a@acme.test', 'b@acme.test'], quorum: 2, edits: true },
+    ]) {
+      const { hp, runs, loop: args } = await setUp([refund('call-1', 300)], policy);
+      const refused = await loops.generateText(args).catch((error: unknown) => error);
+      expect(ValidationError.isInstance(refused), JSON.stringify(policy)).toBe(true);
+      expect(await hp.listTasks({})).toEqual([]);
+      expect(runs).toEqual([]);
+    }
   });
 });
