@@ -332,11 +332,13 @@ describe('who approves', () => {
       { assignee: undefined },
       { assignees: ['a@acme.test', 'b@acme.test'], quorum: 2, edits: true },
     ]) {
-      const { hp, runs, loop: args } = await setUp([refund('call-1', 300)], policy);
-      const refused = await loops.generateText(args).catch((error: unknown) => error);
-      expect(ValidationError.isInstance(refused), JSON.stringify(policy)).toBe(true);
-      expect(await hp.listTasks({})).toEqual([]);
-      expect(runs).toEqual([]);
+      for (const loop of Object.values(loops)) {
+        const { hp, runs, loop: args } = await setUp([refund('call-1', 300)], policy);
+        const refused = await loop(args).catch((error: unknown) => error);
+        expect(ValidationError.isInstance(refused), JSON.stringify(policy)).toBe(true);
+        expect(await hp.listTasks({})).toEqual([]);
+        expect(runs).toEqual([]);
+      }
     }
   });
 });

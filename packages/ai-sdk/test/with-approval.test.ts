@@ -1,6 +1,7 @@
 import { createHoldpoint } from '@holdpoint/core';
-import { generateText, stepCountIs, ToolLoopAgent } from 'ai';
+import { generateText, stepCountIs, ToolLoopAgent, tool } from 'ai';
 import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createApprovalGate, isApprovalDenied, withApproval } from '../src/index.js';
 import {
   agentModel,
@@ -114,5 +115,47 @@ describe('agents', () => {
     await hp.decide(task!.id, { outcome: 'approved', actor: 'finance@acme.test' });
     expect((await answer).text).toBe('issueRefund call-1 ran: {"refunded":120,"orderId":"A-1"}');
     expect(runs).toHaveLength(1);
+  });
+});
+
+describe('streaming tools', () => {
+  it('an async generator tool is gated before its first chunk; denied, it yields only the denial', async () => {
+    const hp = await engine();
+    const chunks: string[] = [];
+    const progress = tool({
+      inputSchema: z.object({ step: z.string() }),
+      async *execute({ step }) {
+        chunks.push(`${step}: started`);
+        yield { status: 'started' };
+        chunks.push(`${step}: done`);
+        yield { status: 'done' };
+      },
+    });
+    const gated = withApproval(progress, { holdpoint: hp, toolName: 'progress', assignee: 'ops@acme.test' });
+    for (const [outcome, expected] of [
+      ['rejected', []],
+      ['approved', ['deploy: started', 'deploy: done']],
+    ] as const) {
+      chunks.length = 0;
+      const model = agentModel({
+        calls: [{ toolCallId: `call-${outcome}`, toolName: 'progress', input: { step: 'deploy' } }],
+      });
+      const answer = generateText({
+        model,
+        tools: { progress: gated },
+        prompt: 'Deploy',
+        stopWhen: stepCountIs(3),
+      });
+      const [task] = await waitForPending(hp, 1);
+      expect(chunks).toEqual([]);
+      await hp.decide(task!.id, { outcome, comment: 'Not today.', actor: 'ops@acme.test' });
+      const { text } = await answer;
+      expect(chunks).toEqual(expected);
+      expect(text).toBe(
+        outcome === 'approved'
+          ? `progress call-approved ran: {"status":"done"}`
+          : 'progress call-rejected denied: Not today.',
+      );
+    }
   });
 });
