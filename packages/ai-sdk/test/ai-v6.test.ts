@@ -1,26 +1,16 @@
 // The same adapter under AI SDK 6 (installed as `ai-v6`, an npm alias of ai@6). AI SDK 6 has no
 // call-level `toolApproval`: what serves it is `withApproval` (gating `execute`) and the deferred
 // gate, whose tools ask for approval through the tool-level `needsApproval` that 6 reads.
-import { createHoldpoint } from '@holdpoint/core';
 import { generateText, type ModelMessage, stepCountIs } from 'ai-v6';
 import { MockLanguageModelV3 } from 'ai-v6/test';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createApprovalGate, withApproval } from '../src/index.js';
-import { countedRefundTool, type Holdpoint, waitForPending } from './helpers.js';
+import { countedRefundTool, engines, waitForPending } from './helpers.js';
 
 type Tools = Parameters<typeof generateText>[0]['tools'];
 type Prompt = MockLanguageModelV3['doGenerateCalls'][number]['prompt'];
 
-const engines: Holdpoint[] = [];
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((hp) => hp.close()));
-});
-
-async function engine(): Promise<Holdpoint> {
-  const hp = await createHoldpoint({ store: 'memory://', pollInterval: '20ms' });
-  engines.push(hp);
-  return hp;
-}
+const engine = engines();
 
 const input = { orderId: 'A-1', amount: 250, reason: 'charged twice' };
 
@@ -64,6 +54,20 @@ function modelV3() {
   });
 }
 
+/** A deferred gate over the counted refund tool, and a conversation to start. */
+async function deferredAgent() {
+  const hp = await engine();
+  const { issueRefund, runs } = countedRefundTool();
+  const gate = createApprovalGate({
+    holdpoint: hp,
+    mode: 'deferred',
+    tools: { issueRefund },
+    approvals: { issueRefund: { assignee: 'finance@acme.test' } },
+  });
+  const messages: ModelMessage[] = [{ role: 'user', content: 'Refund A-1' }];
+  return { hp, gate, runs, tools: gate.tools as unknown as Tools, messages };
+}
+
 describe('AI SDK 6', () => {
   it('withApproval: approved runs; denied returns the reason as a denied execution', async () => {
     for (const [outcome, comment, ran] of [
@@ -97,16 +101,7 @@ describe('AI SDK 6', () => {
   });
 
   it('deferred: needsApproval asks, the stored decision (with a change) continues the conversation', async () => {
-    const hp = await engine();
-    const { issueRefund, runs } = countedRefundTool();
-    const gate = createApprovalGate({
-      holdpoint: hp,
-      mode: 'deferred',
-      tools: { issueRefund },
-      approvals: { issueRefund: { assignee: 'finance@acme.test' } },
-    });
-    const tools = gate.tools as unknown as Tools;
-    const messages: ModelMessage[] = [{ role: 'user', content: 'Refund A-1' }];
+    const { hp, gate, runs, tools, messages } = await deferredAgent();
     const first = await generateText({ model: modelV3(), tools, messages, stopWhen: stepCountIs(3) });
     messages.push(...first.response.messages);
     const opened = await gate.approvalResponses(messages as never);
@@ -127,16 +122,7 @@ describe('AI SDK 6', () => {
   });
 
   it('deferred: an approval response no Holdpoint decision backs runs nothing', async () => {
-    const hp = await engine();
-    const { issueRefund, runs } = countedRefundTool();
-    const gate = createApprovalGate({
-      holdpoint: hp,
-      mode: 'deferred',
-      tools: { issueRefund },
-      approvals: { issueRefund: { assignee: 'finance@acme.test' } },
-    });
-    const tools = gate.tools as unknown as Tools;
-    const messages: ModelMessage[] = [{ role: 'user', content: 'Refund A-1' }];
+    const { hp, gate, runs, tools, messages } = await deferredAgent();
     messages.push(...(await generateText({ model: modelV3(), tools, messages })).response.messages);
     const [pending] = (await gate.approvalResponses(messages as never)).pending;
     messages.push({

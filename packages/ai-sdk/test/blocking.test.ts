@@ -1,11 +1,11 @@
-import { createHoldpoint, type TimeoutPolicy, ValidationError, versionDigest } from '@holdpoint/core';
+import { type TimeoutPolicy, ValidationError, versionDigest } from '@holdpoint/core';
 import { generateText, stepCountIs, streamText, type ToolSet } from 'ai';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type ApprovalPolicy, createApprovalGate, type GateToolApproval } from '../src/index.js';
 import {
   agentModel,
   countedRefundTool,
-  type Holdpoint,
+  engines,
   type PlannedCall,
   type RefundInput,
   toolResultsShown,
@@ -45,16 +45,7 @@ const loops = {
   },
 };
 
-const engines: Holdpoint[] = [];
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((hp) => hp.close()));
-});
-
-async function engine(): Promise<Holdpoint> {
-  const hp = await createHoldpoint({ store: 'memory://', pollInterval: '20ms' });
-  engines.push(hp);
-  return hp;
-}
+const engine = engines();
 
 const refund = (
   toolCallId: string,

@@ -1,4 +1,3 @@
-import { createHoldpoint } from '@holdpoint/core';
 import {
   generateText,
   InvalidToolApprovalSignatureError,
@@ -7,12 +6,12 @@ import {
   streamText,
   type ToolSet,
 } from 'ai';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createApprovalGate, type GateToolApproval } from '../src/index.js';
 import {
   agentModel,
   countedRefundTool,
-  type Holdpoint,
+  engines,
   type PlannedCall,
   type RefundInput,
   toolResultsShown,
@@ -55,11 +54,7 @@ const turns = {
   },
 };
 
-const engines: Holdpoint[] = [];
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((hp) => hp.close()));
-});
-
+const engine = engines();
 const call: PlannedCall & { input: RefundInput } = {
   toolCallId: 'call-1',
   toolName: 'issueRefund',
@@ -67,8 +62,7 @@ const call: PlannedCall & { input: RefundInput } = {
 };
 
 async function setUp(options: { timeout?: string } = {}) {
-  const hp = await createHoldpoint({ store: 'memory://', pollInterval: '20ms' });
-  engines.push(hp);
+  const hp = await engine();
   const { issueRefund, runs } = countedRefundTool();
   const gate = createApprovalGate({
     holdpoint: hp,

@@ -1,7 +1,7 @@
-import type { Holdpoint, HumanTask } from '@holdpoint/core';
+import { createHoldpoint, type Holdpoint, type HumanTask } from '@holdpoint/core';
 import { type Tool, tool } from 'ai';
 import { convertArrayToReadableStream, MockLanguageModelV4 } from 'ai/test';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { z } from 'zod';
 
 type CallOptions = MockLanguageModelV4['doGenerateCalls'][number];
@@ -144,6 +144,19 @@ export function countedRefundTool(): {
     },
   });
   return { issueRefund, runs };
+}
+
+/** A factory of engines on private memory stores, each closed after its test. Call at the top of a test file. */
+export function engines(): () => Promise<Holdpoint> {
+  const open: Holdpoint[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((hp) => hp.close()));
+  });
+  return async () => {
+    const hp = await createHoldpoint({ store: 'memory://', pollInterval: '20ms' });
+    open.push(hp);
+    return hp;
+  };
 }
 
 /** Pending tasks, newest first. One place that knows the shape of listTasks. */

@@ -1,26 +1,10 @@
-import { createHoldpoint } from '@holdpoint/core';
 import { generateText, stepCountIs, ToolLoopAgent, tool } from 'ai';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createApprovalGate, isApprovalDenied, withApproval } from '../src/index.js';
-import {
-  agentModel,
-  countedRefundTool,
-  type Holdpoint,
-  toolResultsShown,
-  waitForPending,
-} from './helpers.js';
+import { agentModel, countedRefundTool, engines, toolResultsShown, waitForPending } from './helpers.js';
 
-const engines: Holdpoint[] = [];
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((hp) => hp.close()));
-});
-
-async function engine(): Promise<Holdpoint> {
-  const hp = await createHoldpoint({ store: 'memory://', pollInterval: '20ms' });
-  engines.push(hp);
-  return hp;
-}
+const engine = engines();
 
 const refund = (toolCallId: string, orderId: string, amount: number) => ({
   toolCallId,
