@@ -22,7 +22,7 @@ import { type ApprovalPolicy, type HoldpointLike, type ToolCallInfo, taskRequest
 import {
   type ApprovalDenied,
   deniedOutput,
-  isApprovalDenied,
+  isOwnDenial,
   sameJson,
   taskVerdict,
   type Verdict,
@@ -445,7 +445,7 @@ export function createApprovalGate<TOOLS extends ToolSet>(
       execute: isAsyncGeneratorFunction(execute)
         ? async function* (input: unknown, execution: Execution) {
             const admitted = await admit(toolName, tool, input, execution);
-            if (isApprovalDenied(admitted)) {
+            if (isOwnDenial(admitted)) {
               yield admitted;
               return;
             }
@@ -463,7 +463,7 @@ export function createApprovalGate<TOOLS extends ToolSet>(
           }
         : async (input: unknown, execution: Execution) => {
             const admitted = await admit(toolName, tool, input, execution);
-            if (isApprovalDenied(admitted)) return admitted;
+            if (isOwnDenial(admitted)) return admitted;
             let output: unknown;
             try {
               output = await execute(admitted.input, execution);

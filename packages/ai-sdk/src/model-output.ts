@@ -1,15 +1,23 @@
 import type { Tool } from 'ai';
 import type { Verdict } from './verdict.js';
-import { isApprovalDenied } from './verdict.js';
+import { isOwnDenial } from './verdict.js';
 
 /** What `toModelOutput` returns (the SDK's ToolResultOutput). */
 type ModelOutput = Awaited<ReturnType<NonNullable<Tool['toModelOutput']>>>;
 
+type JsonValue = (ModelOutput & { type: 'json' })['value'];
+
+/** A value as plain JSON, as the SDK sends tool outputs (`undefined` as null). */
+function toJson(value: unknown): JsonValue {
+  const json = value === undefined ? undefined : JSON.stringify(value);
+  return json === undefined ? null : JSON.parse(json);
+}
+
 /** The SDK's default: strings as text, anything else as JSON. */
 function defaultModelOutput(output: unknown): ModelOutput {
-  if (typeof output === 'string') return { type: 'text', value: output };
-  const json = output === undefined ? undefined : JSON.stringify(output);
-  return { type: 'json', value: json === undefined ? null : JSON.parse(json) };
+  return typeof output === 'string'
+    ? { type: 'text', value: output }
+    : { type: 'json', value: toJson(output) };
 }
 
 /** What changed, field by field for objects (`amount: 250 → 180`), else the whole value. */
@@ -43,7 +51,7 @@ export async function gatedModelOutput(
   options: { toolCallId: string; input: unknown; output: unknown },
   edit: Verdict | undefined,
 ): Promise<ModelOutput> {
-  if (isApprovalDenied(options.output)) return { type: 'execution-denied', reason: options.output.reason };
+  if (isOwnDenial(options.output)) return { type: 'execution-denied', reason: options.output.reason };
   const input = edit ? edit.input : options.input;
   const inner = tool.toModelOutput
     ? await tool.toModelOutput({ ...options, input })
@@ -63,9 +71,4 @@ export async function gatedModelOutput(
     default:
       return inner;
   }
-}
-
-function toJson(value: unknown): NonNullable<ModelOutput & { type: 'json' }>['value'] {
-  const json = JSON.stringify(value);
-  return json === undefined ? null : JSON.parse(json);
 }

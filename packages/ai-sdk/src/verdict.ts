@@ -140,10 +140,25 @@ export function isApprovalDenied(output: unknown): output is ApprovalDenied {
   );
 }
 
+// The denials this adapter returned, so the model output never mistakes a tool's own output for one.
+const denials = new WeakSet<object>();
+
+/** Whether `output` is a denial this adapter's gated `execute` returned (in this process). */
+export function isOwnDenial(output: unknown): output is ApprovalDenied {
+  return typeof output === 'object' && output !== null && denials.has(output);
+}
+
 export function deniedOutput(
   reason: string,
   status: ApprovalDenied['status'],
   taskId: string | undefined,
 ): ApprovalDenied {
-  return { type: 'approval-denied', reason, status, ...(taskId === undefined ? {} : { taskId }) };
+  const denial: ApprovalDenied = {
+    type: 'approval-denied',
+    reason,
+    status,
+    ...(taskId === undefined ? {} : { taskId }),
+  };
+  denials.add(denial);
+  return denial;
 }
