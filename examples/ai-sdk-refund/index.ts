@@ -45,6 +45,8 @@ const gate = createApprovalGate({
   },
 });
 
+let escalatedTaskId: string | undefined;
+
 // The people, reacting to what the engine records (in real life: the inbox, an email link, a webhook).
 hp.subscribe((event) => {
   if (event.taskId === undefined) return;
@@ -65,6 +67,7 @@ hp.subscribe((event) => {
     } else if (event.type === 'task-escalated') {
       console.log(`  deadline passed: ${task.title} escalates to ${task.assignees.at(-1)}`);
       console.log('  dan@acme.test approves it with the amount lowered to $180');
+      escalatedTaskId = taskId;
       await hp.decide(taskId, {
         outcome: 'approved',
         comment: 'Refund the jacket only; shipping was charged once.',
@@ -148,9 +151,7 @@ for (const ticket of tickets) {
 
 // The record: B-200's task keeps both versions — what the agent asked, what Dan approved — in a
 // signed, verifiable audit trail.
-const [escalated] = (await hp.listTasks({ assignee: 'dan@acme.test', status: 'decided', limit: 1 })).filter(
-  (task) => task.title === 'Refund $250 on order B-200',
-);
+const escalated = escalatedTaskId === undefined ? undefined : await hp.getTask(escalatedTaskId);
 const audit = escalated ? await hp.audit.export(escalated.intentId) : '';
 const verification = await hp.audit.verify(audit);
 console.log(`audit of B-200: ${audit.trim().split('\n').length - 1} events, verified: ${verification.ok}`);

@@ -8,6 +8,7 @@ import {
   engines,
   type PlannedCall,
   type RefundInput,
+  tasksOf,
   toolResultsShown,
   waitForPending,
 } from './helpers.js';
@@ -142,7 +143,7 @@ describe.each(Object.entries(loops))('blocking toolApproval through %s', (_name,
     expect(answer).toBe(`issueRefund call-1 ${expected}`);
     expect(runs).toHaveLength(executions);
     // The record says no person decided.
-    const [task] = await hp.listTasks({});
+    const [task] = await tasksOf(hp);
     if (onTimeout === 'fail') expect(task?.status).toBe('timed_out');
     else expect(task?.decision).toMatchObject({ decidedBy: 'policy', actor: null });
     expect(answer).not.toContain('finance');
@@ -223,7 +224,7 @@ describe.each(Object.entries(loops))('blocking toolApproval through %s', (_name,
     expect(runs).toEqual([]);
     await hp.decide(second!.id, { outcome: 'rejected', comment: 'Too large', actor: 'finance@acme.test' });
     const text = await answer;
-    const tasks = await hp.listTasks({});
+    const tasks = await tasksOf(hp);
     expect(tasks.map((task) => (task.context as { toolCallId: string }).toolCallId).sort()).toEqual([
       'call-1',
       'call-3',
@@ -269,7 +270,7 @@ describe('one gate, several conversations', () => {
       });
     }
     expect(runs).toEqual([{ ...second.input, amount: 200 }, first.input]);
-    expect(await hp.listTasks({})).toHaveLength(2);
+    expect(await tasksOf(hp)).toHaveLength(2);
   });
 });
 
@@ -313,7 +314,7 @@ describe('who approves', () => {
     const text = await loops.generateText({ model, tools: gate.tools, toolApproval: gate.toolApproval });
     expect(text).toContain('call-2 ran');
     expect(runs.map((run) => run.orderId)).toEqual(['A-1', 'A-2']);
-    const [task] = await hp.listTasks({});
+    const [task] = await tasksOf(hp);
     expect(task?.context).toMatchObject({ toolCallId: 'call-2' });
     expect(task?.decision?.decidedBy).toBe('policy');
   });
@@ -327,7 +328,7 @@ describe('who approves', () => {
         const { hp, runs, loop: args } = await setUp([refund('call-1', 300)], policy);
         const refused = await loop(args).catch((error: unknown) => error);
         expect(ValidationError.isInstance(refused), JSON.stringify(policy)).toBe(true);
-        expect(await hp.listTasks({})).toEqual([]);
+        expect(await tasksOf(hp)).toEqual([]);
         expect(runs).toEqual([]);
       }
     }

@@ -14,6 +14,7 @@ import {
   engines,
   type PlannedCall,
   type RefundInput,
+  tasksOf,
   toolResultsShown,
 } from './helpers.js';
 
@@ -120,7 +121,7 @@ describe.each(Object.entries(turns))('deferred toolApproval through %s', (_name,
     // Asking again finds the same task; nothing ran.
     const again = await gate.approvalResponses(messages);
     expect(again.pending.map((pending) => pending.task.id)).toEqual([task.id]);
-    expect(await hp.listTasks({})).toHaveLength(1);
+    expect(await tasksOf(hp)).toHaveLength(1);
     expect(runs).toEqual([]);
 
     await hp.decide(task.id, {

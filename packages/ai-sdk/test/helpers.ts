@@ -159,9 +159,14 @@ export function engines(): () => Promise<Holdpoint> {
   };
 }
 
-/** Pending tasks, newest first. One place that knows the shape of listTasks. */
-export async function pendingTasks(hp: Holdpoint): Promise<HumanTask[]> {
-  return hp.listTasks({ status: 'pending' });
+/** Tasks, newest first (all, or those with `status`). The one place that knows the shape of listTasks. */
+export async function tasksOf(hp: Holdpoint, status?: HumanTask['status']): Promise<HumanTask[]> {
+  return hp.listTasks(status === undefined ? {} : { status });
+}
+
+/** Pending tasks, newest first. */
+export function pendingTasks(hp: Holdpoint): Promise<HumanTask[]> {
+  return tasksOf(hp, 'pending');
 }
 
 /** Wait until `count` tasks are pending, and return them oldest first. */
