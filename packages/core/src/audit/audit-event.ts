@@ -16,6 +16,16 @@ export type AuditEventType =
   | 'task-canceled';
 
 /**
+ * Events after which an intent takes no more changes: an export that ends with one is the whole chain.
+ */
+export const chainEndingEvents: ReadonlySet<string> = new Set<AuditEventType>([
+  'intent-completed',
+  'intent-failed',
+  'intent-canceled',
+  'task-timed-out',
+]);
+
+/**
  * One change of an intent or its tasks. Events of an intent form a hash chain: `seq` counts from 1,
  * `prevHash` is the previous event's `hash` (`null` for the first), and `hash` is the SHA-256 of the
  * canonical JSON of the event without `hash`.
