@@ -61,6 +61,8 @@ export class RedisStore implements StoreBackend {
   readonly #prefix: string;
   readonly #listeners = new ListenerSet();
   #subscriber: RedisClient | undefined;
+  /** The subscriber's connection attempt: node-redis leaves the socket open if it is destroyed mid-way. */
+  #subscriberConnecting: Promise<unknown> | undefined;
   #closed = false;
 
   private constructor(options: { client: RedisClient; keyv: Keyv; ownsClient: boolean; prefix: string }) {
@@ -233,6 +235,11 @@ export class RedisStore implements StoreBackend {
     this.#listeners.clear();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
+    // A subscriber destroyed while connecting keeps its socket (and the process) alive: let the
+    // attempt end first (bounded by the connect timeout), then drop it.
+    if (this.#subscriberConnecting) {
+      await withinTimeout(this.#subscriberConnecting, CONNECT_TIMEOUT_MS, 'no answer').catch(() => undefined);
+    }
     if (subscriber?.isOpen) subscriber.destroy();
     if (this.#ownsClient) await closeClient(this.#client);
   }
@@ -250,7 +257,10 @@ export class RedisStore implements StoreBackend {
     this.#subscriber = subscriber;
     void (async () => {
       try {
-        await subscriber.connect();
+        this.#subscriberConnecting = subscriber.connect();
+        await this.#subscriberConnecting;
+        // Closed meanwhile: close() drops it once this attempt has ended.
+        if (this.#subscriber !== subscriber) return;
         await subscriber.subscribe(this.#channel(), (message) => this.#listeners.emit(message));
       } catch {
         // Closed while connecting, or the server went away mid-way: start again unless closed.
