@@ -83,6 +83,8 @@ export interface AuditRejected {
   signer?: string;
   /** Whether that key is trusted, when it could be read. */
   trusted?: boolean;
+  /** `audit.verify` on an engine that holds the intent: how many events its chain has. */
+  chainEvents?: number;
 }
 
 /** Options of {@link verifyAudit} and `audit.verify`. */
@@ -349,6 +351,40 @@ export function verifyAudit(jsonl: string, options: VerifyOptions = {}): AuditVe
     signer: signer as string,
     trusted: isTrusted,
   };
+}
+
+/**
+ * A verified export checked against the chain an engine holds for its intent: `chainEvents` is how
+ * many events the chain has; an export that ends before the chain does (truncated, or signed
+ * earlier), or whose last event is not the chain's, is refused.
+ * @param chainHash the hash of the chain's event at the export's last `seq`, if it has one.
+ */
+export function compareWithChain(
+  result: AuditVerified,
+  chainEvents: number,
+  chainHash: string | undefined,
+): AuditVerification {
+  const rejected = (seq: number | undefined, reason: string): AuditRejected => ({
+    ok: false,
+    ...(seq === undefined ? {} : { seq }),
+    reason,
+    signer: result.signer,
+    trusted: result.trusted,
+    chainEvents,
+  });
+  if (chainHash !== result.head) {
+    return rejected(
+      undefined,
+      `the export is intact as signed, but its event ${result.events} is not the one this store holds for intent ${result.intentId}`,
+    );
+  }
+  if (chainEvents > result.events) {
+    return rejected(
+      result.events + 1,
+      `the export ends at event ${result.events} (signed ${result.signedAt}), but intent ${result.intentId} has ${chainEvents} events: it is truncated or older than the chain`,
+    );
+  }
+  return { ...result, chainEvents };
 }
 
 function shortJson(value: unknown): string {
