@@ -74,9 +74,12 @@ describe.each(storeCases)('the engine under hostile input on $name', (storeCase)
       ['assignee with a lone surrogate', { assignee: halfEmoji }],
       ['assignee with NUL', { assignee: 'ann\u0000@acme.test' }],
       ['an assignee of 321 bytes', { assignees: [ann, `${'a'.repeat(311)}@acme.test`] }],
-      ['escalation delegate with a control character', { assignee: ann, timeout: '1h', escalateTo: 'bo\u0007b' }],
+      [
+        'escalation delegate with a control character',
+        { assignee: ann, timeout: '1h', escalateTo: 'bo\u0007b' },
+      ],
       ['idempotency key with a lone surrogate', { assignee: ann, idempotencyKey: halfEmoji }],
-      ['idempotency key of 513 bytes', { assignee: ann, idempotencyKey: 'é'.repeat(256) + 'k' }],
+      ['idempotency key of 513 bytes', { assignee: ann, idempotencyKey: `${'é'.repeat(256)}k` }],
       ['intent id with NUL', { assignee: ann, intentId: `${intent.id}\u0000` }],
       ['outcome with a lone surrogate', { assignee: ann, allowedOutcomes: ['ok', '\uDC00'] }],
       ['title with a lone surrogate', { assignee: ann, title: halfEmoji }],
@@ -414,11 +417,9 @@ describe.each(storeCases)('the engine under hostile input on $name', (storeCase)
 
 describe.each(storeCases)('timers under hostile conditions on $name (fake clock)', (storeCase) => {
   beforeEach(() => fakeClock());
-  afterEach(() => {
-    vi.useRealTimers();
-  });
   const opened: StoreBackend[] = [];
   afterEach(async () => {
+    vi.useRealTimers();
     await Promise.all(opened.splice(0).map((store) => store.close()));
   });
 
