@@ -466,13 +466,16 @@ export class HoldpointEngine implements Holdpoint {
         });
       }
       const options = optionsOf(given, 'audit.verify');
-      const trustedKeys = [
-        ...(options.publicKey === undefined ? [] : [options.publicKey]),
-        ...(options.trustedKeys ?? []),
-      ];
-      const result = verifyAudit(jsonl, {
-        trustedKeys: trustedKeys.length > 0 ? trustedKeys : [(await this.#signingKeyOf()).publicKey],
-      });
+      // The keys given are the ones trusted; without any, this store's own.
+      const result = verifyAudit(
+        jsonl,
+        options.publicKey === undefined && options.trustedKeys === undefined
+          ? { trustedKeys: [(await this.#signingKeyOf()).publicKey] }
+          : {
+              ...(options.publicKey === undefined ? {} : { publicKey: options.publicKey }),
+              ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
+            },
+      );
       if (!result.ok) return result;
       // An engine that holds the intent knows how long its chain really is.
       const state = await this.#chain.loadMaybe(result.intentId);
