@@ -200,14 +200,6 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, where: string
   return result.data;
 }
 
-/**
- * @throws ValidationError unless `value` is JSON: objects, arrays, strings, finite numbers, booleans, null.
- * @deprecated Use {@link plainJson}, which also gives the plain copy to store.
- */
-export function jsonOnly(value: unknown, field: string): void {
-  plainJson(value, field);
-}
-
 /** A task duration: from `minMs` (0 unless given) to {@link inputLimits.durationMaxMs}. */
 function taskDuration(value: Duration, field: string, minMs = 0): number {
   return durationWithin(value, field, minMs, inputLimits.durationMaxMs);
