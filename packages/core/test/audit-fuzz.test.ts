@@ -6,11 +6,12 @@
 import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type AuditEvent, hashEvent } from '../src/audit/audit-event.js';
+import type { AuditEvent } from '../src/audit/audit-event.js';
 import { exportAudit } from '../src/audit/audit-export.js';
 import { signingKeyFrom } from '../src/audit/signing.js';
 import { auditKeyFingerprint, verifyAudit } from '../src/index.js';
 import { engineFor } from './helpers/engine.js';
+import { rehash } from './helpers/forgery.js';
 
 const trustedKey = generateKeyPairSync('ed25519');
 const trustedPem = trustedKey.publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -47,15 +48,6 @@ beforeAll(async () => {
 
 const lineSplit = (text: string) => text.replace(/\n$/, '').split('\n');
 const join = (lines: string[]) => `${lines.join('\n')}\n`;
-
-function rehash(list: AuditEvent[]): AuditEvent[] {
-  const out: AuditEvent[] = [];
-  for (const event of list) {
-    const linked = { ...event, prevHash: out.at(-1)?.hash ?? null };
-    out.push({ ...linked, hash: hashEvent(linked) });
-  }
-  return out;
-}
 
 type Edit = (text: string) => string;
 

@@ -3,11 +3,12 @@
 // and naming the head's signature rather than an event that did not change.
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type AuditEvent, hashEvent } from '../src/audit/audit-event.js';
+import type { AuditEvent } from '../src/audit/audit-event.js';
 import { exportAudit } from '../src/audit/audit-export.js';
 import { signingKeyFrom } from '../src/audit/signing.js';
 import { auditKeyFingerprint, verifyAudit } from '../src/index.js';
 import { engineFor, errorOf } from './helpers/engine.js';
+import { rehash } from './helpers/forgery.js';
 
 function keyPair(): { privateKey: KeyObject; publicPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -37,16 +38,6 @@ function events(jsonl: string): AuditEvent[] {
   return lines(jsonl)
     .slice(0, -1)
     .map((line) => JSON.parse(line) as AuditEvent);
-}
-
-/** What a forger with write access does: change an event, recompute every hash after it. */
-function rehash(list: AuditEvent[]): AuditEvent[] {
-  const out: AuditEvent[] = [];
-  for (const event of list) {
-    const linked = { ...event, prevHash: out.at(-1)?.hash ?? null };
-    out.push({ ...linked, hash: hashEvent(linked) });
-  }
-  return out;
 }
 
 function withLine(jsonl: string, index: number, line: string): string {
