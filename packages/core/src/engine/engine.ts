@@ -162,16 +162,17 @@ export class HoldpointEngine implements Holdpoint {
   #signingKey: Promise<SigningKey> | undefined;
   #unsubscribe: (() => void) | undefined;
   #closed = false;
+  /** Errors of work without a caller; work cut short by close() is not worth reporting. */
+  readonly #reportError = (error: unknown): void => {
+    if (!(this.#closed && EngineClosedError.isInstance(error))) this.#settings.onError(error);
+  };
 
   constructor(store: StoreBackend, ownsStore: boolean, settings: EngineSettings) {
     this.#store = store;
     this.#ownsStore = ownsStore;
     this.#settings = settings;
     const { now } = settings;
-    // Background work cut short by close() is not an error worth reporting.
-    const onError = (error: unknown) => {
-      if (!(this.#closed && EngineClosedError.isInstance(error))) settings.onError(error);
-    };
+    const onError = this.#reportError;
     this.#chain = new IntentChain({
       store,
       now,
@@ -379,7 +380,7 @@ export class HoldpointEngine implements Holdpoint {
       if (NotAssignedError.isInstance(error)) {
         await this.#append(intentId, (current) =>
           refuseDecision(current, taskId, decision.actor, decision.outcome),
-        ).catch((recordError) => this.#settings.onError(recordError));
+        ).catch(this.#reportError);
       }
       throw error;
     }
@@ -635,7 +636,7 @@ export class HoldpointEngine implements Holdpoint {
       if (StoreUnavailableError.isInstance(error) || EngineClosedError.isInstance(error)) throw error;
       const reason = error instanceof Error ? error.message : String(error);
       const { event } = await this.#append(intentId, (current) => timerFailed(current, timer, reason));
-      if (event) this.#settings.onError(error);
+      if (event) this.#reportError(error);
     }
   }
 
