@@ -479,7 +479,10 @@ export class HoldpointEngine implements Holdpoint {
       );
       if (!result.ok) return result;
       // An engine that holds the intent knows how long its chain really is.
-      const state = await this.#chain.loadMaybe(result.intentId);
+      // (An intent id no store key can hold is not one this store holds.)
+      const state = await this.#chain
+        .loadMaybe(result.intentId)
+        .catch((error) => (ValidationError.isInstance(error) ? undefined : Promise.reject(error)));
       if (!state) return result;
       return compareWithChain(
         result,
