@@ -1,4 +1,4 @@
-import { HoldpointError } from '@holdpoint/core';
+import { HoldpointError, type HoldpointErrorCode } from '@holdpoint/core';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /**
@@ -6,17 +6,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
  * `{ error: { code, message, details } }` with one of these codes.
  */
 export type ApiErrorCode =
-  // The engine's refusals.
-  | 'VALIDATION'
-  | 'NOT_FOUND'
-  | 'NOT_ASSIGNED'
-  | 'ALREADY_DECIDED'
-  | 'STALE_VERSION'
-  | 'INVALID_OUTCOME'
-  | 'IDEMPOTENCY_CONFLICT'
-  | 'INVALID_STATE'
-  | 'ENGINE_CLOSED'
-  | 'STORE_UNAVAILABLE'
+  | HoldpointErrorCode
   // The server's own.
   | 'INVALID_JSON'
   | 'UNSUPPORTED_MEDIA_TYPE'
@@ -146,12 +136,7 @@ export function apiErrorOf(error: unknown): ApiError {
   if (HoldpointError.isInstance(error)) {
     const code = (error.code in errorStatuses ? error.code : 'INTERNAL') as ApiErrorCode;
     const details = engineDetails(error);
-    // The engine's message for a stranger names the assignees; the API tells the caller only what it may know.
-    const message =
-      code === 'NOT_ASSIGNED'
-        ? `You are not an assignee of task ${String(details.taskId)}: only a current assignee or an admin may decide.`
-        : error.message;
-    return new ApiError(code, message, error.retryable ? { ...details, retryable: true } : details);
+    return new ApiError(code, error.message, error.retryable ? { ...details, retryable: true } : details);
   }
   return new ApiError('INTERNAL', 'The server failed on this request; it has been logged.');
 }

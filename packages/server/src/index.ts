@@ -1,4 +1,3 @@
-export { fingerprintOf, type TrustedVerification, verifyTrusted } from './audit-trust.js';
 export { type ApiKeyInfo, ApiKeys, type CreateKeyOptions, type KeyScope } from './auth/api-keys.js';
 export {
   type Authenticator,

@@ -322,34 +322,44 @@ export const AuditKey = z
     publicKey: z
       .string()
       .openapi({ description: 'SPKI PEM of the Ed25519 key that signs this server’s exports' }),
-    fingerprint: z.string().openapi({ example: 'sha256:0f3c…' }),
+    fingerprint: z.string().openapi({ example: 'ed25519:Qm9…' }),
     source: z
       .string()
       .openapi({ description: 'Where the key is kept: `file:…`, `env:…`, `option` or `store`' }),
   })
   .openapi('AuditKey');
 
-export const Signer = z
-  .object({
-    fingerprint: z.string(),
-    publicKey: z.string(),
-    trusted: z.boolean().openapi({ description: 'Whether the signer is this server’s audit key' }),
-  })
-  .openapi('Signer');
-
 export const Verification = z
   .object({
-    ok: z.boolean().openapi({ description: 'The chain is intact and signed by the trusted key' }),
+    ok: z
+      .boolean()
+      .openapi({
+        description: 'The chain is intact, whole as far as the store knows, and signed by the trusted key',
+      }),
     intentId: z.string().optional(),
     events: z.number().int().optional(),
     head: z.string().optional(),
+    signedAt: isoTime.optional(),
+    final: z
+      .boolean()
+      .optional()
+      .openapi({ description: 'The last event ended the intent: nothing can follow it' }),
     seq: z
       .number()
       .int()
       .optional()
       .openapi({ description: 'When not ok: the first event that does not check out' }),
     reason: z.string().optional(),
-    signer: Signer.optional(),
+    signer: z
+      .string()
+      .optional()
+      .openapi({ description: 'Fingerprint of the key that signed', example: 'ed25519:Qm9…' }),
+    trusted: z.boolean().optional().openapi({ description: 'Whether the signer is this server’s audit key' }),
+    chainEvents: z
+      .number()
+      .int()
+      .optional()
+      .openapi({ description: 'How many events the store’s chain of the intent has' }),
     trustedKey: AuditKey,
   })
   .openapi('Verification');

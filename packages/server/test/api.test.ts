@@ -232,6 +232,7 @@ describe('who may do what', () => {
     // Not STALE_VERSION: a stranger learns nothing about the task.
     expectError(stranger, 403, 'NOT_ASSIGNED');
     expect(stranger.text).not.toContain('cfo@acme.test');
+    expect(stranger.text).not.toContain(task.versionDigest);
     expectError(
       await t.call(t.keys.cfo, 'POST', `/v1/tasks/${task.id}/decide`, {
         outcome: 'approved',
@@ -252,6 +253,14 @@ describe('who may do what', () => {
       .map((line) => JSON.parse(line))
       .find((event) => event.type === 'task-decided');
     expect(decidedEvent).toMatchObject({ actor: { id: 'ops@acme.test' }, data: { asAdmin: true } });
+    // The stranger's attempt is in the audit, recorded with the authenticated identity.
+    expect(audit.text).toContain('"type":"task-decision-refused"');
+    const refused = audit.text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .find((event) => event.type === 'task-decision-refused');
+    expect(refused).toMatchObject({ actor: { id: 'deputy@acme.test' }, taskId: task.id });
   });
 
   it('creates, lists and revokes keys; a revoked key stops working', async () => {
@@ -366,8 +375,8 @@ describe('audit over HTTP', () => {
 
     const good = await verify(exported.text);
     const key = await t.call(t.keys.agent, 'GET', '/v1/audit/key');
-    expect(good.body).toMatchObject({ ok: true, intentId: intent.id, events: 3, signer: { trusted: true } });
-    expect(good.body.signer.fingerprint).toBe(key.body.fingerprint);
+    expect(good.body).toMatchObject({ ok: true, intentId: intent.id, events: 3, trusted: true });
+    expect(good.body.signer).toBe(key.body.fingerprint);
     expect(key.body.source).toBe('store');
 
     const tampered = await verify(exported.text.replace('"outcome":"approved"', '"outcome":"rejected"'));
@@ -382,7 +391,7 @@ describe('audit over HTTP', () => {
     await forger.close();
     expect(verifyAudit(forged).ok).toBe(true);
     const result = await verify(forged);
-    expect(result.body).toMatchObject({ ok: false, signer: { trusted: false } });
+    expect(result.body).toMatchObject({ ok: false, trusted: false });
   });
 });
 

@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fingerprintOf, type TrustedVerification, verifyTrusted } from '@holdpoint/server';
+import { type AuditVerification, auditKeyFingerprint, verifyAudit } from '@holdpoint/core';
 import { writeNewAuditKey } from '../audit-key.js';
 import type { Command } from '../command.js';
 import { withApi } from '../connection.js';
@@ -34,16 +34,21 @@ export const auditExport: Command = {
 };
 
 function describeVerification(
-  result: TrustedVerification,
+  result: AuditVerification & { chainEvents?: number },
   trusted: { fingerprint: string; source: string },
 ): string {
   const signer = result.signer
-    ? `${result.signer.fingerprint} — ${result.signer.trusted ? 'the trusted key' : 'NOT the trusted key'}`
+    ? `${result.signer} — ${result.trusted ? 'the trusted key' : 'NOT the trusted key'}`
     : 'none found';
   return fields([
     ['result', result.ok ? 'verified' : 'NOT VERIFIED'],
-    ['intent', result.intentId],
-    ['events', result.events],
+    ['intent', result.ok ? result.intentId : undefined],
+    ['events', result.ok ? result.events : undefined],
+    ['signed at', result.ok ? result.signedAt : undefined],
+    [
+      'complete',
+      result.ok ? (result.final ? 'yes: the intent has ended' : 'up to the signing time') : undefined,
+    ],
     ['problem', result.ok ? undefined : `${result.seq ? `event ${result.seq}: ` : ''}${result.reason}`],
     ['signer', signer],
     ['trusted key', `${trusted.fingerprint} (${trusted.source})`],
@@ -69,20 +74,20 @@ export const auditVerify: Command = {
     const file = input.positionals[0] as string;
     const jsonl = readFileSync(file === '-' ? 0 : file, 'utf8');
     const publicKeyFile = input.values['public-key'];
-    let result: TrustedVerification;
+    let result: AuditVerification;
     let trusted: { fingerprint: string; source: string };
     if (typeof publicKeyFile === 'string') {
       const publicKey = readFileSync(publicKeyFile, 'utf8');
       try {
-        trusted = { fingerprint: fingerprintOf(publicKey), source: `file:${publicKeyFile}` };
+        trusted = { fingerprint: auditKeyFingerprint(publicKey), source: `file:${publicKeyFile}` };
       } catch {
         throw new CliError(exitCodes.usage, `${publicKeyFile} is not a public key in PEM`);
       }
-      result = verifyTrusted(jsonl, publicKey);
+      result = verifyAudit(jsonl, { trustedKeys: [publicKey] });
     } else {
       const answer = (await withApi(input, (api) =>
         api.request('POST', '/v1/audit/verify', { body: jsonl, contentType: 'application/x-ndjson' }),
-      )) as TrustedVerification & { trustedKey: TrustedKey };
+      )) as AuditVerification & { trustedKey: TrustedKey };
       ({ trustedKey: trusted, ...result } = answer);
     }
     input.io.stdout(
@@ -132,7 +137,7 @@ export const auditKeygen: Command = {
     const publicKey = createPublicKey(readFileSync(path, 'utf8'))
       .export({ type: 'spki', format: 'pem' })
       .toString();
-    const fingerprint = fingerprintOf(publicKey);
+    const fingerprint = auditKeyFingerprint(publicKey);
     input.io.stdout(
       input.json
         ? JSON.stringify({ path, fingerprint, publicKey })

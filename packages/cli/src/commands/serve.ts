@@ -1,5 +1,5 @@
-import { defaultStore, type NotifyHook } from '@holdpoint/core';
-import { type Authenticator, createHoldpointServer, fingerprintOf } from '@holdpoint/server';
+import { auditKeyFingerprint, defaultStore, type NotifyHook } from '@holdpoint/core';
+import { type Authenticator, createHoldpointServer } from '@holdpoint/server';
 import type { CliIo, Command } from '../command.js';
 import { composeServer } from '../compose.js';
 import { openEngine, redact } from '../connection.js';
@@ -63,7 +63,7 @@ export async function startServe(
       store: redact(storeUrl),
       auditKey: {
         source: auditKey.source,
-        fingerprint: fingerprintOf(publicKey),
+        fingerprint: auditKeyFingerprint(publicKey),
         ...(auditKey.source === 'store'
           ? {
               warning:

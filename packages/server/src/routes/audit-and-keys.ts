@@ -1,5 +1,5 @@
+import { auditKeyFingerprint } from '@holdpoint/core';
 import { createRoute, z } from '@hono/zod-openapi';
-import { fingerprintOf, verifyTrusted } from '../audit-trust.js';
 import { requireRole } from '../auth/authority.js';
 import type { ServerApp, ServerContext } from '../context.js';
 import { ApiError } from '../errors.js';
@@ -25,7 +25,7 @@ const verify = createRoute({
   tags: ['Audit'],
   summary: 'Verify an audit export',
   description:
-    'Send an export (`GET /v1/intents/{id}/audit`) as the body. `ok` is true only when every event is intact and the export is signed by this server’s audit key; otherwise `seq` names the first event that does not check out and `signer.trusted` says whether the signer is the trusted key.',
+    'Send an export (`GET /v1/intents/{id}/audit`) as the body. `ok` is true only when every event is intact, the export is signed by this server’s audit key (`trusted`) and, when the store holds the intent, it is not cut short (`chainEvents`); otherwise `seq` names the first event that does not check out and `reason` says what is wrong.',
   security: secured,
   request: {
     body: { required: true, content: { 'application/x-ndjson': { schema: z.string() } } },
@@ -70,7 +70,7 @@ export function auditAndKeyRoutes(app: ServerApp, context: ServerContext): void 
   const { hp, keys, auditKeySource } = context;
   const trustedKey = async () => {
     const publicKey = await hp.audit.publicKey();
-    return { publicKey, fingerprint: fingerprintOf(publicKey), source: auditKeySource };
+    return { publicKey, fingerprint: auditKeyFingerprint(publicKey), source: auditKeySource };
   };
 
   app.openapi(auditKey, async (c) => c.json(await trustedKey(), 200));
@@ -88,8 +88,8 @@ export function auditAndKeyRoutes(app: ServerApp, context: ServerContext): void 
     if (jsonl.trim() === '') {
       throw new ApiError('VALIDATION', 'Send the audit export (JSONL) as the body.', { field: 'body' });
     }
-    const trusted = await trustedKey();
-    return c.json({ ...verifyTrusted(jsonl, trusted.publicKey), trustedKey: trusted }, 200);
+    // The engine trusts its own signing key, and compares the export with the chain it holds.
+    return c.json({ ...(await hp.audit.verify(jsonl)), trustedKey: await trustedKey() }, 200);
   });
 
   app.openapi(createKey, async (c) => {

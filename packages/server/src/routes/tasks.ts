@@ -201,22 +201,10 @@ export function taskRoutes(app: ServerApp, context: ServerContext): void {
     requireRole(principal, ['person', 'admin'], 'decide tasks');
     const { id } = c.req.valid('param');
     const input = { ...c.req.valid('json'), actor: principal.actor };
-    if (principal.role === 'admin') {
-      return c.json(withClientKey(await hp.decide(id, { ...input, asAdmin: true })), 200);
-    }
-    const task = await hp.getTask(id);
-    if (task.assignees.includes(principal.actor.id))
-      return c.json(withClientKey(await hp.decide(id, input)), 200);
-    // Not an assignee: the engine still gets the attempt (so it can be recorded), and whatever it
-    // says, the caller learns nothing about the task but that they may not decide it — unless the
-    // task was escalated to them in between, and the decision stands.
-    const decided = await hp.decide(id, input).catch(() => undefined);
-    if (decided) return c.json(withClientKey(decided), 200);
-    throw new ApiError(
-      'NOT_ASSIGNED',
-      `You are not an assignee of task ${id}: only a current assignee or an admin may decide.`,
-      { taskId: id },
-    );
+    // The engine checks assignment first: someone not assigned gets NOT_ASSIGNED and nothing else
+    // about the task, and the attempt is recorded in the intent's audit (task-decision-refused).
+    const decided = await hp.decide(id, principal.role === 'admin' ? { ...input, asAdmin: true } : input);
+    return c.json(withClientKey(decided), 200);
   });
 
   app.openapi(cancel, async (c) => {
