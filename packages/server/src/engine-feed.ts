@@ -1,6 +1,7 @@
 // The one place where the server reads the engine's event feed and task lists. Written against the
-// engine API agreed for the storage-layout issue (per-entry cursors, filters, list cursors); until
-// that lands this adapts the current engine, so switching is local to this file.
+// engine API of the storage-layout issue (per-entry cursors, filters, list cursors): an engine that
+// has it (it has `taskCounts`) is asked directly; the engine before it is adapted here, so the
+// switch is local to this file.
 import type { AuditEvent, Holdpoint, HumanTask, TaskStatus, TaskType } from '@holdpoint/core';
 
 export type { Holdpoint };
@@ -42,6 +43,11 @@ export interface TaskListPage {
   cursor?: string;
 }
 
+/** Whether the engine has the feed with filters and the lists with cursors. */
+function hasFeedAndLists(hp: Holdpoint): boolean {
+  return typeof (hp as { taskCounts?: unknown }).taskCounts === 'function';
+}
+
 // The current engine's cursors are `<time>|<intent>:<seq>`; this one sorts before every event.
 const feedStart = '0|0';
 
@@ -57,6 +63,8 @@ export async function readFeed(
   hp: Holdpoint,
   options: FeedFilter & { since?: string; limit: number },
 ): Promise<FeedPage> {
+  if (hasFeedAndLists(hp))
+    return (hp as unknown as { events(options: object): Promise<FeedPage> }).events(options);
   const { since, limit } = options;
   let position = since === undefined || since === 'now' ? feedStart : since;
   const entries: FeedEntry[] = [];
@@ -88,6 +96,9 @@ export async function readFeed(
 
 /** List tasks, newest first. */
 export async function listTasks(hp: Holdpoint, query: TaskQuery): Promise<TaskListPage> {
+  if (hasFeedAndLists(hp)) {
+    return (hp as unknown as { listTasks(options: object): Promise<TaskListPage> }).listTasks(query);
+  }
   const limit = query.limit ?? 100;
   const tasks = await hp.listTasks({
     ...(query.assignee === undefined ? {} : { assignee: query.assignee }),

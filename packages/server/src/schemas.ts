@@ -331,11 +331,9 @@ export const AuditKey = z
 
 export const Verification = z
   .object({
-    ok: z
-      .boolean()
-      .openapi({
-        description: 'The chain is intact, whole as far as the store knows, and signed by the trusted key',
-      }),
+    ok: z.boolean().openapi({
+      description: 'The chain is intact, whole as far as the store knows, and signed by the trusted key',
+    }),
     intentId: z.string().optional(),
     events: z.number().int().optional(),
     head: z.string().optional(),
