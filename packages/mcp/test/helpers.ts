@@ -68,6 +68,13 @@ export async function connectStdio(
   return { client, transport, stderr: () => stderr };
 }
 
+const running = new Set<() => Promise<void>>();
+
+/** Stop every HTTP fixture this test file started and did not stop (also after a failure). */
+export async function stopHttpServers(): Promise<void> {
+  await Promise.all([...running].map((stop) => stop()));
+}
+
 /** Start the HTTP fixture (what `holdpoint serve` mounts at /mcp) in its own process. */
 export async function startHttpServer(
   store: string,
@@ -85,11 +92,13 @@ export async function startHttpServer(
     lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
   });
   const stop = async () => {
+    running.delete(stop);
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
   };
+  running.add(stop);
   return { url: new URL(`http://127.0.0.1:${listening}/mcp`), child, stop };
 }
 

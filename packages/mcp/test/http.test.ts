@@ -18,6 +18,7 @@ import {
   humanEngine,
   pendingTaskOf,
   startHttpServer,
+  stopHttpServers,
   tempStore,
   viewOf,
 } from './helpers.js';
@@ -43,6 +44,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await stopHttpServers();
   await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
   await server?.stop();
   await human?.close();

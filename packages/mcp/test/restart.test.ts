@@ -3,12 +3,21 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectHttp, connectStdio, humanEngine, startHttpServer, tempStore, viewOf } from './helpers.js';
+import {
+  connectHttp,
+  connectStdio,
+  humanEngine,
+  startHttpServer,
+  stopHttpServers,
+  tempStore,
+  viewOf,
+} from './helpers.js';
 
 const { store, cleanup } = tempStore();
 const human = await humanEngine(store);
 
 afterAll(async () => {
+  await stopHttpServers();
   await human.close();
   cleanup();
 });
