@@ -9,7 +9,6 @@ import { z } from 'zod';
 import { buildMcpServer } from './create-mcp-server.js';
 import type { Holdpoint } from './engine.js';
 import { checkOptions, type HoldpointMcpOptions, mcpOptionShape, resolveOptions } from './options.js';
-import { SessionEventStore } from './session-event-store.js';
 
 /** Options of {@link createMcpHttpHandler}: the server's options, plus who may connect from where. */
 export interface McpHttpOptions extends HoldpointMcpOptions {
@@ -305,9 +304,6 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
       server,
       transport: new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
-        // Resumable streams: a client whose connection broke mid-wait reconnects and gets what it missed.
-        eventStore: new SessionEventStore(),
-        retryInterval: 1_000,
         onsessioninitialized: (id) => {
           sessions.set(id, session);
         },
