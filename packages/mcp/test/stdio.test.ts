@@ -37,6 +37,10 @@ afterAll(async () => {
 
 describe('holdpoint mcp over stdio', () => {
   it('lists the four tools with input and output schemas, annotations and task support', async () => {
+    expect(client.getServerCapabilities()).toMatchObject({
+      tools: {},
+      tasks: { cancel: {}, requests: { tools: { call: {} } } },
+    });
     const { tools } = await client.listTools();
     const byName = Object.fromEntries(tools.map((tool) => [tool.name, tool]));
     expect(Object.keys(byName).sort()).toEqual([
