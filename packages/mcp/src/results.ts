@@ -3,6 +3,11 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import type { TaskView } from './tool-schemas.js';
 
+/** The object without its undefined members (structured content is JSON: absent, not undefined). */
+function compact<T extends Record<string, unknown>>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, member]) => member !== undefined)) as T;
+}
+
 /** What the tools say about a task: its state and, once it ended, the decision. */
 export function viewOf(
   task: HumanTask,
@@ -10,7 +15,7 @@ export function viewOf(
 ): TaskView {
   const decision = task.decision;
   const ended = task.status !== 'pending';
-  return {
+  return compact({
     status: task.status,
     taskId: task.id,
     intentId: task.intentId,
@@ -18,36 +23,24 @@ export function viewOf(
     title: task.title,
     assignees: task.assignees,
     allowedOutcomes: task.allowedOutcomes,
-    ...(decision
-      ? {
-          outcome: decision.outcome,
-          ...(decision.comment === undefined ? {} : { comment: decision.comment }),
-          ...(decision.data === undefined ? {} : { data: decision.data }),
-          ...(decision.evidence === undefined ? {} : { evidence: decision.evidence }),
-          actor: decision.actor,
-          decidedBy: decision.decidedBy,
-          decidedAt: decision.decidedAt,
-          ...(decision.votes === undefined ? {} : { votes: decision.votes }),
-        }
-      : ended
-        ? {
-            decidedAt: task.updatedAt,
-            ...(task.status === 'timed_out' ? { actor: null, decidedBy: 'policy' as const } : {}),
-          }
-        : {}),
+    outcome: decision?.outcome,
+    comment: decision?.comment,
+    data: decision?.data,
+    evidence: decision?.evidence,
+    // A timeout is the policy's doing; a cancellation has no decider.
+    actor: decision ? decision.actor : task.status === 'timed_out' ? null : undefined,
+    decidedBy: decision?.decidedBy ?? (task.status === 'timed_out' ? 'policy' : undefined),
+    decidedAt: decision?.decidedAt ?? (ended ? task.updatedAt : undefined),
+    votes: decision?.votes,
     versionDigest: task.versionDigest,
     createdAt: task.createdAt,
-    ...(task.deadlineAt && !ended ? { deadlineAt: task.deadlineAt } : {}),
-    ...(extra.url === undefined ? {} : { url: extra.url }),
-    ...(extra.withContext
-      ? {
-          ...(task.description === undefined ? {} : { description: task.description }),
-          context: task.context,
-        }
-      : {}),
-    ...(extra.elicitation === undefined ? {} : { elicitation: extra.elicitation }),
-    ...(extra.next === undefined || ended ? {} : { next: extra.next }),
-  };
+    deadlineAt: ended ? undefined : task.deadlineAt,
+    url: extra.url,
+    description: extra.withContext ? task.description : undefined,
+    context: extra.withContext ? task.context : undefined,
+    elicitation: extra.elicitation,
+    next: ended ? undefined : extra.next,
+  });
 }
 
 function who(actor: { id: string; name?: string } | null | undefined): string {

@@ -1,11 +1,12 @@
 // The @modelcontextprotocol/conformance server scenarios that apply to Holdpoint's MCP server, run
 // by the suite's own CLI against the HTTP fixture (what `holdpoint serve` mounts at /mcp). Which
 // scenarios apply and why the others do not: the package README, "Conformance".
-import { spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, stopHttpServers, tempStore } from './helpers.js';
 
@@ -39,22 +40,23 @@ afterAll(async () => {
   rmSync(results, { recursive: true, force: true });
 });
 
-function runScenario(scenario: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'server', '--url', url, '--scenario', scenario], {
-      cwd: results,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => {
-      output += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      output += chunk;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, output }));
-  });
+const execute = promisify(execFile);
+
+/** Run one scenario with the suite's CLI; its report, also when it exits non-zero. */
+async function runScenario(scenario: string): Promise<{ code: number; output: string }> {
+  try {
+    const { stdout, stderr } = await execute(
+      process.execPath,
+      [cli, 'server', '--url', url, '--scenario', scenario],
+      {
+        cwd: results,
+      },
+    );
+    return { code: 0, output: stdout + stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? 1, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
+  }
 }
 
 describe('MCP conformance (server scenarios that apply)', () => {

@@ -8,7 +8,7 @@ import { createHoldpoint, type HumanTask } from '@holdpoint/core';
 import { Client, type ClientOptions } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type CallToolResult, CallToolResultSchema, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import { expect } from 'vitest';
 import type { TaskView } from '../src/index.js';
 
@@ -133,4 +133,21 @@ export function errorText(result: unknown): string {
   expect(call.isError).toBe(true);
   const text = call.content[0];
   return text?.type === 'text' ? text.text : '';
+}
+
+/**
+ * Call `wait_for_human` and return its structured result. With `onprogress` the call carries a
+ * progress token and resets its timeout on progress, as a client waiting for a person would.
+ */
+export async function callWait(
+  client: Client,
+  args: Record<string, unknown>,
+  onprogress?: (progress: Progress) => void,
+): Promise<TaskView> {
+  const result = await client.callTool(
+    { name: 'wait_for_human', arguments: args },
+    CallToolResultSchema,
+    onprogress ? { onprogress, resetTimeoutOnProgress: true } : undefined,
+  );
+  return viewOf(result);
 }

@@ -12,6 +12,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  callWait,
   connectHttp,
   errorText,
   type Human,
@@ -156,18 +157,15 @@ describe('waiting over HTTP', () => {
   it('a wait resolves when the human decides, with progress notifications over SSE', async () => {
     const { client } = await personAt('key-bob');
     const progress: number[] = [];
-    const call = client.callTool(
-      {
-        name: 'wait_for_human',
-        arguments: { title: 'Publish the release notes', assignee: 'editor@acme.test' },
-      },
-      CallToolResultSchema,
-      { onprogress: (params) => progress.push(params.progress), resetTimeoutOnProgress: true },
+    const call = callWait(
+      client,
+      { title: 'Publish the release notes', assignee: 'editor@acme.test' },
+      (params) => progress.push(params.progress),
     );
     const task = await pendingTaskOf(human, 'editor@acme.test');
     await expect.poll(() => progress.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
     await human.decide(task.id, { outcome: 'approved', actor: 'editor@acme.test' });
-    expect(viewOf(await call)).toMatchObject({
+    expect(await call).toMatchObject({
       status: 'decided',
       outcome: 'approved',
       url: `${inboxUrl}/tasks/${task.id}`,
@@ -179,14 +177,10 @@ describe('waiting over HTTP', () => {
       action: 'accept',
       content: { outcome: 'approved' },
     }));
-    const call = client.callTool(
-      { name: 'wait_for_human', arguments: { title: 'Bob signs off', assignee: 'bob@acme.test' } },
-      CallToolResultSchema,
-      { onprogress: () => undefined, resetTimeoutOnProgress: true },
-    );
+    const call = callWait(client, { title: 'Bob signs off', assignee: 'bob@acme.test' }, () => undefined);
     const task = await pendingTaskOf(human, 'bob@acme.test', 'Bob signs off');
     await human.decide(task.id, { outcome: 'rejected', comment: 'not yet', actor: 'bob@acme.test' });
-    expect(viewOf(await call)).toMatchObject({ outcome: 'rejected', actor: { id: 'bob@acme.test' } });
+    expect(await call).toMatchObject({ outcome: 'rejected', actor: { id: 'bob@acme.test' } });
     expect(asked).toEqual([]);
   });
 });
@@ -197,17 +191,12 @@ describe('elicitation: the person at the client answers a gate addressed to them
       action: 'accept',
       content: { outcome: 'changes_requested', comment: 'Fix the totals' },
     }));
-    const view = viewOf(
-      await client.callTool({
-        name: 'wait_for_human',
-        arguments: {
-          task: 'review',
-          title: 'Review the invoice',
-          assignee: 'alice@acme.test',
-          context: { total: 12 },
-        },
-      }),
-    );
+    const view = await callWait(client, {
+      task: 'review',
+      title: 'Review the invoice',
+      assignee: 'alice@acme.test',
+      context: { total: 12 },
+    });
     expect(asked).toHaveLength(1);
     expect(asked[0]).toMatchObject({ mode: 'form' });
     const schema = (
@@ -239,24 +228,19 @@ describe('elicitation: the person at the client answers a gate addressed to them
       action: 'accept',
       content: { amount: 40, currency: 'EUR' },
     }));
-    const view = viewOf(
-      await client.callTool({
-        name: 'wait_for_human',
-        arguments: {
-          task: 'form',
-          title: 'Refund amount',
-          assignee: 'alice@acme.test',
-          schema: {
-            type: 'object',
-            properties: {
-              amount: { type: 'number', minimum: 0 },
-              currency: { type: 'string', enum: ['EUR', 'USD'] },
-            },
-            required: ['amount', 'currency'],
-          },
+    const view = await callWait(client, {
+      task: 'form',
+      title: 'Refund amount',
+      assignee: 'alice@acme.test',
+      schema: {
+        type: 'object',
+        properties: {
+          amount: { type: 'number', minimum: 0 },
+          currency: { type: 'string', enum: ['EUR', 'USD'] },
         },
-      }),
-    );
+        required: ['amount', 'currency'],
+      },
+    });
     expect(view).toMatchObject({
       status: 'decided',
       outcome: 'submitted',
@@ -267,12 +251,10 @@ describe('elicitation: the person at the client answers a gate addressed to them
   for (const action of ['decline', 'cancel'] as const) {
     it(`${action}: nothing is decided in their name; the task stays open and the result says so`, async () => {
       const { client } = await personAt('key-alice', () => ({ action }));
-      const view = viewOf(
-        await client.callTool({
-          name: 'wait_for_human',
-          arguments: { title: `Approve the budget (${action})`, assignee: 'alice@acme.test' },
-        }),
-      );
+      const view = await callWait(client, {
+        title: `Approve the budget (${action})`,
+        assignee: 'alice@acme.test',
+      });
       expect(view).toMatchObject({
         status: 'pending',
         elicitation: action,
@@ -293,13 +275,10 @@ describe('elicitation: the person at the client answers a gate addressed to them
 
   it('URL mode for a sensitive decision: the inbox link, then the decision made there', async () => {
     const { client, asked, completed } = await personAt('key-alice', () => ({ action: 'accept' }));
-    const call = client.callTool(
-      {
-        name: 'wait_for_human',
-        arguments: { title: 'Share the salary table', assignee: 'alice@acme.test', sensitive: true },
-      },
-      CallToolResultSchema,
-      { onprogress: () => undefined, resetTimeoutOnProgress: true },
+    const call = callWait(
+      client,
+      { title: 'Share the salary table', assignee: 'alice@acme.test', sensitive: true },
+      () => undefined,
     );
     await expect.poll(() => asked.length).toBe(1);
     const params = asked[0] as { mode: string; url: string; elicitationId: string };
@@ -307,7 +286,7 @@ describe('elicitation: the person at the client answers a gate addressed to them
     const task = await pendingTaskOf(human, 'alice@acme.test', 'Share the salary table');
     expect(params.url).toBe(`${inboxUrl}/tasks/${task.id}`);
     await human.decide(task.id, { outcome: 'rejected', comment: 'No', actor: 'alice@acme.test' });
-    expect(viewOf(await call)).toMatchObject({
+    expect(await call).toMatchObject({
       status: 'decided',
       outcome: 'rejected',
       elicitation: 'accept',
@@ -317,12 +296,7 @@ describe('elicitation: the person at the client answers a gate addressed to them
 
   it('a client without elicitation gets the inbox link in the result at once', async () => {
     const { client } = await personAt('key-alice');
-    const view = viewOf(
-      await client.callTool({
-        name: 'wait_for_human',
-        arguments: { title: 'Approve the offsite', assignee: 'alice@acme.test' },
-      }),
-    );
+    const view = await callWait(client, { title: 'Approve the offsite', assignee: 'alice@acme.test' });
     expect(view).toMatchObject({ status: 'pending', url: `${inboxUrl}/tasks/${view.taskId}` });
     expect(view.next).toContain(view.url);
   });

@@ -5,6 +5,7 @@ import type { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdi
 import { CallToolResultSchema, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  callWait,
   connectStdio,
   errorText,
   type Human,
@@ -85,20 +86,17 @@ describe('holdpoint mcp over stdio', () => {
 
   it('a blocking wait resolves when the human decides, with progress notifications meanwhile', async () => {
     const progress: Progress[] = [];
-    const call = client.callTool(
+    const call = callWait(
+      client,
       {
-        name: 'wait_for_human',
-        arguments: {
-          task: 'approval',
-          title: 'Deploy v2 to production',
-          assignee: 'ops@acme.test',
-          context: { version: '2.0.0' },
-          timeout: '1h',
-          idempotencyKey: 'deploy-v2',
-        },
+        task: 'approval',
+        title: 'Deploy v2 to production',
+        assignee: 'ops@acme.test',
+        context: { version: '2.0.0' },
+        timeout: '1h',
+        idempotencyKey: 'deploy-v2',
       },
-      CallToolResultSchema,
-      { onprogress: (params) => progress.push(params), resetTimeoutOnProgress: true },
+      (params) => progress.push(params),
     );
     const task = await pendingTaskOf(human, 'ops@acme.test', 'Deploy v2 to production');
     await expect.poll(() => progress.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
@@ -110,7 +108,7 @@ describe('holdpoint mcp over stdio', () => {
       actor: { id: 'ops@acme.test', name: 'Ops' },
       versionDigest: task.versionDigest,
     });
-    const view = viewOf(await call);
+    const view = await call;
     expect(view).toMatchObject({
       status: 'decided',
       taskId: task.id,
@@ -122,28 +120,18 @@ describe('holdpoint mcp over stdio', () => {
     });
     expect(view.decidedAt).toBeTypeOf('string');
     // The same key again: the decision at once, not a second task.
-    const again = viewOf(
-      await client.callTool({
-        name: 'wait_for_human',
-        arguments: {
-          title: 'Deploy v2 to production',
-          assignee: 'ops@acme.test',
-          context: { version: '2.0.0' },
-          timeout: '1h',
-          idempotencyKey: 'deploy-v2',
-        },
-      }),
-    );
+    const again = await callWait(client, {
+      title: 'Deploy v2 to production',
+      assignee: 'ops@acme.test',
+      context: { version: '2.0.0' },
+      timeout: '1h',
+      idempotencyKey: 'deploy-v2',
+    });
     expect(again).toMatchObject({ taskId: task.id, status: 'decided', outcome: 'approved' });
   });
 
   it('without a progress token the call returns pending before the client times out, and get_human_task reads on', async () => {
-    const view = viewOf(
-      await client.callTool({
-        name: 'wait_for_human',
-        arguments: { title: 'Refund order 77', assignee: 'finance@acme.test' },
-      }),
-    );
+    const view = await callWait(client, { title: 'Refund order 77', assignee: 'finance@acme.test' });
     expect(view.status).toBe('pending');
     expect(view.next).toContain('get_human_task');
     await human.decide(view.taskId, {
@@ -158,17 +146,12 @@ describe('holdpoint mcp over stdio', () => {
   });
 
   it('non-blocking: wait:false returns the task id at once; get_human_task reports the decision later', async () => {
-    const view = viewOf(
-      await client.callTool({
-        name: 'wait_for_human',
-        arguments: {
-          task: 'clarification',
-          title: 'Which region?',
-          assignee: 'pm@acme.test',
-          wait: false,
-        },
-      }),
-    );
+    const view = await callWait(client, {
+      task: 'clarification',
+      title: 'Which region?',
+      assignee: 'pm@acme.test',
+      wait: false,
+    });
     expect(view).toMatchObject({ status: 'pending', type: 'clarification', assignees: ['pm@acme.test'] });
     expect(view.next).toContain(view.taskId);
     const pending = viewOf(
@@ -215,10 +198,10 @@ describe('holdpoint mcp over stdio', () => {
   });
 
   it('cancel_human_task ends a wait with status canceled', async () => {
-    const call = client.callTool(
-      { name: 'wait_for_human', arguments: { title: 'Archive the old bucket', assignee: 'it@acme.test' } },
-      CallToolResultSchema,
-      { onprogress: () => undefined },
+    const call = callWait(
+      client,
+      { title: 'Archive the old bucket', assignee: 'it@acme.test' },
+      () => undefined,
     );
     const task = await pendingTaskOf(human, 'it@acme.test');
     const canceled = viewOf(
@@ -228,7 +211,7 @@ describe('holdpoint mcp over stdio', () => {
       }),
     );
     expect(canceled.status).toBe('canceled');
-    expect(viewOf(await call).status).toBe('canceled');
+    expect((await call).status).toBe('canceled');
     expect(
       errorText(await client.callTool({ name: 'cancel_human_task', arguments: { taskId: task.id } })),
     ).toContain('ALREADY_DECIDED');
