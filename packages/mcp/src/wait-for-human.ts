@@ -109,9 +109,21 @@ export async function waitForHuman(
         next: `The decision is yours to make (${context.user?.id}): open ${url}. ${resume}`,
       });
     }
+    // Without a progress token the client's timeout runs from the start of the call: the question
+    // and the wait after it share `blockWithoutProgress`.
+    const remaining = () =>
+      progressToken === undefined
+        ? Math.max(0, options.blockWithoutProgressMs - (Date.now() - started))
+        : Number.POSITIVE_INFINITY;
     let current = task;
     if (plan) {
-      answer = await askQuietly(context, task, plan, extra);
+      answer = await askQuietly(
+        context,
+        task,
+        plan,
+        extra,
+        Math.min(options.elicitationTimeoutMs, remaining()),
+      );
       const elicitation = answer?.action;
       if (answer === undefined || answer.action !== 'accept') {
         return respond(await hp.getTask(task.id), {
@@ -127,8 +139,7 @@ export async function waitForHuman(
       }
       current = answer.task ?? current;
     }
-    const limit =
-      progressToken === undefined ? AbortSignal.timeout(options.blockWithoutProgressMs) : undefined;
+    const limit = progressToken === undefined ? AbortSignal.timeout(remaining()) : undefined;
     const signal = limit ? AbortSignal.any([extra.signal, limit]) : extra.signal;
     const extras = answer ? { elicitation: answer.action } : {};
     try {
@@ -141,7 +152,7 @@ export async function waitForHuman(
       if (!limit?.aborted || extra.signal.aborted) throw error;
       return respond(await hp.getTask(task.id), {
         ...extras,
-        next: `Still pending after ${seconds(options.blockWithoutProgressMs)} (the client sent no progress token, so the call returns before its timeout). ${resume}`,
+        next: `Still pending after ${seconds(Date.now() - started)} (the client sent no progress token, so the call returns before its timeout). ${resume}`,
       });
     }
   } finally {
@@ -156,12 +167,13 @@ async function askQuietly(
   task: HumanTask,
   plan: Exclude<ElicitationPlan, { mode: 'link' }>,
   extra: Extra | undefined,
+  timeoutMs: number,
 ): Promise<ElicitationAnswer | undefined> {
   const user = context.user as Actor;
   try {
     return await elicit(context.hp, context.server, task, plan, {
       user,
-      timeoutMs: context.options.elicitationTimeoutMs,
+      timeoutMs,
       ...(extra ? { relatedRequestId: extra.requestId, signal: extra.signal } : { signal: context.closed }),
     });
   } catch (error) {
@@ -203,7 +215,7 @@ async function runAsTask(
     });
     let answer: ElicitationAnswer | undefined;
     if (plan && plan.mode !== 'link') {
-      answer = await askQuietly(context, task, plan, undefined);
+      answer = await askQuietly(context, task, plan, undefined, options.elicitationTimeoutMs);
       const notes: Record<TaskView['elicitation'] & string, string> = {
         accept: answer?.refused ? `the answer was not recorded: ${answer.refused}` : 'answered in the client',
         decline: 'the person at the client declined to answer there',
