@@ -6,7 +6,7 @@ import { exited, runScript, tempSqlite } from './helpers.js';
 const store = tempSqlite('mcp-gate.db');
 afterAll(() => rmSync(dirname(store.slice('sqlite://'.length)), { recursive: true, force: true }));
 
-describe('examples/mcp-gate', () => {
+describe('examples/mcp-gate', { timeout: 60_000 }, () => {
   it('the assistant calls wait_for_human over stdio; the DBA approves through a second engine; the answer checks out', async () => {
     process.env.HOLDPOINT_STORE = store;
     const child = runScript(new URL('../examples/mcp-gate/index.ts', import.meta.url), []);

@@ -59,7 +59,7 @@ async function runScenario(scenario: string): Promise<{ code: number; output: st
   }
 }
 
-describe('MCP conformance (server scenarios that apply)', () => {
+describe('MCP conformance (server scenarios that apply)', { timeout: 60_000 }, () => {
   for (const scenario of applicableScenarios) {
     it(scenario, async () => {
       const { code, output } = await runScenario(scenario);

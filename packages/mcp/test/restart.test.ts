@@ -54,7 +54,8 @@ async function finishTask(client: Client, taskId: string): Promise<void> {
   });
 }
 
-describe('the tasks flow survives a SIGKILL of the server', () => {
+// Two server processes start per test: on a busy machine that alone can take many seconds.
+describe('the tasks flow survives a SIGKILL of the server', { timeout: 120_000 }, () => {
   it('over stdio', async () => {
     const first = await connectStdio(store, { taskPollInterval: '100ms' });
     const taskId = await startTask(first.client, 'Pay invoice 118');
