@@ -42,7 +42,7 @@ async function finishTask(client: Client, taskId: string): Promise<void> {
   expect((await client.experimental.tasks.getTask(taskId)).status).toBe('working');
   await human.decide(taskId, { outcome: 'approved', comment: 'after the restart', actor: 'cfo@acme.test' });
   await expect
-    .poll(async () => (await client.experimental.tasks.getTask(taskId)).status, { timeout: 10_000 })
+    .poll(async () => (await client.experimental.tasks.getTask(taskId)).status, { timeout: 30_000 })
     .toBe('completed');
   const result = await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
   expect(viewOf(result)).toMatchObject({
