@@ -1,9 +1,8 @@
 // The one place that knows the engine's shape. The engine's API is being extended (an interface
 // `Holdpoint`, `listTasks` returning pages): what changes is confined to this file.
-import type { createHoldpoint, HumanTask, TaskStatus } from '@holdpoint/core';
+import type { Holdpoint, HumanTask, TaskStatus } from '@holdpoint/core';
 
-/** The engine, as `createHoldpoint` returns it. */
-export type Holdpoint = Awaited<ReturnType<typeof createHoldpoint>>;
+export type { Holdpoint };
 
 /** Which tasks `list_human_tasks` asks for. */
 export interface TaskFilter {
