@@ -1,9 +1,10 @@
 // The MCP bench: `wait_for_human` answered at once (a scripted human approves each task the moment
 // it is created), over stdio and over Streamable HTTP, beside a bare echo tool on the same SDK and
-// transport, in the same run. `node scripts/dev.mjs run bench/mcp.ts [-- --duration 4 --concurrency 1,8]`
+// transport, in the same run. `node scripts/dev.mjs run bench/mcp.ts [--rounds 3 --duration 2 --concurrency 1,8]`
 //
 // Each server is a process of its own (mcp-server.ts) with a real SDK Client in this process; the
-// Holdpoint server's engine runs on a SQLite file of its own. Prints a Markdown table.
+// Holdpoint servers' engines run on a SQLite file of their own. The tools are driven in alternating
+// rounds and each ratio is taken within a round (the machine is shared). Prints a Markdown table.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -20,13 +21,15 @@ import { drive, percentile } from './measure.js';
 
 const { values } = parseArgs({
   options: {
-    duration: { type: 'string', default: '4' },
-    warmup: { type: 'string', default: '1' },
+    duration: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '0.5' },
+    rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '1,8' },
   },
 });
 const durationMs = Number(values.duration) * 1000;
 const warmupMs = Number(values.warmup) * 1000;
+const rounds = Number(values.rounds);
 const concurrencies = (values.concurrency as string).split(',').map(Number);
 const tsx = import.meta.resolve('tsx');
 const serverScript = fileURLToPath(new URL('./mcp-server.ts', import.meta.url));
@@ -86,8 +89,18 @@ function call(kind: Kind, client: Client): (id: string) => Promise<void> {
   };
 }
 
-const rows: string[] = [];
+const kinds = ['echo', 'holdpoint', 'replay'] as const;
+const labels: Record<Kind, string> = {
+  echo: 'echo (bare SDK)',
+  holdpoint: 'wait_for_human, new task approved at once',
+  replay: 'wait_for_human, decided task by its key',
+};
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+};
 const fmt = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+const rows: string[] = [];
 console.error(
   `load before: ${loadavg()
     .map((value) => value.toFixed(2))
@@ -96,26 +109,40 @@ console.error(
 try {
   for (const transport of ['stdio', 'http'] as const) {
     for (const concurrency of concurrencies) {
-      let echoRate = Number.NaN;
-      for (const kind of ['echo', 'holdpoint', 'replay'] as const) {
-        const store = `sqlite://${join(directory, `${transport}-${concurrency}.db`)}`;
-        const { client, stop } = await connect(kind, transport, store);
-        try {
-          const result = await drive({ concurrency, warmupMs, durationMs, lifecycle: call(kind, client) });
-          const rate = result.completed / result.seconds;
-          if (kind === 'echo') echoRate = rate;
-          const tool = {
-            echo: 'echo (bare SDK)',
-            holdpoint: 'wait_for_human, new task approved at once',
-            replay: 'wait_for_human, decided task by its key',
-          }[kind];
-          rows.push(
-            `| ${transport} | ${tool} | ${concurrency} | ${Math.round(rate).toLocaleString('en')} | ${kind === 'echo' ? '' : `${fmt(rate / echoRate)}×`} | ${fmt(percentile(result.latenciesMs, 0.5))} | ${fmt(percentile(result.latenciesMs, 0.99))} | ${Math.round(result.machineBusy * 100)} % |`,
-          );
-          console.error(rows.at(-1));
-        } finally {
-          await stop();
+      // All three servers up at once; rounds alternate between them, so a change in the machine's
+      // load hits each alike, and each ratio is taken within one round.
+      const servers = new Map<Kind, Awaited<ReturnType<typeof connect>>>();
+      for (const kind of kinds) {
+        const store = `sqlite://${join(directory, `${transport}-${concurrency}-${kind}.db`)}`;
+        servers.set(kind, await connect(kind, transport, store));
+      }
+      const rates = new Map<Kind, number[]>(kinds.map((kind) => [kind, []]));
+      const ratios = new Map<Kind, number[]>(kinds.map((kind) => [kind, []]));
+      const latencies = new Map<Kind, number[]>(kinds.map((kind) => [kind, []]));
+      const busy: number[] = [];
+      try {
+        for (let round = 0; round < rounds; round++) {
+          let echoRate = Number.NaN;
+          for (const kind of kinds) {
+            const { client } = servers.get(kind) as Awaited<ReturnType<typeof connect>>;
+            const result = await drive({ concurrency, warmupMs, durationMs, lifecycle: call(kind, client) });
+            const rate = result.completed / result.seconds;
+            if (kind === 'echo') echoRate = rate;
+            rates.get(kind)?.push(rate);
+            ratios.get(kind)?.push(rate / echoRate);
+            latencies.get(kind)?.push(...result.latenciesMs);
+            busy.push(result.machineBusy);
+          }
         }
+      } finally {
+        for (const server of servers.values()) await server.stop();
+      }
+      for (const kind of kinds) {
+        const sorted = (latencies.get(kind) as number[]).sort((a, b) => a - b);
+        rows.push(
+          `| ${transport} | ${labels[kind]} | ${concurrency} | ${Math.round(median(rates.get(kind) as number[])).toLocaleString('en')} | ${kind === 'echo' ? '' : `${fmt(median(ratios.get(kind) as number[]))}× (${(ratios.get(kind) as number[]).map((ratio) => fmt(ratio)).join(', ')})`} | ${fmt(percentile(sorted, 0.5))} | ${fmt(percentile(sorted, 0.99))} | ${Math.round(median(busy) * 100)} % |`,
+        );
+        console.error(rows.at(-1));
       }
     }
   }
@@ -125,8 +152,12 @@ try {
 console.log(
   `load after: ${loadavg()
     .map((value) => value.toFixed(2))
-    .join(' ')} (1, 5, 15 min) on ${cpus().length} cores\n`,
+    .join(
+      ' ',
+    )} (1, 5, 15 min) on ${cpus().length} cores; ${rounds} rounds of ${durationMs / 1000} s per tool\n`,
 );
-console.log('| transport | tool | in flight | calls/s | × echo | p50 ms | p99 ms | machine busy |');
+console.log(
+  '| transport | tool | in flight | calls/s (median) | × echo, median (each round) | p50 ms | p99 ms | machine busy |',
+);
 console.log('|---|---|--:|--:|--:|--:|--:|--:|');
 for (const row of rows) console.log(row);
