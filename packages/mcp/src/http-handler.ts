@@ -195,7 +195,8 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
 
   /** 403 unless the request is addressed to an allowed host, from an allowed origin (if any). */
   function refuseForeign(request: Request): Response | undefined {
-    const host = request.headers.get('host');
+    // Runtimes that keep Host out of the headers still put it in the URL they built from it.
+    const host = request.headers.get('host') ?? URL.parse(request.url)?.host ?? null;
     const hostname = host === null ? undefined : hostnameOf(host);
     if (hostname === undefined || !hosts.has(hostname)) {
       return jsonRpcError(403, -32000, `Forbidden: Host '${host ?? ''}' is not allowed`);
