@@ -2,8 +2,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveProcess, startHoldpoint, stopProcess } from './serve-process.js';
+import { holdpointCommand, serveProcess, startHoldpoint, stopProcess } from './serve-process.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'holdpoint-cli-'));
 const store = `sqlite://${join(folder, 'holdpoint.db')}`;
@@ -269,5 +272,54 @@ describe('holdpoint keys and help', () => {
     expect(decideHelp?.stdout).toContain('--outcome <outcome>');
     expect(decideHelp?.stdout).toContain('Exit codes');
     expect(wrong.map((result) => result.code)).toEqual([2, 2, 2]);
+  });
+});
+
+describe('MCP, composed by the CLI', () => {
+  it('serve mounts MCP at /mcp with the same API keys: an agent key asks a human there', async () => {
+    const transport = new StreamableHTTPClientTransport(new URL(`${server.info.url}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${agent}` } },
+    });
+    const client = new Client({ name: 'cli-test', version: '1.0.0' });
+    await client.connect(transport);
+    const tools = await client.listTools();
+    expect(tools.tools.map((tool) => tool.name)).toContain('wait_for_human');
+    const asked = await client.callTool({
+      name: 'wait_for_human',
+      arguments: { assignee: 'cfo@acme.test', title: 'Over MCP', wait: false },
+    });
+    const { taskId } = asked.structuredContent as { taskId: string };
+    const task = await fetch(`${server.info.url}/v1/tasks/${taskId}`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(((await task.json()) as { title: string }).title).toBe('Over MCP');
+    await client.close();
+
+    const refused = await fetch(`${server.info.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} }),
+    });
+    expect(refused.status).toBe(401);
+  });
+
+  it('holdpoint mcp serves the tools over stdio on the store', async () => {
+    const [command, ...args] = holdpointCommand(['mcp', '--store', store]);
+    const transport = new StdioClientTransport({
+      command: command as string,
+      args,
+      cwd: folder,
+      env: { ...(process.env as Record<string, string>), ...quiet },
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'cli-test', version: '1.0.0' });
+    await client.connect(transport);
+    const listed = await client.callTool({
+      name: 'list_human_tasks',
+      arguments: { assignee: 'cfo@acme.test' },
+    });
+    const { tasks } = listed.structuredContent as { tasks: Array<{ title: string }> };
+    expect(tasks.map((task) => task.title)).toContain('Over MCP');
+    await client.close();
   });
 });

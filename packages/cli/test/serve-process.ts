@@ -13,12 +13,18 @@ export interface ServeInfo {
   auditKey: { source: string; fingerprint: string; warning?: string };
 }
 
+/** The command line that runs `holdpoint <args>`: this Node.js with tsx. */
+export function holdpointCommand(args: string[]): string[] {
+  return [process.execPath, '--import', import.meta.resolve('tsx'), bin, ...args];
+}
+
 /** `holdpoint <args>` run by this Node.js with tsx, stdout and stderr piped. */
 export function startHoldpoint(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): ChildProcess {
-  return spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, ...args], {
+  const [command, ...rest] = holdpointCommand(args);
+  return spawn(command as string, rest, {
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

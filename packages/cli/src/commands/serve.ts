@@ -20,12 +20,18 @@ export interface ServeOptions {
   notify?: NotifyHook;
   /** Authenticators tried before API keys (people's sessions), passed to `createHoldpointServer`. */
   authenticators?: Authenticator[];
+  /** Host names MCP requests may be addressed to besides the loopback names (the server's public name). */
+  allowedHosts?: string[];
+  /** Base URL of the inbox, for task links in MCP results. */
+  inboxUrl?: string;
 }
 
 /** What a started server tells whoever started it. */
 export interface ServeInfo {
   url: string;
   docs: string;
+  /** MCP over Streamable HTTP, with the same API keys. */
+  mcp: string;
   store: string;
   auditKey: { source: string; fingerprint: string; warning?: string };
   /** Only when the store had no API key yet: the first admin key, shown once. */
@@ -47,19 +53,30 @@ export async function startServe(
     auditKeySource: auditKey.source,
     ...(options.authenticators === undefined ? {} : { authenticators: options.authenticators }),
   });
+  let stopParts = async () => {};
   const close = async () => {
+    await stopParts();
     await server.close();
     await holdpoint.close();
     await store.close();
   };
   try {
-    await composeServer({ server, holdpoint, store });
+    const host = options.host ?? '127.0.0.1';
+    stopParts = await composeServer({
+      server,
+      holdpoint,
+      store,
+      // The name it listens on, unless it is every address.
+      allowedHosts: [...(options.allowedHosts ?? []), ...(['0.0.0.0', '::'].includes(host) ? [] : [host])],
+      ...(options.inboxUrl === undefined ? {} : { inboxUrl: options.inboxUrl }),
+    });
     const first = await server.keys.createFirstAdmin();
-    const listener = await server.listen({ port: options.port ?? 8750, host: options.host ?? '127.0.0.1' });
+    const listener = await server.listen({ port: options.port ?? 8750, host });
     const publicKey = await holdpoint.audit.publicKey();
     return {
       url: listener.url,
       docs: `${listener.url}/v1/docs`,
+      mcp: `${listener.url}/mcp`,
       store: redact(storeUrl),
       auditKey: {
         source: auditKey.source,
@@ -89,6 +106,7 @@ export async function startServe(
 function printInfo(info: ServeInfo, io: CliIo): void {
   io.stdout(`Holdpoint is listening on ${info.url}`);
   io.stdout(`  API reference  ${info.docs}`);
+  io.stdout(`  MCP endpoint   ${info.mcp}`);
   io.stdout(`  store          ${info.store}`);
   io.stdout(`  audit key      ${info.auditKey.source} (${info.auditKey.fingerprint})`);
   if (info.auditKey.warning) io.stderr(`Warning: ${info.auditKey.warning}`);
@@ -100,7 +118,7 @@ function printInfo(info: ServeInfo, io: CliIo): void {
 
 export const serve: Command = {
   name: 'serve',
-  summary: 'Run the HTTP API (and live events) on a store',
+  summary: 'Run the HTTP API, live events and MCP (at /mcp) on a store',
   usage: 'serve [--port 8750] [--host 127.0.0.1] [--store <url>] [--audit-key-file <file>]',
   description: [
     'Serves /v1 (reference at /v1/docs) until SIGINT or SIGTERM. When the store has no API key yet it makes a first admin key and prints it, once.',
@@ -121,6 +139,17 @@ export const serve: Command = {
       value: '<file>',
       description: 'Ed25519 key that signs audit exports (default: kept in the store)',
     },
+    'allowed-hosts': {
+      type: 'string',
+      value: '<names>',
+      description:
+        'comma-separated public host names MCP clients reach the server by (HOLDPOINT_ALLOWED_HOSTS)',
+    },
+    'inbox-url': {
+      type: 'string',
+      value: '<url>',
+      description: 'base URL of the inbox, for links in MCP results',
+    },
   },
   connects: false,
   positionals: [0, 0],
@@ -135,6 +164,14 @@ export const serve: Command = {
       host: typeof values.host === 'string' ? values.host : (env.HOLDPOINT_HOST ?? '127.0.0.1'),
       store: typeof values.store === 'string' ? values.store : (env.HOLDPOINT_STORE ?? defaultStore),
       ...(typeof values['audit-key-file'] === 'string' ? { auditKeyFile: values['audit-key-file'] } : {}),
+      allowedHosts: (typeof values['allowed-hosts'] === 'string'
+        ? values['allowed-hosts']
+        : (env.HOLDPOINT_ALLOWED_HOSTS ?? '')
+      )
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+      ...(typeof values['inbox-url'] === 'string' ? { inboxUrl: values['inbox-url'] } : {}),
       env,
     });
     const { close, ...info } = started;
