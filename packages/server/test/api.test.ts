@@ -401,6 +401,15 @@ describe('health, readiness and the reference', () => {
     expect((await t.call(undefined, 'GET', '/v1/ready')).body).toEqual({ status: 'ready', store: 'sqlite' });
   });
 
+  it('says when the store does not answer: not ready, 503 with the error body', async () => {
+    const other = await startServer();
+    await other.store.close();
+    const ready = await other.call(undefined, 'GET', '/v1/ready');
+    expectError(ready, 503, 'STORE_UNAVAILABLE');
+    expect((await other.call(undefined, 'GET', '/v1/health')).status).toBe(200);
+    await other.close();
+  });
+
   it('serves the OpenAPI 3.1 document and a self-contained reference page', async () => {
     const document = await t.call(undefined, 'GET', '/v1/openapi.json');
     expect(document.body.openapi).toBe('3.1.0');
