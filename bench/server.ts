@@ -84,7 +84,7 @@ interface Started {
   pool?: string[];
 }
 
-async function startChild(kind: string, store?: string): Promise<Started> {
+async function startChild(kind: string, store?: string, pool = 0): Promise<Started> {
   const script = fileURLToPath(import.meta.url);
   const started = spawn(
     process.execPath,
@@ -96,7 +96,7 @@ async function startChild(kind: string, store?: string): Promise<Started> {
       kind,
       ...(store ? ['--store', store] : []),
       '--pool',
-      values.pool as string,
+      String(pool),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -112,6 +112,7 @@ async function startChild(kind: string, store?: string): Promise<Started> {
 }
 
 function stopChild(started: Started): Promise<void> {
+  if (started.process.exitCode !== null || started.process.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     started.process.once('exit', () => resolve());
     started.process.kill('SIGTERM');
@@ -174,7 +175,9 @@ async function main(): Promise<void> {
   const durationMs = Number(values.duration) * 1000;
   const loadBefore = loadavg();
   const ticksBefore = machineTicks();
+  // Latency on a fresh store; throughput on another, filled with a pool of pending tasks first.
   const [real, bare] = [await startChild('real', store), await startChild('bare')];
+  let loaded: Started | undefined;
   try {
     // 1. A decision reaching a waiting agent: POST decide → the agent's SSE stream.
     // Each round the agent asks, opens its stream on that task, and the decision is posted.
@@ -213,7 +216,14 @@ async function main(): Promise<void> {
     echoStream?.close();
 
     // 2. Decisions per second through the API, against a bare route taking and answering JSON.
-    const pool = [...(real.pool ?? [])];
+    await stopChild(real);
+    loaded = await startChild(
+      'real',
+      values.store ?? `sqlite://${join(folder, 'pool.db')}`,
+      Number(values.pool),
+    );
+    const pool = [...(loaded.pool ?? [])];
+    const api = loaded;
     const realThroughput = await drive({
       concurrency,
       warmupMs: 1000,
@@ -221,7 +231,7 @@ async function main(): Promise<void> {
       lifecycle: async () => {
         const taskId = pool.pop();
         if (taskId === undefined) throw new Error('the task pool ran out: raise --pool');
-        await post(`${real.url}/v1/tasks/${taskId}/decide`, real.admin, {
+        await post(`${api.url}/v1/tasks/${taskId}/decide`, api.admin, {
           outcome: 'approved',
           comment: 'bench',
         });
@@ -278,7 +288,7 @@ async function main(): Promise<void> {
     );
     console.log(`\n${JSON.stringify(report)}`);
   } finally {
-    await Promise.all([stopChild(real), stopChild(bare)]);
+    await Promise.all([stopChild(real), stopChild(bare), ...(loaded ? [stopChild(loaded)] : [])]);
     rmSync(folder, { recursive: true, force: true });
   }
 }
