@@ -422,6 +422,19 @@ describe('health, readiness and the reference', () => {
         '/v1/keys',
       ]),
     );
+    // Every reference resolves, and every route but health, readiness and the reference needs a key.
+    const refs = [...document.text.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map(
+      (match) => match[1],
+    );
+    expect(refs.length).toBeGreaterThan(10);
+    for (const name of refs) expect(document.body.components.schemas[name as string], name).toBeDefined();
+    const open = Object.entries(
+      document.body.paths as Record<string, Record<string, { security?: unknown[] }>>,
+    )
+      .flatMap(([path, item]) => Object.values(item).map((operation) => [path, operation.security] as const))
+      .filter(([, security]) => !security?.length)
+      .map(([path]) => path);
+    expect(open.sort()).toEqual(['/v1/health', '/v1/ready']);
     const page = await t.call(undefined, 'GET', '/v1/docs');
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
