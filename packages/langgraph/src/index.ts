@@ -1,0 +1,1 @@
+export { HoldpointSaver, type HoldpointSaverOptions, type InterruptedThread } from './holdpoint-saver.js';
