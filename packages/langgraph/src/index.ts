@@ -1,1 +1,32 @@
+export { type GateEngine, type GateOrigin, humanResultOf } from './engine.js';
 export { HoldpointSaver, type HoldpointSaverOptions, type InterruptedThread } from './holdpoint-saver.js';
+export { type HumanGateNode, type HumanGateOptions, humanGate, routeOf } from './human-gate.js';
+export {
+  type ActionRequest,
+  type HITLDecision,
+  type HITLRequest,
+  type HITLResponse,
+  type HumanInTheLoopOptions,
+  hitlOutcomes,
+  humanInTheLoop,
+  type InterruptMapping,
+  type InterruptOrigin,
+  type ReviewConfig,
+} from './human-in-the-loop.js';
+export {
+  interruptTaskKey,
+  type ResumableGraph,
+  type ResumeEvent,
+  type Resumer,
+  type ResumerOptions,
+  startResumer,
+} from './resumer.js';
+export {
+  gateKey,
+  type HumanTaskInterrupt,
+  interruptValueOf,
+  isHumanTaskInterrupt,
+  responseSchemaOf,
+  type WaitForHumanOptions,
+  waitForHuman,
+} from './wait-for-human.js';
