@@ -3,6 +3,7 @@ import {
   type AuditEvent,
   type Duration,
   type HumanResult,
+  type HumanTask,
   NotFoundError,
   parseDuration,
   type StoreBackend,
@@ -389,15 +390,17 @@ class GraphResumer implements Resumer {
       for (const mapping of this.#options.interrupts ?? []) {
         const requests = mapping.tasks(value, { threadId, interruptId: id });
         if (requests === undefined) continue;
-        const tasks = await Promise.all(
-          requests.map((request, index) =>
-            this.#engine.requestHuman({
+        // One by one, so the tasks are created (and notified) in the order of the interrupt's requests.
+        const tasks: HumanTask[] = [];
+        for (const [index, request] of requests.entries()) {
+          tasks.push(
+            await this.#engine.requestHuman({
               ...request,
               idempotencyKey: interruptTaskKey(threadId, id, index),
               metadata: { ...request.metadata, langgraph: { threadId, interruptId: id, index } },
             }),
-          ),
-        );
+          );
+        }
         const results = tasks.map(humanResultOf);
         if (results.every((result): result is HumanResult => result !== undefined)) {
           answers.set(id, { value: mapping.resume(results, value), taskIds: tasks.map((task) => task.id) });
