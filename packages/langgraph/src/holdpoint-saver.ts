@@ -201,8 +201,9 @@ export class HoldpointSaver extends BaseCheckpointSaver {
       metadata: serializedMetadata,
       parentId: (config.configurable?.checkpoint_id as string | undefined) ?? null,
     };
-    // The record and its index entry are written side by side: a reader skips an index entry whose
-    // record is not there (yet, or ever after a crash).
+    // The values and the record first, then the index entry that makes the checkpoint visible: a
+    // reader never finds a checkpoint whose values are not written yet (an entry whose record is
+    // missing — a crash in between is not possible in this order — would be skipped anyway).
     const now = Date.now();
     await Promise.all([
       ...(blobs.length === 0
@@ -215,10 +216,10 @@ export class HoldpointSaver extends BaseCheckpointSaver {
             ),
           ]),
       this.store.keyv.set(keys.checkpoint(thread, ns, checkpoint.id), stored),
-      this.store.indexAdd(keys.checkpoints(thread, ns), [
-        { member: checkpoint.id, score: -checkpointScore(checkpoint.id) },
-      ]),
       this.#register(thread, ns),
+    ]);
+    await this.store.indexAdd(keys.checkpoints(thread, ns), [
+      { member: checkpoint.id, score: -checkpointScore(checkpoint.id) },
     ]);
     return { configurable: { thread_id: thread, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
   }
@@ -266,8 +267,9 @@ export class HoldpointSaver extends BaseCheckpointSaver {
         return { key: entry.key, value: stored };
       }),
     );
+    // Records first, then the index entries that make them visible to readers.
+    await this.store.keyv.setMany(values);
     const work: Array<Promise<unknown>> = [
-      this.store.keyv.setMany(values),
       this.store.indexAdd(
         keys.writes(thread, ns, id),
         kept.map((entry) => ({ member: entry.member, score: 0 })),

@@ -9,6 +9,7 @@ import {
   type StoreBackend,
   ValidationError,
 } from '@holdpoint/core';
+import { AsyncLocalStorageProviderSingleton } from '@langchain/core/singletons';
 import { Command, type LangGraphRunnableConfig } from '@langchain/langgraph';
 import { BaseCheckpointSaver, INTERRUPT } from '@langchain/langgraph-checkpoint';
 import { type GateEngine, humanResultOf, originOf } from './engine.js';
@@ -74,6 +75,13 @@ export interface ResumeEvent {
 
 /** A running resumer. */
 export interface Resumer {
+  /**
+   * Run the graph on a thread while holding the thread's lease, so that no resumer resumes it at the
+   * same time (a human quick enough to answer before the run has stopped would otherwise make two
+   * runs on one thread); then look at the thread. Start your runs here.
+   * @example await resumer.invoke({ quarter: 'Q3' }, { configurable: { thread_id: 'q3-2026' } });
+   */
+  invoke(input: unknown, config: LangGraphRunnableConfig): Promise<unknown>;
   /** Look at one thread now: ask for its new interrupts, resume those whose tasks have ended. */
   check(threadId: string): Promise<void>;
   /** Look at every interrupted thread (what start-up does). */
@@ -192,6 +200,38 @@ class GraphResumer implements Resumer {
       });
     }, this.#pollMs);
     this.#rescanTimer = setInterval(() => void this.scan().catch(this.#onError), this.#rescanMs);
+  }
+
+  async invoke(input: unknown, config: LangGraphRunnableConfig): Promise<unknown> {
+    const threadId = config?.configurable?.thread_id as string | undefined;
+    if (typeof threadId !== 'string' || threadId === '') {
+      throw new ValidationError({
+        field: 'invoke.config',
+        message: 'resumer.invoke: give the thread: { configurable: { thread_id } }',
+      });
+    }
+    const lease = `langgraph:lease:${threadId}`;
+    const token = `${this.#owner}:${randomUUID()}`;
+    const giveUp = Date.now() + this.#leaseMs + 1_000;
+    for (
+      let pause = 10;
+      !(await this.#store.claim(lease, token, this.#leaseMs));
+      pause = Math.min(pause * 2, 500)
+    ) {
+      if (this.#closed || Date.now() > giveUp) {
+        throw new Error(`resumer.invoke: thread ${threadId} stayed held by another process`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+    let output: unknown;
+    try {
+      output = await this.#run(input, { ...config, context: { holdpoint: this.#engine, ...config.context } });
+    } finally {
+      await this.#store.releaseClaim(lease, token).catch(this.#onError);
+    }
+    // A gate answered while the run was stopping is resumed now.
+    void this.#schedule(threadId, true);
+    return output;
   }
 
   async check(threadId: string): Promise<void> {
@@ -338,7 +378,7 @@ class GraphResumer implements Resumer {
           throw new Error(`Thread ${threadId} was resumed ${maxRounds} times in a row; stopping here.`);
         }
         const resume = Object.fromEntries([...answers].map(([id, answer]) => [id, answer.value]));
-        await this.#graph.invoke(new Command({ resume }), this.#runConfig(threadId));
+        await this.#run(new Command({ resume }), this.#runConfig(threadId));
         this.#options.onResume?.({
           threadId,
           interrupts: [...answers].map(([interruptId, answer]) => ({ interruptId, taskIds: answer.taskIds })),
@@ -409,6 +449,17 @@ class GraphResumer implements Resumer {
       }
     }
     return answers;
+  }
+
+  /**
+   * Run the graph as a run of its own. A decision taken inside another graph's node (a person
+   * scripted in-process, a tool) reaches the resumer in that node's async context; LangGraph would
+   * take the node's config as the parent of this run and treat it as a subgraph.
+   */
+  #run(input: unknown, config: LangGraphRunnableConfig): Promise<unknown> {
+    return AsyncLocalStorageProviderSingleton.getInstance().run(undefined, () =>
+      this.#graph.invoke(input, config),
+    );
   }
 
   #runConfig(threadId: string): LangGraphRunnableConfig {

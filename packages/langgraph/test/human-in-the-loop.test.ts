@@ -4,6 +4,9 @@ import { z } from 'zod';
 import { humanInTheLoop } from '../src/index.js';
 import { gateSetup } from './helpers/setup.js';
 
+const indexOf = (task: { metadata?: Record<string, unknown> }) =>
+  Number((task.metadata?.langgraph as { index?: number } | undefined)?.index);
+
 describe('an agent with humanInTheLoopMiddleware, served by the resumer', () => {
   it('turns each reviewed tool call into a task, checks edits against the tool schema, and resumes with the decisions', async () => {
     const { hp, saver, resumer } = await gateSetup();
@@ -66,9 +69,7 @@ describe('an agent with humanInTheLoopMiddleware, served by the resumer', () => 
       ],
     });
     await service.check('agent-1');
-    const tasks = (await hp.listTasks({ assignee: 'ops@acme.test' })).sort(
-      (a, b) => Number(a.metadata?.langgraph?.index) - Number(b.metadata?.langgraph?.index),
-    );
+    const tasks = (await hp.listTasks({ assignee: 'ops@acme.test' })).sort((a, b) => indexOf(a) - indexOf(b));
     expect(tasks.map((task) => [task.title, task.allowedOutcomes, task.context])).toEqual([
       [
         'Approve send_email',
