@@ -63,12 +63,13 @@ export interface BoardReportOptions {
 export function boardReportGraph(options: BoardReportOptions) {
   const { holdpoint, hour } = options;
   const hours = (count: number) => count * hour;
-  // Both gates: 48 hours, reminders after a day and then every 16 hours, then a delegate for a day.
+  // Both gates: 48 hours, reminders after a day and then every 16 hours, then 48 hours more with a
+  // delegate beside the assignee.
   const waiting = (delegate: string) => ({
     holdpoint,
     timeout: hours(48),
     remind: { after: hours(24), every: hours(16), max: 3 },
-    escalateTo: [{ assignee: delegate, timeout: hours(24) }],
+    escalateTo: [{ assignee: delegate, timeout: hours(48) }],
   });
   const legal = humanGate<BoardReportState>({
     ...waiting(people.generalCounsel),
