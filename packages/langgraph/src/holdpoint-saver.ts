@@ -54,6 +54,8 @@ interface StoredWrite {
 }
 
 const pageSize = 200;
+/** Index entries read to find the newest checkpoint: more only when they all share one score. */
+const latestPage = 4;
 /** Members that share one score are read in one go; more than this in one group is refused, not cut. */
 const groupLimit = 100_000;
 const threadsIndex = 'langgraph:threads';
@@ -70,9 +72,7 @@ const keys = {
   /** A channel's value at one version (stored once, shared by the checkpoints at that version). */
   blob: (thread: string, ns: string, member: string) =>
     `langgraph:blob:${JSON.stringify([thread, ns])}${member}`,
-  /** Index of a thread's channel values in one namespace. */
-  blobs: (thread: string, ns: string) => `langgraph:blobs:${JSON.stringify([thread, ns])}`,
-  /** Index of a thread's checkpoint namespaces. */
+  /** Index of a thread's checkpoint namespaces other than the root (`''`), which every thread has. */
   namespaces: (thread: string) => `langgraph:nss:${JSON.stringify(thread)}`,
 };
 
@@ -124,10 +124,7 @@ export class HoldpointSaver extends BaseCheckpointSaver {
     if (thread === undefined) return undefined;
     let id: string | undefined = getCheckpointId(config) || undefined;
     if (id === undefined) {
-      for await (const ids of this.#newestFirst(thread, ns)) {
-        id = ids[0];
-        break;
-      }
+      id = await this.#latestId(thread, ns);
       if (id === undefined) return undefined;
     }
     const [stored, writes] = await Promise.all([
@@ -201,25 +198,17 @@ export class HoldpointSaver extends BaseCheckpointSaver {
       metadata: serializedMetadata,
       parentId: (config.configurable?.checkpoint_id as string | undefined) ?? null,
     };
-    // The values and the record first, then the index entry that makes the checkpoint visible: a
-    // reader never finds a checkpoint whose values are not written yet (an entry whose record is
-    // missing — a crash in between is not possible in this order — would be skipped anyway).
-    const now = Date.now();
-    await Promise.all([
-      ...(blobs.length === 0
-        ? []
-        : [
-            this.store.keyv.setMany(blobs),
-            this.store.indexAdd(
-              keys.blobs(thread, ns),
-              changed.map(([channel, version]) => ({ member: blobMember(channel, version), score: now })),
-            ),
-          ]),
-      this.store.keyv.set(keys.checkpoint(thread, ns, checkpoint.id), stored),
-      this.#register(thread, ns),
+    // The values and the record in one write, then the index entry that makes the checkpoint
+    // visible: a reader never finds a checkpoint whose values are not written yet.
+    await this.store.keyv.setMany([
+      { key: keys.checkpoint(thread, ns, checkpoint.id), value: stored },
+      ...blobs,
     ]);
-    await this.store.indexAdd(keys.checkpoints(thread, ns), [
-      { member: checkpoint.id, score: -checkpointScore(checkpoint.id) },
+    await Promise.all([
+      this.store.indexAdd(keys.checkpoints(thread, ns), [
+        { member: checkpoint.id, score: -checkpointScore(checkpoint.id) },
+      ]),
+      this.#register(thread, ns),
     ]);
     return { configurable: { thread_id: thread, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
   }
@@ -291,27 +280,35 @@ export class HoldpointSaver extends BaseCheckpointSaver {
       for await (const page of scan(this.store, index)) ids.push(...page.map((entry) => entry.member));
       for (const id of ids) {
         const writesIndex = keys.writes(threadId, ns, id);
-        const members = await readAll(this.store, writesIndex);
+        const [members, stored] = await Promise.all([
+          readAll(this.store, writesIndex),
+          this.store.keyv.get<StoredCheckpoint>(keys.checkpoint(threadId, ns, id)),
+        ]);
+        // The channel values a checkpoint names are its blobs (stored once per channel and version).
+        const versions =
+          stored === undefined
+            ? {}
+            : (((await this.#load(stored.checkpoint)) as Checkpoint).channel_versions ?? {});
         await this.store.keyv.deleteMany([
           keys.checkpoint(threadId, ns, id),
           ...members.map((member) => keys.write(threadId, ns, id, member)),
+          ...Object.entries(versions).map(([channel, version]) =>
+            keys.blob(threadId, ns, JSON.stringify([channel, version])),
+          ),
         ]);
         await this.store.indexRemove(writesIndex, members);
       }
       await this.store.indexRemove(index, ids);
-      const blobsIndex = keys.blobs(threadId, ns);
-      for await (const page of scan(this.store, blobsIndex)) {
-        const members = page.map((entry) => entry.member);
-        await this.store.keyv.deleteMany(members.map((member) => keys.blob(threadId, ns, member)));
-        await this.store.indexRemove(blobsIndex, members);
-      }
       await this.store.indexRemove(
         interruptedIndex,
         ids.map((id) => JSON.stringify([threadId, id])),
       );
       this.#registered.delete(JSON.stringify([threadId, ns]));
     }
-    await this.store.indexRemove(keys.namespaces(threadId), namespaces);
+    await this.store.indexRemove(
+      keys.namespaces(threadId),
+      namespaces.filter((ns) => ns !== ''),
+    );
     await this.store.indexRemove(threadsIndex, [threadId]);
   }
 
@@ -431,14 +428,28 @@ export class HoldpointSaver extends BaseCheckpointSaver {
     }
   }
 
+  /** The newest checkpoint id of a thread in one namespace: a read of a few index entries. */
+  async #latestId(thread: string, ns: string): Promise<string | undefined> {
+    const index = keys.checkpoints(thread, ns);
+    const page = await this.store.indexRange(index, { limit: latestPage });
+    const first = page[0];
+    if (first === undefined) return undefined;
+    let group = page.filter((entry) => entry.score === first.score);
+    if (group.length === latestPage) {
+      group = await this.store.indexRange(index, { min: first.score, max: first.score, limit: groupLimit });
+    }
+    // Equal scores are ordered by member, ascending: the newest is the last.
+    return group.at(-1)?.member;
+  }
+
   async *#allThreads(): AsyncGenerator<string> {
     for await (const page of scan(this.store, threadsIndex)) {
       for (const entry of page) yield entry.member;
     }
   }
 
-  #namespaces(thread: string): Promise<string[]> {
-    return readAll(this.store, keys.namespaces(thread));
+  async #namespaces(thread: string): Promise<string[]> {
+    return ['', ...(await readAll(this.store, keys.namespaces(thread)))];
   }
 
   /** Put a thread and namespace in the indexes `list` walks (once per saver: the entries are idempotent). */
@@ -447,7 +458,7 @@ export class HoldpointSaver extends BaseCheckpointSaver {
     if (this.#registered.has(key)) return;
     await Promise.all([
       this.store.indexAdd(threadsIndex, [{ member: thread, score: Date.now() }]),
-      this.store.indexAdd(keys.namespaces(thread), [{ member: ns, score: 0 }]),
+      ...(ns === '' ? [] : [this.store.indexAdd(keys.namespaces(thread), [{ member: ns, score: 0 }])]),
     ]);
     this.#registered.add(key);
   }

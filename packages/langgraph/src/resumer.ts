@@ -92,6 +92,7 @@ export interface Resumer {
 
 const endEvents = new Set(['task-decided', 'task-timed-out', 'task-canceled']);
 const maxRounds = 100;
+const endedMemo = 1_000;
 /** Interrupt entries are read again from this far back: processes' clocks differ a little. */
 const clockSlackMs = 5_000;
 
@@ -138,6 +139,8 @@ class GraphResumer implements Resumer {
   readonly #slots = new Map<string, Slot>();
   readonly #retry = new Set<string>();
   readonly #seen = new Map<string, number>();
+  /** Tasks seen ended in events (an ended task never changes), so a resume reads them once. */
+  readonly #ended = new Map<string, HumanTask>();
   readonly #onError: (error: unknown) => void;
   #active = 0;
   readonly #queue: Array<() => void> = [];
@@ -229,8 +232,8 @@ class GraphResumer implements Resumer {
     } finally {
       await this.#store.releaseClaim(lease, token).catch(this.#onError);
     }
-    // A gate answered while the run was stopping is resumed now.
-    void this.#schedule(threadId, true);
+    // A gate answered while the run held the thread was put aside to try again (see #drive), and an
+    // interrupt of an ended task is found by the poll: nothing to look at here.
     return output;
   }
 
@@ -282,8 +285,18 @@ class GraphResumer implements Resumer {
     if (this.#closed || !endEvents.has(event.type) || event.taskId === undefined) return;
     const taskId = event.taskId;
     void (async () => {
-      const origin = originOf(await this.#engine.getTask(taskId));
-      if (origin !== undefined) await this.#schedule(origin.threadId, true);
+      const task = await this.#engine.getTask(taskId);
+      const origin = originOf(task);
+      if (origin === undefined) return;
+      if (humanResultOf(task) !== undefined) {
+        this.#ended.set(taskId, task);
+        // A bounded memo: the oldest entries go first.
+        for (const key of this.#ended.keys()) {
+          if (this.#ended.size <= endedMemo) break;
+          this.#ended.delete(key);
+        }
+      }
+      await this.#schedule(origin.threadId, true);
     })().catch(this.#onError);
   }
 
@@ -378,11 +391,15 @@ class GraphResumer implements Resumer {
           throw new Error(`Thread ${threadId} was resumed ${maxRounds} times in a row; stopping here.`);
         }
         const resume = Object.fromEntries([...answers].map(([id, answer]) => [id, answer.value]));
-        await this.#run(new Command({ resume }), this.#runConfig(threadId));
+        const output = await this.#run(new Command({ resume }), this.#runConfig(threadId));
         this.#options.onResume?.({
           threadId,
           interrupts: [...answers].map(([interruptId, answer]) => ({ interruptId, taskIds: answer.taskIds })),
         });
+        // A run that ended without stopping at an interrupt leaves nothing to answer.
+        if (((output as { __interrupt__?: unknown[] } | undefined)?.__interrupt__ ?? []).length === 0) {
+          return { checkpointId: undefined, interrupts: [] };
+        }
       }
     } catch (error) {
       this.#onError(error);
@@ -419,7 +436,7 @@ class GraphResumer implements Resumer {
       if (isHumanTaskInterrupt(value)) {
         const taskId = value.holdpoint.taskId;
         try {
-          const result = humanResultOf(await this.#engine.getTask(taskId));
+          const result = humanResultOf(this.#ended.get(taskId) ?? (await this.#engine.getTask(taskId)));
           if (result !== undefined) answers.set(id, { value: result, taskIds: [taskId] });
         } catch (error) {
           if (!NotFoundError.isInstance(error)) throw error;

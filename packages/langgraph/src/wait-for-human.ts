@@ -96,6 +96,14 @@ function runPosition(explicit: GateEngine | undefined, where: string): RunPositi
   };
 }
 
+/** The value this run of the node was resumed with at an interrupt position, if any. */
+function resumeValueAt(position: number): { taskId?: unknown } | undefined {
+  const configurable = getConfig()?.configurable as Record<string, unknown> | undefined;
+  const resume = (configurable?.__pregel_scratchpad as { resume?: unknown } | undefined)?.resume;
+  const value = Array.isArray(resume) ? resume[position] : undefined;
+  return typeof value === 'object' && value !== null ? (value as { taskId?: unknown }) : undefined;
+}
+
 /**
  * The idempotency key of a gate: the same thread, checkpoint namespace (which names the node's run),
  * node and position give the same key, so LangGraph running the node again on resume asks again and
@@ -183,15 +191,26 @@ export function responseSchemaOf(task: HumanTask): Record<string, unknown> {
 export async function waitForHuman(options: WaitForHumanOptions): Promise<HumanResult> {
   const { holdpoint, ...request } = options ?? ({} as WaitForHumanOptions);
   const { engine, origin } = runPosition(holdpoint, 'waitForHuman');
-  const task = await engine.requestHuman({
-    ...request,
-    idempotencyKey: gateKey(origin),
-    metadata: { ...request.metadata, langgraph: origin },
-  });
+  const key = gateKey(origin);
+  // On resume the answer at this position names the task: read it, and skip asking again (the key
+  // proves it is this gate's task — a value resumed by hand that names another is not believed).
+  const answered = resumeValueAt(origin.position);
+  let current: HumanTask | undefined;
+  if (typeof answered?.taskId === 'string') {
+    const named = await engine.getTask(answered.taskId).catch(() => undefined);
+    if (named?.idempotencyKey === key) current = named;
+  }
+  const task =
+    current ??
+    (await engine.requestHuman({
+      ...request,
+      idempotencyKey: key,
+      metadata: { ...request.metadata, langgraph: origin },
+    }));
   // Always interrupt, also for a task that has already ended: the gates of a node must keep their
   // positions, which pair each gate with its resume value.
   interrupt(interruptValueOf(task), { responseSchema: responseSchemaOf(task) });
-  const current = await engine.getTask(task.id);
+  current ??= await engine.getTask(task.id);
   const result = humanResultOf(current);
   if (result === undefined) {
     throw new InvalidStateError({

@@ -261,6 +261,13 @@ describe('waitForHuman in a node', () => {
     await expect(
       graph.invoke(new Command({ resume: { status: 'decided', outcome: 'approved' } }), config('t-hand')),
     ).rejects.toMatchObject({ code: 'INVALID_STATE', id: taskId });
+    // Naming the task does not make it decided: the engine is asked.
+    await expect(
+      graph.invoke(
+        new Command({ resume: { status: 'decided', outcome: 'approved', taskId, decidedBy: 'human' } }),
+        config('t-hand'),
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_STATE', id: taskId });
     expect((await hp.getTask(taskId as string)).status).toBe('pending');
   });
 
