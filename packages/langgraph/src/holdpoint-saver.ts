@@ -127,11 +127,15 @@ export class HoldpointSaver extends BaseCheckpointSaver {
       id = await this.#latestId(thread, ns);
       if (id === undefined) return undefined;
     }
-    const [stored, writes] = await Promise.all([
-      this.store.keyv.get<StoredCheckpoint>(keys.checkpoint(thread, ns, id)),
-      this.#readWrites(thread, ns, id),
-    ]);
-    if (stored === undefined) return undefined;
+    // The pending writes are read beside the record, and their values beside the channel values.
+    const writes = this.#readWrites(thread, ns, id);
+    // Awaited below; this only keeps a failure of the record's read from leaving it unhandled.
+    writes.catch(() => undefined);
+    const stored = await this.store.keyv.get<StoredCheckpoint>(keys.checkpoint(thread, ns, id));
+    if (stored === undefined) {
+      await writes;
+      return undefined;
+    }
     return this.#tuple(thread, ns, id, stored, writes);
   }
 
@@ -161,8 +165,14 @@ export class HoldpointSaver extends BaseCheckpointSaver {
               if (limit <= 0) return;
               limit -= 1;
             }
-            const writes = await this.#readWrites(threadId, namespace, id);
-            yield this.#tuple(threadId, namespace, id, stored, writes, metadata);
+            yield this.#tuple(
+              threadId,
+              namespace,
+              id,
+              stored,
+              this.#readWrites(threadId, namespace, id),
+              metadata,
+            );
           }
         }
       }
@@ -336,11 +346,15 @@ export class HoldpointSaver extends BaseCheckpointSaver {
     ns: string,
     id: string,
     stored: StoredCheckpoint,
-    pendingWrites: CheckpointPendingWrite[],
+    writes: Promise<CheckpointPendingWrite[]>,
     metadata?: Record<string, unknown>,
   ): Promise<CheckpointTuple> {
     const checkpoint = (await this.#load(stored.checkpoint)) as Checkpoint;
-    checkpoint.channel_values = await this.#channelValues(thread, ns, checkpoint.channel_versions ?? {});
+    const [values, pendingWrites] = await Promise.all([
+      this.#channelValues(thread, ns, checkpoint.channel_versions ?? {}),
+      writes,
+    ]);
+    checkpoint.channel_values = values;
     if (checkpoint.v < 4 && stored.parentId !== null) {
       await this.#migratePendingSends(checkpoint, thread, ns, stored.parentId);
     }
