@@ -27,7 +27,7 @@ export type HumanGateNode<State> = ((state: State) => Promise<Command>) & {
 };
 
 /** The key of `routes` a result takes: its outcome when decided, its status otherwise. */
-export function routeOf(result: HumanResult): string {
+function routeOf(result: HumanResult): string {
   return result.status === 'decided' ? (result.outcome as string) : result.status;
 }
 

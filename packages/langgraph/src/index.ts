@@ -1,6 +1,6 @@
 export { type GateEngine, type GateOrigin, humanResultOf } from './engine.js';
 export { HoldpointSaver, type HoldpointSaverOptions, type InterruptedThread } from './holdpoint-saver.js';
-export { type HumanGateNode, type HumanGateOptions, humanGate, routeOf } from './human-gate.js';
+export { type HumanGateNode, type HumanGateOptions, humanGate } from './human-gate.js';
 export {
   type ActionRequest,
   type HITLDecision,
@@ -14,7 +14,6 @@ export {
   type ReviewConfig,
 } from './human-in-the-loop.js';
 export {
-  interruptTaskKey,
   type ResumableGraph,
   type ResumeEvent,
   type Resumer,
@@ -22,11 +21,8 @@ export {
   startResumer,
 } from './resumer.js';
 export {
-  gateKey,
   type HumanTaskInterrupt,
-  interruptValueOf,
   isHumanTaskInterrupt,
-  responseSchemaOf,
   type WaitForHumanOptions,
   waitForHuman,
 } from './wait-for-human.js';

@@ -120,7 +120,7 @@ function durationOption(value: Duration | undefined, fallback: number, field: st
 }
 
 /** The idempotency key of the `index`-th task asked for an interrupt the graph raised itself. */
-export function interruptTaskKey(threadId: string, interruptId: string, index: number): string {
+function interruptTaskKey(threadId: string, interruptId: string, index: number): string {
   return `langgraph:${JSON.stringify([threadId, interruptId, index])}`;
 }
 

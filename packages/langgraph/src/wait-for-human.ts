@@ -109,7 +109,7 @@ function resumeValueAt(position: number): { taskId?: unknown } | undefined {
  * node and position give the same key, so LangGraph running the node again on resume asks again and
  * is handed the same task — no second task, no second notification.
  */
-export function gateKey(origin: Pick<GateOrigin, 'threadId' | 'checkpointNs' | 'node' | 'position'>): string {
+function gateKey(origin: Pick<GateOrigin, 'threadId' | 'checkpointNs' | 'node' | 'position'>): string {
   const digest = createHash('sha256')
     .update(JSON.stringify([origin.threadId, origin.checkpointNs, origin.node, origin.position]))
     .digest('base64url');
@@ -117,7 +117,7 @@ export function gateKey(origin: Pick<GateOrigin, 'threadId' | 'checkpointNs' | '
 }
 
 /** The interrupt value for a task. */
-export function interruptValueOf(task: HumanTask): HumanTaskInterrupt {
+function interruptValueOf(task: HumanTask): HumanTaskInterrupt {
   return {
     holdpoint: {
       taskId: task.id,
@@ -138,7 +138,7 @@ export function interruptValueOf(task: HumanTask): HumanTaskInterrupt {
  * The JSON Schema of the answer to a task's interrupt: a {@link HumanResult} whose `outcome` is one
  * of the task's outcomes and whose `data` matches the task's form.
  */
-export function responseSchemaOf(task: HumanTask): Record<string, unknown> {
+function responseSchemaOf(task: HumanTask): Record<string, unknown> {
   const actor = {
     type: 'object',
     properties: { id: { type: 'string' }, name: { type: 'string' } },

@@ -294,4 +294,37 @@ describe('waitForHuman in a node', () => {
       )
       .toBe('approved');
   });
+
+  it('waits inside a subgraph, and the resumer resumes it through the parent thread', async () => {
+    const { hp, saver, resumer } = await gateSetup();
+    const inner = new StateGraph(Results)
+      .addNode('ask', async (state: ResultsState) => ({
+        results: {
+          inner: await waitForHuman({ holdpoint: hp, assignee: 'cfo@acme.test', context: state.topic }),
+        },
+      }))
+      .addEdge(START, 'ask')
+      .addEdge('ask', END)
+      .compile();
+    const graph = new StateGraph(Results)
+      .addNode('review', inner)
+      .addNode('after', () => ({ runs: ['after'] }))
+      .addEdge(START, 'review')
+      .addEdge('review', 'after')
+      .addEdge('after', END)
+      .compile({ checkpointer: saver });
+    const [taskId] = pendingTaskIds(await graph.invoke({ topic: 'nested' }, config('t-sub')));
+    expect((await hp.getTask(taskId as string)).metadata?.langgraph).toMatchObject({
+      threadId: 't-sub',
+      node: 'ask',
+    });
+    await resumer({ graph });
+    await hp.decide(taskId as string, { outcome: 'approved', actor: 'cfo@acme.test' });
+    await expect
+      .poll(async () => ((await graph.getState(config('t-sub'))).values as ResultsState).runs)
+      .toEqual(['after']);
+    const done = (await graph.getState(config('t-sub'))).values as ResultsState;
+    expect(done.results.inner).toMatchObject({ taskId, outcome: 'approved' });
+    expect(await hp.listTasks()).toHaveLength(1);
+  });
 });
