@@ -67,7 +67,7 @@ const keys = {
     `langgraph:w:${JSON.stringify([thread, ns, id])}${member}`,
   /** Index of a thread's checkpoints in one namespace, newest first. */
   checkpoints: (thread: string, ns: string) => `langgraph:cps:${JSON.stringify([thread, ns])}`,
-  /** Index of the writes pending on one checkpoint. */
+  /** The list of the writes pending on one checkpoint (their members). */
   writes: (thread: string, ns: string, id: string) => `langgraph:ws:${JSON.stringify([thread, ns, id])}`,
   /** A channel's value at one version (stored once, shared by the checkpoints at that version). */
   blob: (thread: string, ns: string, member: string) =>
@@ -91,9 +91,11 @@ function missingThread(operation: string): Error {
  * Keyv (records) and sorted indexes (order), so it works on every backend `createStore` opens.
  *
  * - Checkpoints are records `langgraph:cp:…`, ordered per thread and namespace by a sorted index
- *   (newest first, the order of their ids, as every LangGraph saver).
- * - Pending writes are one record per task and write index; a regular write is kept once (a retried
- *   task sends it again), special writes (errors, interrupts, resumes) are replaced.
+ *   (newest first, the order of their ids, as every LangGraph saver); their channel values are
+ *   records of their own, one per channel and version.
+ * - Pending writes are one record per task and write index, listed by a record per checkpoint
+ *   written with them; a regular write is kept once (a retried task sends it again), special writes
+ *   (errors, interrupts, resumes) are replaced.
  * - Threads whose latest checkpoint recorded an interrupt are listed in an index of their own, so a
  *   resumer finds waiting threads without reading every thread ({@link interruptedThreads}).
  *
@@ -107,6 +109,8 @@ export class HoldpointSaver extends BaseCheckpointSaver {
   readonly store: StoreBackend;
   /** Thread and namespace pairs this saver has already put in the thread indexes. */
   readonly #registered = new Set<string>();
+  /** Work on one checkpoint's list of writes, one at a time (the tail of each key's queue). */
+  readonly #queues = new Map<string, Promise<void>>();
 
   constructor(store: StoreBackend, options: HoldpointSaverOptions = {}) {
     super(options.serde);
@@ -243,43 +247,44 @@ export class HoldpointSaver extends BaseCheckpointSaver {
       const member = JSON.stringify([taskId, idx]);
       return { channel, value, idx, member, key: keys.write(thread, ns, id, member) };
     });
-    let kept = entries;
-    const regular = entries.filter((entry) => entry.idx >= 0);
-    if (regular.length > 0) {
+    const manifestKey = keys.writes(thread, ns, id);
+    // The checkpoint's list of writes is read, extended and written back with the new records in one
+    // write; the tasks of one step put their writes at once, so this saver does it one at a time per
+    // checkpoint. (Runs of one thread are one at a time across processes: the resumer's lease.)
+    await this.#exclusive(manifestKey, async () => {
+      const listed = (await this.store.keyv.get<string[]>(manifestKey)) ?? [];
+      const present = new Set(listed);
       // A regular write is kept as first written (a retried task writes the same again); special
       // writes — error, interrupt, resume — replace what was there.
-      const existing = await this.store.keyv.getMany(regular.map((entry) => entry.key));
-      const present = new Set(
-        regular.filter((_, index) => existing[index] != null).map((entry) => entry.key),
+      const kept = entries.filter((entry) => entry.idx < 0 || !present.has(entry.member));
+      if (kept.length === 0) return;
+      const records = await Promise.all(
+        kept.map(async (entry) => {
+          const stored: StoredWrite = {
+            taskId,
+            channel: entry.channel,
+            value: await this.#dump(entry.value),
+            taskPath,
+          };
+          return { key: entry.key, value: stored as unknown };
+        }),
       );
-      kept = entries.filter((entry) => entry.idx < 0 || !present.has(entry.key));
-    }
-    if (kept.length === 0) return;
-    const values = await Promise.all(
-      kept.map(async (entry) => {
-        const stored: StoredWrite = {
-          taskId,
-          channel: entry.channel,
-          value: await this.#dump(entry.value),
-          taskPath,
-        };
-        return { key: entry.key, value: stored };
-      }),
-    );
-    // Records first, then the index entries that make them visible to readers.
-    await this.store.keyv.setMany(values);
-    const work: Array<Promise<unknown>> = [
-      this.store.indexAdd(
-        keys.writes(thread, ns, id),
-        kept.map((entry) => ({ member: entry.member, score: 0 })),
-      ),
-    ];
-    if (ns === '' && kept.some((entry) => entry.channel === INTERRUPT)) {
-      work.push(
-        this.store.indexAdd(interruptedIndex, [{ member: JSON.stringify([thread, id]), score: Date.now() }]),
-      );
-    }
-    await Promise.all(work);
+      const added = kept.map((entry) => entry.member).filter((member) => !present.has(member));
+      const work: Array<Promise<unknown>> = [
+        this.store.keyv.setMany([
+          ...records,
+          ...(added.length === 0 ? [] : [{ key: manifestKey, value: [...listed, ...added] as unknown }]),
+        ]),
+      ];
+      if (ns === '' && kept.some((entry) => entry.channel === INTERRUPT)) {
+        work.push(
+          this.store.indexAdd(interruptedIndex, [
+            { member: JSON.stringify([thread, id]), score: Date.now() },
+          ]),
+        );
+      }
+      await Promise.all(work);
+    });
   }
 
   async deleteThread(threadId: string): Promise<void> {
@@ -289,9 +294,9 @@ export class HoldpointSaver extends BaseCheckpointSaver {
       const ids: string[] = [];
       for await (const page of scan(this.store, index)) ids.push(...page.map((entry) => entry.member));
       for (const id of ids) {
-        const writesIndex = keys.writes(threadId, ns, id);
+        const manifestKey = keys.writes(threadId, ns, id);
         const [members, stored] = await Promise.all([
-          readAll(this.store, writesIndex),
+          this.store.keyv.get<string[]>(manifestKey).then((listed) => listed ?? []),
           this.store.keyv.get<StoredCheckpoint>(keys.checkpoint(threadId, ns, id)),
         ]);
         // The channel values a checkpoint names are its blobs (stored once per channel and version).
@@ -301,12 +306,12 @@ export class HoldpointSaver extends BaseCheckpointSaver {
             : (((await this.#load(stored.checkpoint)) as Checkpoint).channel_versions ?? {});
         await this.store.keyv.deleteMany([
           keys.checkpoint(threadId, ns, id),
+          manifestKey,
           ...members.map((member) => keys.write(threadId, ns, id, member)),
           ...Object.entries(versions).map(([channel, version]) =>
             keys.blob(threadId, ns, JSON.stringify([channel, version])),
           ),
         ]);
-        await this.store.indexRemove(writesIndex, members);
       }
       await this.store.indexRemove(index, ids);
       await this.store.indexRemove(
@@ -408,7 +413,7 @@ export class HoldpointSaver extends BaseCheckpointSaver {
 
   /** The writes pending on one checkpoint, in the order LangGraph applies them. */
   async #readWrites(thread: string, ns: string, id: string): Promise<CheckpointPendingWrite[]> {
-    const members = await readAll(this.store, keys.writes(thread, ns, id));
+    const members = (await this.store.keyv.get<string[]>(keys.writes(thread, ns, id))) ?? [];
     if (members.length === 0) return [];
     const records = await this.store.keyv.getMany<StoredWrite>(
       members.map((member) => keys.write(thread, ns, id, member)),
@@ -439,6 +444,19 @@ export class HoldpointSaver extends BaseCheckpointSaver {
       const ids = page.map((entry) => entry.member).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
       const wanted = beforeId === undefined ? ids : ids.filter((id) => id < beforeId);
       if (wanted.length > 0) yield wanted;
+    }
+  }
+
+  /** Run `work` after the work queued before it on `key`. */
+  async #exclusive(key: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.#queues.get(key) ?? Promise.resolve();
+    const current = previous.then(work, work);
+    const tail = current.catch(() => undefined);
+    this.#queues.set(key, tail);
+    try {
+      await current;
+    } finally {
+      if (this.#queues.get(key) === tail) this.#queues.delete(key);
     }
   }
 
