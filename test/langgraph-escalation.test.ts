@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { runBoardReport } from './board-report-runner.js';
+import { runExample } from './helpers.js';
 
 describe('a LangGraph gate whose approver does not answer', () => {
   it('escalates to the delegate, who is reminded and approves; the graph goes on and the audit names the delegate', async () => {
-    const { code, output } = await runBoardReport({ BOARD_REPORT_SCENARIO: 'escalation' });
+    const { code, output } = await runExample('examples/board-report/index.ts', {
+      BOARD_REPORT_HOUR: '100ms',
+      BOARD_REPORT_SCENARIO: 'escalation',
+    });
     // The CFO is reminded twice, then the delegate joins; the next reminder goes to both.
     expect(output).toMatch(/task-reminded approval v1 engine \S+ to cfo@acme\.test\n/);
     expect(output).toMatch(/task-escalated approval v1 engine \S+ to cfo@acme\.test, deputy-cfo@acme\.test/);

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHoldpoint } from '@holdpoint/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { exited, jsonLines, runFixture } from './helpers.js';
+import { exited, jsonLines, readJsonLines, runFixture } from './helpers.js';
 
 const children: Array<ReturnType<typeof runFixture>> = [];
 const dirs: string[] = [];
@@ -11,18 +11,6 @@ afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-function lines(file: string): Array<Record<string, unknown>> {
-  try {
-    return readFileSync(file, 'utf8')
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  } catch {
-    return [];
-  }
-}
 
 describe('a LangGraph graph whose process is killed while it waits for the CFO', () => {
   it('completes once a new process starts the resumer: one distribution, one notification per gate', async () => {
@@ -69,10 +57,10 @@ describe('a LangGraph graph whose process is killed while it waits for the CFO',
     await new Promise((resolve) => setTimeout(resolve, 500));
     second.kill('SIGKILL');
     await exited(second);
-    expect(lines(join(dir, 'distributions.jsonl'))).toEqual([
+    expect(readJsonLines(join(dir, 'distributions.jsonl'))).toEqual([
       expect.objectContaining({ intentId: legalTask.intentId, version: 1, pid: second.pid }),
     ]);
-    const notifications = lines(join(dir, 'notifications.jsonl'));
+    const notifications = readJsonLines(join(dir, 'notifications.jsonl'));
     const created = notifications.filter((line) => line.type === 'task-created');
     expect(created.map((line) => line.taskId).sort()).toEqual([legalTask.id, cfoTask?.id].sort());
     expect(new Set(notifications.map((line) => line.deliveryId)).size).toBe(notifications.length);

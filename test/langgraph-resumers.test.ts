@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHoldpoint, type HoldpointEngine } from '@holdpoint/core';
@@ -11,7 +11,7 @@ import {
   testRedisUrl,
 } from '@holdpoint/test-services';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { jsonLines, runFixture, runScript } from './helpers.js';
+import { jsonLines, readJsonLines, runFixture, runScript } from './helpers.js';
 
 const children: Array<ReturnType<typeof runFixture>> = [];
 const dirs: string[] = [];
@@ -41,18 +41,6 @@ const storeUrls = {
   },
 };
 const stores = selectedStores().filter((name): name is keyof typeof storeUrls => name in storeUrls);
-
-function lines(file: string): Array<Record<string, unknown>> {
-  try {
-    return readFileSync(file, 'utf8')
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  } catch {
-    return [];
-  }
-}
 
 async function decideAll(human: HoldpointEngine, taskIds: string[], actor: string): Promise<void> {
   await Promise.all(
@@ -106,13 +94,13 @@ describe.each(stores)('three processes resuming one graph on %s', (storeName) =>
     await decideAll(human, cfoTasks, 'cfo@acme.test');
 
     await expect
-      .poll(() => lines(join(dir, 'distributions.jsonl')).length, { timeout: 20_000 })
+      .poll(() => readJsonLines(join(dir, 'distributions.jsonl')).length, { timeout: 20_000 })
       .toBe(threads.length);
     // Give a duplicate every chance to appear before counting.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     for (const worker of workers) worker.kill('SIGKILL');
 
-    const distributions = lines(join(dir, 'distributions.jsonl'));
+    const distributions = readJsonLines(join(dir, 'distributions.jsonl'));
     expect(distributions.map((line) => line.intentId).sort()).toEqual([...intentIds].sort());
     const resumes = outputs.flatMap((output) =>
       output.lines.filter((line) => typeof line.resumed === 'string'),
@@ -121,7 +109,9 @@ describe.each(stores)('three processes resuming one graph on %s', (storeName) =>
     expect(resumedTasks.sort()).toEqual(
       [...started.flatMap((line) => line.taskIds as string[]), ...cfoTasks].sort(),
     );
-    const created = lines(join(dir, 'notifications.jsonl')).filter((line) => line.type === 'task-created');
+    const created = readJsonLines(join(dir, 'notifications.jsonl')).filter(
+      (line) => line.type === 'task-created',
+    );
     expect(created).toHaveLength(threads.length * 2);
     expect(new Set(created.map((line) => line.taskId)).size).toBe(threads.length * 2);
     expect(await human.listTasks({ limit: 100 })).toHaveLength(threads.length * 2);
