@@ -20,7 +20,7 @@ import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createHoldpoint, createStore, type HoldpointEngine, type StoreBackend } from '@holdpoint/core';
+import { createHoldpoint, createStore, type Holdpoint, type StoreBackend } from '@holdpoint/core';
 import {
   HoldpointSaver,
   humanGate,
@@ -71,7 +71,7 @@ function bareGraph(checkpointer: BaseCheckpointSaver) {
     .compile({ checkpointer });
 }
 
-function gatedGraph(checkpointer: BaseCheckpointSaver, hp: HoldpointEngine) {
+function gatedGraph(checkpointer: BaseCheckpointSaver, hp: Holdpoint) {
   const gate = humanGate<BenchState>({
     holdpoint: hp,
     task: 'approval',

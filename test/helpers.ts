@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Holdpoint, HumanTask, ListTasksOptions } from '@holdpoint/core';
 
 /** A fresh SQLite store URL in a temporary folder. */
 export function tempSqlite(name = 'holdpoint.db'): string {
@@ -137,4 +138,13 @@ export function readJsonLines(file: string): Array<Record<string, unknown>> {
     .split('\n')
     .filter((line) => line.trim() !== '')
     .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/**
+ * The tasks `listTasks` returns, as a list: the engine returns a list now and a page
+ * (`{ tasks, cursor }`) after issue 6's next step — the one place these tests name that shape.
+ */
+export async function taskList(hp: Holdpoint, options?: ListTasksOptions): Promise<HumanTask[]> {
+  const listed: unknown = await hp.listTasks(options);
+  return Array.isArray(listed) ? (listed as HumanTask[]) : (listed as { tasks: HumanTask[] }).tasks;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHoldpoint } from '@holdpoint/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { exited, jsonLines, readJsonLines, runFixture } from './helpers.js';
+import { exited, jsonLines, readJsonLines, runFixture, taskList } from './helpers.js';
 
 const children: Array<ReturnType<typeof runFixture>> = [];
 const dirs: string[] = [];
@@ -31,10 +31,11 @@ describe('a LangGraph graph whose process is killed while it waits for the CFO',
       actor: 'legal@acme.test',
       versionDigest: legalTask.versionDigest,
     });
-    // The first process resumes the graph, which stops at the CFO's gate.
+    // The first process resumes the graph, which stops at the CFO's gate (it has let go of the
+    // thread when it says so).
     const resumed = await firstOutput.next((line) => line.resumed === 'q3-restart');
     expect(resumed.taskIds).toEqual([legalTask.id]);
-    const [cfoTask] = await human.listTasks({ assignee: 'cfo@acme.test', status: 'pending' });
+    const [cfoTask] = await taskList(human, { assignee: 'cfo@acme.test', status: 'pending' });
     expect(cfoTask).toMatchObject({ type: 'approval', intentId: legalTask.intentId });
 
     first.kill('SIGKILL');
@@ -64,7 +65,7 @@ describe('a LangGraph graph whose process is killed while it waits for the CFO',
     const created = notifications.filter((line) => line.type === 'task-created');
     expect(created.map((line) => line.taskId).sort()).toEqual([legalTask.id, cfoTask?.id].sort());
     expect(new Set(notifications.map((line) => line.deliveryId)).size).toBe(notifications.length);
-    expect(await human.listTasks()).toHaveLength(2);
+    expect(await taskList(human)).toHaveLength(2);
     const intent = await human.getIntent(legalTask.intentId);
     expect(intent.status).toBe('COMPLETED');
     expect(await human.audit.verify(await human.audit.export(intent.id))).toMatchObject({ ok: true });

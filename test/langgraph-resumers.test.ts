@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHoldpoint, type HoldpointEngine } from '@holdpoint/core';
+import { createHoldpoint, type Holdpoint } from '@holdpoint/core';
 import {
   deleteRedisPrefixes,
   dropPostgresSchemas,
@@ -11,7 +11,7 @@ import {
   testRedisUrl,
 } from '@holdpoint/test-services';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { jsonLines, readJsonLines, runFixture, runScript } from './helpers.js';
+import { jsonLines, readJsonLines, runFixture, runScript, taskList } from './helpers.js';
 
 const children: Array<ReturnType<typeof runFixture>> = [];
 const dirs: string[] = [];
@@ -42,7 +42,7 @@ const storeUrls = {
 };
 const stores = selectedStores().filter((name): name is keyof typeof storeUrls => name in storeUrls);
 
-async function decideAll(human: HoldpointEngine, taskIds: string[], actor: string): Promise<void> {
+async function decideAll(human: Holdpoint, taskIds: string[], actor: string): Promise<void> {
   await Promise.all(
     taskIds.map(async (taskId) => {
       const task = await human.getTask(taskId);
@@ -84,12 +84,12 @@ describe.each(stores)('three processes resuming one graph on %s', (storeName) =>
     for (const worker of workers) worker.stdin?.write('go\n');
     await Promise.all(outputs.map((output) => output.next((line) => line.ready === true)));
     const cfoTasks = await expect
-      .poll(async () => (await human.listTasks({ assignee: 'cfo@acme.test', status: 'pending' })).length, {
+      .poll(async () => (await taskList(human, { assignee: 'cfo@acme.test', status: 'pending' })).length, {
         timeout: 20_000,
       })
       .toBe(threads.length)
       .then(async () =>
-        (await human.listTasks({ assignee: 'cfo@acme.test', status: 'pending' })).map((task) => task.id),
+        (await taskList(human, { assignee: 'cfo@acme.test', status: 'pending' })).map((task) => task.id),
       );
     await decideAll(human, cfoTasks, 'cfo@acme.test');
 
@@ -114,7 +114,7 @@ describe.each(stores)('three processes resuming one graph on %s', (storeName) =>
     );
     expect(created).toHaveLength(threads.length * 2);
     expect(new Set(created.map((line) => line.taskId)).size).toBe(threads.length * 2);
-    expect(await human.listTasks({ limit: 100 })).toHaveLength(threads.length * 2);
+    expect(await taskList(human, { limit: 100 })).toHaveLength(threads.length * 2);
     await human.close();
   });
 });

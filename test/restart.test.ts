@@ -1,4 +1,4 @@
-import { createHoldpoint, type HoldpointEngine } from '@holdpoint/core';
+import { createHoldpoint, type Holdpoint } from '@holdpoint/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exited, jsonLines, runFixture, tempSqlite } from './helpers.js';
 
@@ -7,7 +7,7 @@ afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
 });
 
-async function countTypes(hp: HoldpointEngine, intentId: string, type: string): Promise<number> {
+async function countTypes(hp: Holdpoint, intentId: string, type: string): Promise<number> {
   const jsonl = await hp.audit.export(intentId);
   return jsonl
     .trim()

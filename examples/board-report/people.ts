@@ -2,7 +2,7 @@
 // (what would be an email or an inbox entry), through `decide` on the same store — the same path
 // a decision from the server's inbox takes. Against a running server the real people act instead,
 // and this file is not used.
-import { type HoldpointEngine, type HumanTask, type Notification, StaleVersionError } from '@holdpoint/core';
+import { type Holdpoint, type HumanTask, type Notification, StaleVersionError } from '@holdpoint/core';
 import { people } from './graph.js';
 
 export interface Script {
@@ -25,7 +25,7 @@ export interface ScriptedHumans {
 
 const versionOf = (task: HumanTask) => (task.context as { version?: number } | null)?.version ?? 0;
 
-export function scriptedHumans(hp: HoldpointEngine, script: Script): ScriptedHumans {
+export function scriptedHumans(hp: Holdpoint, script: Script): ScriptedHumans {
   const refusals: string[] = [];
   const errors: unknown[] = [];
   const digests = new Map<number, string>();

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   createHoldpoint,
-  type HoldpointEngine,
+  type Holdpoint,
   HoldpointError,
   type HumanTask,
   type Intent,
@@ -263,7 +263,7 @@ const call: fc.Arbitrary<Call> = fc
   .chain(([method, args]) => fc.nat().map((pick) => ({ method, args: args as unknown[], pick })));
 
 /** The tasks and intents a run starts from: open, decided, under a quorum, a form, and a closed intent. */
-async function seed(hp: HoldpointEngine): Promise<{ tasks: HumanTask[]; intents: Intent[] }> {
+async function seed(hp: Holdpoint): Promise<{ tasks: HumanTask[]; intents: Intent[] }> {
   const intent = await hp.submit({ type: 'report', input: { quarter: 'Q3' } });
   const tasks = [
     await hp.requestHuman({ intentId: intent.id, assignee: 'ann@acme.test', context: { draft: 1 } }),
@@ -290,7 +290,7 @@ async function seed(hp: HoldpointEngine): Promise<{ tasks: HumanTask[]; intents:
 }
 
 /** Everything a refused call must leave alone: every audit event, every task, as read back. */
-async function state(hp: HoldpointEngine): Promise<string> {
+async function state(hp: Holdpoint): Promise<string> {
   const events: string[] = [];
   let since: string | undefined;
   for (;;) {
@@ -335,7 +335,7 @@ function substitute(
   return value;
 }
 
-function invoke(hp: HoldpointEngine, method: string, args: unknown[]): Promise<unknown> {
+function invoke(hp: Holdpoint, method: string, args: unknown[]): Promise<unknown> {
   const api = hp as unknown as Record<string, (...values: unknown[]) => Promise<unknown>>;
   if (method === 'audit.export') return hp.audit.export(args[0] as string);
   if (method === 'audit.verify') return hp.audit.verify(args[0] as string);
@@ -356,7 +356,7 @@ const prototypeNames = () =>
  * firing between two snapshots would look like a change made by the refused call in between.
  * Returns how the calls ended, for the summary.
  */
-async function hammer(open: () => Promise<HoldpointEngine>, runs: number, seedValue?: number) {
+async function hammer(open: () => Promise<Holdpoint>, runs: number, seedValue?: number) {
   const tally = { calls: 0, succeeded: 0, refused: new Map<string, number>(), aborted: 0 };
   const prototypesBefore = prototypeNames();
   const result = await fc.check(
@@ -380,7 +380,7 @@ async function hammer(open: () => Promise<HoldpointEngine>, runs: number, seedVa
   }
   return tally;
 
-  async function run(hp: HoldpointEngine, calls: Call[]): Promise<void> {
+  async function run(hp: Holdpoint, calls: Call[]): Promise<void> {
     const { tasks, intents } = await seed(hp);
     const run = randomUUID();
     // Keys that a call got to use: reusing one for another request is rightly refused.

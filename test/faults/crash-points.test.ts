@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import {
   type AuditEvent,
   createHoldpoint,
-  type HoldpointEngine,
+  type Holdpoint,
   type HumanTask,
   notificationTypes,
 } from '@holdpoint/core';
@@ -16,6 +16,7 @@ import {
   chainOf,
   exited,
   type FaultChild,
+  inspectStore,
   isolatedStore,
   killChildren,
   mapLimit,
@@ -99,7 +100,7 @@ describe.runIf(storeSelected('sqlite'))('a worker SIGKILLed at random points on 
     };
 
     /** Checks that hold after every kill, over the tasks of the rounds given. */
-    const check = async (hp: HoldpointEngine, roundsToCheck: Set<number>) => {
+    const check = async (hp: Holdpoint, roundsToCheck: Set<number>) => {
       const tasks = [...known.values()].filter((task) => roundsToCheck.has(task.round));
       await mapLimit(tasks, 8, async (entry) => {
         const task = await hp.getTask(entry.id).catch(() => undefined);
@@ -139,11 +140,12 @@ describe.runIf(storeSelected('sqlite'))('a worker SIGKILLed at random points on 
 
       // Reopen the store, as an operator would after the crash.
       const hp = await createHoldpoint({ store: store.spec, timers: false });
+      const inspect = await inspectStore(store.spec);
       try {
         // The worker was the only engine firing timers: a live lease is one it died holding.
-        const due = await hp.store.indexRange('due', { limit: 10_000 });
-        const leases = await hp.store.readClaims(due.map((entry) => `lease:timer:${entry.member}`));
-        const held = due.filter((_, position) => leases[position] !== undefined).map((entry) => entry.member);
+        const due = await inspect.dueTimers();
+        const leases = await inspect.timerLeases(due);
+        const held = due.filter((_, position) => leases[position] !== undefined);
         for (const member of held) orphans.add(member);
         if (held.length > 0) killedDuring.timer++;
         const begun = (verb: string) =>
@@ -160,6 +162,7 @@ describe.runIf(storeSelected('sqlite'))('a worker SIGKILLed at random points on 
         ).toHaveLength(previousCount);
         await check(hp, new Set([round - 1, round]));
       } finally {
+        await inspect.close();
         await hp.close();
       }
       const begun = worker.lines.filter((line) => line.start === 'create' && line.round === round);
@@ -220,11 +223,13 @@ describe.runIf(storeSelected('sqlite'))('a worker SIGKILLed at random points on 
         );
       }
     });
-    const claims = await hp.store.readClaims(notifyingEvents.map((event) => `notified:${event.id}`));
+    const inspect = await inspectStore(store.spec);
+    cleanups.push(() => inspect.close());
+    const claims = await inspect.notifiedClaims(notifyingEvents.map((event) => event.id));
     notifyingEvents.forEach((event, position) => {
       if ((deliveries.get(event.id) ?? 0) > 0) return;
       // Claimed and never written down: the worker died between the two. Anything else is a miss.
-      if (claims[position] !== undefined) lostDeliveries++;
+      if (claims[position]) lostDeliveries++;
       else undelivered++;
     });
     const listed = await hp.listTasks({ limit: 10_000 });

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import {
   type AuditEvent,
   createHoldpoint,
-  type HoldpointEngine,
   type HumanTask,
   NotFoundError,
   notificationTypes,
@@ -16,6 +15,7 @@ import {
   chainOf,
   exited,
   type FaultChild,
+  inspectStore,
   isolatedStore,
   killChildren,
   mapLimit,
@@ -44,23 +44,19 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** The engine's lease on a due timer (a member of its `due` index), held only while it fires it. */
-const leaseKey = (member: string) => `lease:timer:${member}`;
-
 /**
  * Timers the killed engine took down with it: leased when it died and still leased by the same
  * holder a while later (a live engine holds a lease only for the few milliseconds of one fire). Such
  * a timer waits for its lease to lapse, then another engine fires it — unless its task ended first.
  */
-async function orphanedTimers(hp: HoldpointEngine, killedAt: number): Promise<Set<string>> {
+async function orphanedTimers(inspect: Inspector, killedAt: number): Promise<Set<string>> {
   // Commands the engine had sent when it died may still be on their way to the server.
   await sleep(100);
-  const due = await hp.store.indexRange('due', { max: killedAt, limit: 10_000 });
-  const members = due.map((entry) => entry.member);
-  const before = await hp.store.readClaims(members.map(leaseKey));
+  const timers = await inspect.dueTimers(killedAt);
+  const before = await inspect.timerLeases(timers);
   await sleep(2_000);
-  const after = await hp.store.readClaims(members.map(leaseKey));
-  return new Set(members.filter((_, index) => before[index] !== undefined && before[index] === after[index]));
+  const after = await inspect.timerLeases(timers);
+  return new Set(timers.filter((_, index) => before[index] !== undefined && before[index] === after[index]));
 }
 
 /** How late each timer of a task fired, in ms after it fell due. */
@@ -87,6 +83,8 @@ function latenessOf(task: HumanTask, events: readonly AuditEvent[]): number[] {
   return late;
 }
 
+type Inspector = Awaited<ReturnType<typeof inspectStore>>;
+
 const services = (['redis', 'postgres'] as const).filter((name) => storeSelected(name));
 
 describe.each(services)('a fleet of engines on one %s store', (service: ServiceName) => {
@@ -111,6 +109,8 @@ describe.each(services)('a fleet of engines on one %s store', (service: ServiceN
     // The parent reads through an engine of its own that fires no timers and delivers nothing.
     const hp = await createHoldpoint({ store: store.spec, timers: false });
     cleanups.push(() => hp.close());
+    const inspect = await inspectStore(store.spec);
+    cleanups.push(() => inspect.close());
 
     const engines = ranges.map(launch);
     await Promise.all(engines.map((engine) => engine.next((line) => 'ready' in line, 30_000)));
@@ -122,7 +122,7 @@ describe.each(services)('a fleet of engines on one %s store', (service: ServiceN
     expect(await exited(victim.child)).toBe('SIGKILL');
     const killedAt = Date.now();
     const restarted = launch(ranges[victimNumber] as number[]);
-    const orphans = await orphanedTimers(hp, killedAt);
+    const orphans = await orphanedTimers(inspect, killedAt);
     const survivors = engines.filter((engine) => engine !== victim);
     const alive = [...survivors, restarted];
     await Promise.all(alive.map((engine) => engine.next((line) => 'done' in line, 60_000)));
@@ -252,9 +252,9 @@ describe.each(services)('a fleet of engines on one %s store', (service: ServiceN
       }
     }
     const unknownDeliveries = [...deliveries.keys()].filter((id) => !eventIds.has(id));
-    const claims = await hp.store.readClaims(undelivered.map((id) => `notified:${id}`));
-    const lostInKill = undelivered.filter((_, position) => claims[position] !== undefined).length;
-    undelivered = undelivered.filter((_, position) => claims[position] === undefined);
+    const claims = await inspect.notifiedClaims(undelivered);
+    const lostInKill = undelivered.filter((_, position) => claims[position]).length;
+    undelivered = undelivered.filter((_, position) => !claims[position]);
 
     lateness.sort((a, b) => a - b);
     const delivered = [...deliveries.values()].reduce((sum, count) => sum + count, 0);

@@ -5,7 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditEvent, HoldpointEngine, HumanTask } from '@holdpoint/core';
+import {
+  type AuditEvent,
+  createStore,
+  type Holdpoint,
+  type HumanTask,
+  type StoreBackend,
+} from '@holdpoint/core';
 import {
   deleteRedisPrefixes,
   dropPostgresSchemas,
@@ -15,6 +21,8 @@ import {
   testPostgresUrl,
   testRedisUrl,
 } from '@holdpoint/test-services';
+// The storage layout's names, from the engine's own module rather than spelled out here.
+import { layout } from '../../packages/core/src/store/layout.js';
 import { jsonLines, runScript } from '../helpers.js';
 
 export { type ServiceName, testPostgresUrl as postgresUrl, testRedisUrl as redisUrl };
@@ -155,7 +163,7 @@ export function readDeliveries(files: readonly string[]): Map<string, number> {
 
 /** The events of an intent's exported audit chain, and whether the export verifies. */
 export async function chainOf(
-  hp: HoldpointEngine,
+  hp: Holdpoint,
   intentId: string,
 ): Promise<{ events: AuditEvent[]; verified: boolean; reason?: string }> {
   const jsonl = await hp.audit.export(intentId);
@@ -262,4 +270,32 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 /** Whole milliseconds of a duration in seconds with one decimal, for summary lines. */
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
+}
+
+/**
+ * Look into a store the way the engine lays it out: due timers and who holds their leases, and
+ * which notifications were claimed for delivery. Open it beside the engines; close it at the end.
+ */
+export async function inspectStore(spec: string) {
+  const store: StoreBackend = await createStore(spec);
+  return {
+    /** Timers due by `max` (all when absent), by id. */
+    async dueTimers(max?: number): Promise<string[]> {
+      const due = await store.indexRange(layout.dueIndex, {
+        ...(max === undefined ? {} : { max }),
+        limit: 10_000,
+      });
+      return due.map((entry) => entry.member);
+    },
+    /** The engine holding each timer's lease (`undefined` where none does). */
+    timerLeases(timerIds: readonly string[]): Promise<(string | undefined)[]> {
+      return store.readClaims(timerIds.map(layout.timerLease));
+    },
+    /** Whether each event's notification was claimed for delivery. */
+    async notifiedClaims(eventIds: readonly string[]): Promise<boolean[]> {
+      const claims = await store.readClaims(eventIds.map(layout.notified));
+      return claims.map((claim) => claim !== undefined);
+    },
+    close: () => store.close(),
+  };
 }

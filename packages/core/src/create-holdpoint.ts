@@ -1,10 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import type Keyv from 'keyv';
 import { z } from 'zod';
-import type { Duration } from './duration.js';
-import { durationSetting, HoldpointEngine, type Notification } from './engine/engine.js';
+import { type Duration, parseDuration } from './duration.js';
+import { HoldpointEngine } from './engine/engine.js';
 import { parseWith } from './engine/options.js';
+import type { NotifyHook } from './engine/outbox.js';
 import { ValidationError } from './errors/validation-error.js';
+import type { Holdpoint } from './holdpoint.js';
 import { createStore } from './store/create-store.js';
 import type { StoreBackend } from './store/store-backend.js';
 
@@ -21,7 +23,7 @@ export interface HoldpointOptions {
    * canceled) across all engines on the store. Keep it quick — hand off to a queue or an outbox.
    * Events recorded by engines without a hook are delivered by an engine with one.
    */
-  notify?: (notification: Notification) => void | Promise<void>;
+  notify?: NotifyHook;
   /** Ed25519 private key (PKCS#8 PEM or KeyObject) that signs audit exports. @default generated on first use and kept in the store */
   auditKey?: string | KeyObject;
   /** Safety-net poll under the store's wake-ups, for waiters and timers. @default '5s' */
@@ -56,7 +58,7 @@ export const defaultStore = 'sqlite://./.holdpoint/holdpoint.db';
  * const hp = await createHoldpoint({ store: 'sqlite://./.holdpoint/holdpoint.db' });
  * const result = await hp.waitForHuman({ task: 'approval', assignee: 'cfo@acme.test', timeout: '48h' });
  */
-export async function createHoldpoint(options: HoldpointOptions = {}): Promise<HoldpointEngine> {
+export async function createHoldpoint(options: HoldpointOptions = {}): Promise<Holdpoint> {
   const parsed = parseWith(optionsSchema, options, 'createHoldpoint');
   const pollIntervalMs = durationSetting(parsed.pollInterval, 5_000, 'createHoldpoint.pollInterval');
   if (pollIntervalMs < 10 || pollIntervalMs > 86_400_000) {
@@ -87,4 +89,9 @@ export async function createHoldpoint(options: HoldpointOptions = {}): Promise<H
     throw error;
   }
   return engine;
+}
+
+/** A duration option in ms, or the fallback when it is absent. */
+function durationSetting(value: Duration | undefined, fallback: number, field: string): number {
+  return value === undefined ? fallback : parseDuration(value, field);
 }

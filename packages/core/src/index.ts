@@ -4,12 +4,16 @@ export { verifyAudit } from './audit/audit-export.js';
 export { canonicalJson, versionDigest } from './canonical-json.js';
 export { createHoldpoint, defaultStore, type HoldpointOptions } from './create-holdpoint.js';
 export { type Duration, parseDuration } from './duration.js';
-export type { EventPage, Notification, NotificationType, WaitForHumanOptions } from './engine/engine.js';
-export { HoldpointEngine, notificationTypes } from './engine/engine.js';
 export type { DecideInput, RequestHumanOptions, SubmitOptions } from './engine/options.js';
+export {
+  type Notification,
+  type NotificationType,
+  type NotifyHook,
+  notificationTypes,
+} from './engine/outbox.js';
 export { AlreadyDecidedError } from './errors/already-decided-error.js';
 export { EngineClosedError } from './errors/engine-closed-error.js';
-export { HoldpointError } from './errors/holdpoint-error.js';
+export { HoldpointError, type HoldpointErrorCode } from './errors/holdpoint-error.js';
 export { IdempotencyConflictError } from './errors/idempotency-conflict-error.js';
 export { InvalidOutcomeError } from './errors/invalid-outcome-error.js';
 export { InvalidStateError } from './errors/invalid-state-error.js';
@@ -18,6 +22,19 @@ export { NotFoundError } from './errors/not-found-error.js';
 export { StaleVersionError } from './errors/stale-version-error.js';
 export { StoreUnavailableError } from './errors/store-unavailable-error.js';
 export { ValidationError } from './errors/validation-error.js';
+export type {
+  CancelOptions,
+  CancelTaskOptions,
+  CompleteOptions,
+  EventPage,
+  EventsOptions,
+  FailOptions,
+  Holdpoint,
+  HoldpointAudit,
+  ListTasksOptions,
+  VerifyOptions,
+  WaitForHumanOptions,
+} from './holdpoint.js';
 export type {
   Actor,
   Decision,

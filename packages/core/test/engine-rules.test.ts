@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  type HoldpointEngine,
-  HoldpointError,
-  taskTypeRules,
-  taskTypes,
-  versionDigest,
-} from '../src/index.js';
+import { type Holdpoint, HoldpointError, taskTypeRules, taskTypes, versionDigest } from '../src/index.js';
 import { auditEvents, engineFor, errorOf } from './helpers/engine.js';
 import { storeCases } from './helpers/stores.js';
 
 describe.each(storeCases)('engine rules on $name', (storeCase) => {
-  async function engine(options: Parameters<typeof engineFor>[1] = {}): Promise<HoldpointEngine> {
+  async function engine(options: Parameters<typeof engineFor>[1] = {}): Promise<Holdpoint> {
     return engineFor(await storeCase.spec(), options);
   }
 

@@ -1,10 +1,10 @@
-import type { HoldpointEngine, HumanResult, HumanTask } from '@holdpoint/core';
+import type { Holdpoint, HumanResult, HumanTask } from '@holdpoint/core';
 
 /**
  * The engine methods this adapter calls: what `createHoldpoint` returns. (One place names the
  * engine's type, so that a change of it touches this line only.)
  */
-export type GateEngine = Pick<HoldpointEngine, 'requestHuman' | 'getTask' | 'subscribe'>;
+export type GateEngine = Pick<Holdpoint, 'requestHuman' | 'getTask' | 'subscribe'>;
 
 /** What the adapter records in a task's `metadata.langgraph`: where in which run the human was asked. */
 export interface GateOrigin {

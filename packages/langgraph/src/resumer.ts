@@ -60,7 +60,7 @@ export interface ResumerOptions {
   rescanInterval?: Duration;
   /** Threads resumed at once by this process. @default 4 */
   concurrency?: number;
-  /** Called after each resume. */
+  /** Called after each resume, once the thread's lease is released. */
   onResume?: (event: ResumeEvent) => void;
   /** Errors of background work (a resumed run that threw, a store that is down). @default console.error */
   onError?: (error: unknown) => void;
@@ -269,7 +269,8 @@ class GraphResumer implements Resumer {
   /** Look at a thread, then drop its entries in the saver's interrupt index that are answered or superseded. */
   async #visit(threadId: string, checkpoints: string[]): Promise<void> {
     try {
-      const waiting = await this.#schedule(threadId, false);
+      // A thread another process holds is tried again: that process may have died holding it.
+      const waiting = await this.#schedule(threadId, true);
       if (waiting === undefined || this.#saver === undefined) return;
       for (const checkpointId of checkpoints) {
         if (checkpointId !== waiting.checkpointId || waiting.interrupts.length === 0) {
@@ -363,13 +364,23 @@ class GraphResumer implements Resumer {
   }
 
   /**
-   * Under the thread's lease: read its pending interrupts, resume those whose tasks have ended (by
-   * interrupt id, all at once), and again while a resumed run stops at an answered interrupt.
-   * Without the lease (another process resumes the thread), try again later when `retry`.
+   * Read the thread's pending interrupts; when some have ended tasks, take the thread's lease, read
+   * again, resume those (by interrupt id, all at once), and again while a resumed run stops at an
+   * answered interrupt. Without the lease (another process resumes the thread), try again later
+   * when `retry`.
    * @returns what the thread waits for after that, or undefined when the lease was not ours.
    */
   async #drive(threadId: string, retry: boolean): Promise<Waiting | undefined> {
     if (this.#closed) return undefined;
+    // A look that finds nothing to resume holds nothing: a process that dies while it looks leaves
+    // the thread free. Only a resume takes the lease, and reads the thread again under it.
+    try {
+      const first = await this.#waiting(threadId);
+      if ((await this.#answers(threadId, first)).size === 0) return first;
+    } catch (error) {
+      this.#onError(error);
+      return undefined;
+    }
     const lease = `langgraph:lease:${threadId}`;
     const token = `${this.#owner}:${randomUUID()}`;
     let won = false;
@@ -382,6 +393,7 @@ class GraphResumer implements Resumer {
       if (retry) this.#retry.add(threadId);
       return undefined;
     }
+    const resumed: ResumeEvent[] = [];
     try {
       for (let round = 0; ; round++) {
         const waiting = await this.#waiting(threadId);
@@ -392,7 +404,7 @@ class GraphResumer implements Resumer {
         }
         const resume = Object.fromEntries([...answers].map(([id, answer]) => [id, answer.value]));
         const output = await this.#run(new Command({ resume }), this.#runConfig(threadId));
-        this.#options.onResume?.({
+        resumed.push({
           threadId,
           interrupts: [...answers].map(([interruptId, answer]) => ({ interruptId, taskIds: answer.taskIds })),
         });
@@ -406,6 +418,8 @@ class GraphResumer implements Resumer {
       return undefined;
     } finally {
       await this.#store.releaseClaim(lease, token).catch(this.#onError);
+      // Told once the thread is free again: a process that stops after this holds nothing.
+      for (const event of resumed) this.#options.onResume?.(event);
     }
   }
 

@@ -2,7 +2,7 @@ import type { HumanResult } from '@holdpoint/core';
 import { Annotation, Command, END, START, StateGraph } from '@langchain/langgraph';
 import { describe, expect, it } from 'vitest';
 import { humanGate, isHumanTaskInterrupt, type ResumeEvent, waitForHuman } from '../src/index.js';
-import { gateSetup } from './helpers/setup.js';
+import { gateSetup, taskList } from './helpers/setup.js';
 
 const Results = Annotation.Root({
   topic: Annotation<string>,
@@ -92,7 +92,7 @@ describe('waitForHuman in a node', () => {
         taskId,
       });
     expect(nodeRuns).toBe(3);
-    expect((await hp.listTasks()).map((listed) => listed.id)).toEqual([taskId]);
+    expect((await taskList(hp)).map((listed) => listed.id)).toEqual([taskId]);
     expect(notifications.filter((notification) => notification.type === 'task-created')).toHaveLength(1);
   });
 
@@ -126,9 +126,9 @@ describe('waitForHuman in a node', () => {
       actor: 'legal@acme.test',
     });
     const cfoTask = await expect
-      .poll(async () => (await hp.listTasks({ assignee: 'cfo@acme.test' }))[0]?.id)
+      .poll(async () => (await taskList(hp, { assignee: 'cfo@acme.test' }))[0]?.id)
       .toBeDefined()
-      .then(async () => (await hp.listTasks({ assignee: 'cfo@acme.test' }))[0]?.id as string);
+      .then(async () => (await taskList(hp, { assignee: 'cfo@acme.test' }))[0]?.id as string);
     expect((await hp.getTask(cfoTask)).metadata?.langgraph).toMatchObject({ node: 'both', position: 1 });
     await hp.decide(cfoTask, { outcome: 'rejected', comment: 'C', actor: 'cfo@acme.test' });
 
@@ -194,7 +194,7 @@ describe('waitForHuman in a node', () => {
     expect(live2.results.a).toMatchObject({ outcome: 'approved', actor: { id: 'alice@acme.test' } });
     expect(live2.results.b).toMatchObject({ outcome: 'rejected', actor: { id: 'bob@acme.test' } });
     expect(live2.runs.filter((run) => run === 'join')).toHaveLength(1);
-    expect(await hp.listTasks()).toHaveLength(4);
+    expect(await taskList(hp)).toHaveLength(4);
   });
 
   it('reports a timeout policy as the policy, and routes a gate by outcome or status', async () => {
@@ -241,7 +241,7 @@ describe('waitForHuman in a node', () => {
     expect(timedOut.sent).toBeUndefined();
 
     await graph.invoke({ topic: 'approve' }, config('t-approve'));
-    const [pending] = await hp.listTasks({ status: 'pending' });
+    const [pending] = await taskList(hp, { status: 'pending' });
     await hp.decide(pending?.id as string, { outcome: 'approved', actor: 'cfo@acme.test' });
     await expect
       .poll(async () => ((await graph.getState(config('t-approve'))).values as ResultsState).sent)
@@ -325,6 +325,6 @@ describe('waitForHuman in a node', () => {
       .toEqual(['after']);
     const done = (await graph.getState(config('t-sub'))).values as ResultsState;
     expect(done.results.inner).toMatchObject({ taskId, outcome: 'approved' });
-    expect(await hp.listTasks()).toHaveLength(1);
+    expect(await taskList(hp)).toHaveLength(1);
   });
 });

@@ -2,7 +2,7 @@ import { createAgent, FakeToolCallingModel, HumanMessage, humanInTheLoopMiddlewa
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { humanInTheLoop } from '../src/index.js';
-import { gateSetup } from './helpers/setup.js';
+import { gateSetup, taskList } from './helpers/setup.js';
 
 const indexOf = (task: { metadata?: Record<string, unknown> }) =>
   Number((task.metadata?.langgraph as { index?: number } | undefined)?.index);
@@ -69,7 +69,7 @@ describe('an agent with humanInTheLoopMiddleware, served by the resumer', () => 
       ],
     });
     await service.check('agent-1');
-    const tasks = (await hp.listTasks({ assignee: 'ops@acme.test' })).sort((a, b) => indexOf(a) - indexOf(b));
+    const tasks = (await taskList(hp, { assignee: 'ops@acme.test' })).sort((a, b) => indexOf(a) - indexOf(b));
     expect(tasks.map((task) => [task.title, task.allowedOutcomes, task.context])).toEqual([
       [
         'Approve send_email',
@@ -85,7 +85,7 @@ describe('an agent with humanInTheLoopMiddleware, served by the resumer', () => 
     const [emailTask, deleteTask] = tasks as [(typeof tasks)[0], (typeof tasks)[0]];
     // Looking again asks no second time.
     await service.check('agent-1');
-    expect(await hp.listTasks()).toHaveLength(2);
+    expect(await taskList(hp)).toHaveLength(2);
 
     await expect(
       hp.decide(emailTask.id, {
@@ -145,9 +145,9 @@ describe('an agent with humanInTheLoopMiddleware, served by the resumer', () => 
     await agent.invoke({ messages: [new HumanMessage('clean up')] }, config);
     await resumer({ graph: agent, interrupts: [humanInTheLoop({ assignee: 'ops@acme.test' })] });
     const task = await expect
-      .poll(async () => (await hp.listTasks({ assignee: 'ops@acme.test' }))[0])
+      .poll(async () => (await taskList(hp, { assignee: 'ops@acme.test' }))[0])
       .toBeDefined()
-      .then(async () => (await hp.listTasks({ assignee: 'ops@acme.test' }))[0]);
+      .then(async () => (await taskList(hp, { assignee: 'ops@acme.test' }))[0]);
     await hp.decide(task?.id as string, {
       outcome: 'responded',
       comment: 'Keep Q2; archive it instead.',

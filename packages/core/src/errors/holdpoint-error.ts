@@ -1,4 +1,30 @@
 const marker = 'holdpoint.error';
+
+/**
+ * The `code` of every {@link HoldpointError}: what went wrong, stable across versions.
+ *
+ * - `VALIDATION` — an input is missing or malformed (the message names the field)
+ * - `NOT_FOUND` — no task or intent has this id
+ * - `NOT_ASSIGNED` — the actor is not a current assignee of the task
+ * - `ALREADY_DECIDED` — the task has ended, or this approver already voted
+ * - `STALE_VERSION` — the decision was made on another version of the task's context
+ * - `INVALID_OUTCOME` — the outcome is not one the task allows
+ * - `IDEMPOTENCY_CONFLICT` — the idempotency key belongs to another request
+ * - `INVALID_STATE` — the intent cannot take this change (final, or a task still pending)
+ * - `ENGINE_CLOSED` — the engine was closed
+ * - `STORE_UNAVAILABLE` — the store could not be reached (`retryable`)
+ */
+export type HoldpointErrorCode =
+  | 'VALIDATION'
+  | 'NOT_FOUND'
+  | 'NOT_ASSIGNED'
+  | 'ALREADY_DECIDED'
+  | 'STALE_VERSION'
+  | 'INVALID_OUTCOME'
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'INVALID_STATE'
+  | 'ENGINE_CLOSED'
+  | 'STORE_UNAVAILABLE';
 const symbol = Symbol.for(marker);
 
 /**
@@ -12,11 +38,11 @@ const symbol = Symbol.for(marker);
  */
 export class HoldpointError extends Error {
   /** A stable, machine-readable code such as `VALIDATION` or `ALREADY_DECIDED`. */
-  readonly code: string;
+  readonly code: HoldpointErrorCode;
   /** True when the same call may succeed if tried again later (the store was unreachable). */
   readonly retryable: boolean;
 
-  constructor(options: { code: string; message: string; cause?: unknown; retryable?: boolean }) {
+  constructor(options: { code: HoldpointErrorCode; message: string; cause?: unknown; retryable?: boolean }) {
     super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'HoldpointError';
     this.code = options.code;

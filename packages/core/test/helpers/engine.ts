@@ -1,10 +1,10 @@
 import { afterEach } from 'vitest';
-import { createHoldpoint, type HoldpointEngine, type HoldpointOptions } from '../../src/index.js';
+import { createHoldpoint, type Holdpoint, type HoldpointOptions } from '../../src/index.js';
 
-const open: HoldpointEngine[] = [];
+const open: Holdpoint[] = [];
 
 /** An engine that is closed after the test. Background errors fail loudly instead of being logged. */
-export async function engineFor(store: string, options: HoldpointOptions = {}): Promise<HoldpointEngine> {
+export async function engineFor(store: string, options: HoldpointOptions = {}): Promise<Holdpoint> {
   const engine = await createHoldpoint({
     store,
     onError: (error) => {
@@ -26,7 +26,7 @@ afterEach(async () => {
 
 /** The audit events of an intent, parsed from its export (without the signature line). */
 export async function auditEvents(
-  engine: HoldpointEngine,
+  engine: Holdpoint,
   intentId: string,
 ): Promise<Array<Record<string, unknown>>> {
   const jsonl = await engine.audit.export(intentId);

@@ -1,4 +1,11 @@
-import { createHoldpoint, type HoldpointEngine, type Notification, type StoreBackend } from '@holdpoint/core';
+import {
+  createHoldpoint,
+  type Holdpoint,
+  type HumanTask,
+  type ListTasksOptions,
+  type Notification,
+  type StoreBackend,
+} from '@holdpoint/core';
 import { afterAll, afterEach } from 'vitest';
 import { HoldpointSaver, type Resumer, type ResumerOptions, startResumer } from '../../src/index.js';
 import { type StoreSource, storeSources } from './stores.js';
@@ -6,7 +13,7 @@ import { type StoreSource, storeSources } from './stores.js';
 /** An engine, a saver and (when started) a resumer on one fresh store, closed after the test. */
 export interface GateSetup {
   store: StoreBackend;
-  hp: HoldpointEngine;
+  hp: Holdpoint;
   saver: HoldpointSaver;
   /** Every notification the engine handed to its delivery hook. */
   notifications: Notification[];
@@ -50,4 +57,13 @@ export async function gateSetup(): Promise<GateSetup> {
       return resumer;
     },
   };
+}
+
+/**
+ * The tasks `listTasks` returns, as a list: the engine returns a list now and a page
+ * (`{ tasks, cursor }`) after issue 6's next step — the one place these tests name that shape.
+ */
+export async function taskList(hp: Holdpoint, options?: ListTasksOptions): Promise<HumanTask[]> {
+  const listed: unknown = await hp.listTasks(options);
+  return Array.isArray(listed) ? (listed as HumanTask[]) : (listed as { tasks: HumanTask[] }).tasks;
 }

@@ -1,0 +1,247 @@
+import { randomUUID } from 'node:crypto';
+import { type AuditEvent, sealEvent } from '../audit/audit-event.js';
+import { HoldpointError } from '../errors/holdpoint-error.js';
+import { NotFoundError } from '../errors/not-found-error.js';
+import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
+import { ValidationError } from '../errors/validation-error.js';
+import { layout } from '../store/layout.js';
+import type { StoreBackend } from '../store/store-backend.js';
+import { applyEvent, type IntentState } from './intent-state.js';
+import type { Change } from './task-rules.js';
+
+/** How many event keys one read probes past the known head (one round trip finds up to this many). */
+const probeWindow = 8;
+/** A snapshot of the state is written every this many events. */
+const snapshotEvery = 8;
+/** Intent states kept in memory, least recently used dropped first. */
+const cacheLimit = 2_000;
+
+/** What {@link IntentChain.append} is told besides the rule that builds the change. */
+export interface AppendOptions {
+  /**
+   * Writes to make ahead of the event, once a change is to be attempted (index entries, timers, the
+   * outbox entry): an entry whose change never happens is dropped when read, while a change that
+   * happens always has them. Called once, with the first change `build` returns.
+   */
+  ahead?: (change: Change, eventId: string) => Array<Promise<unknown>>;
+  /**
+   * A state just read or built by the caller, to start from without reading again: safe, because
+   * losing the claim on the next `seq` re-reads the chain anyway.
+   */
+  from?: IntentState;
+}
+
+/** What the chain calls after each event it recorded. */
+export interface ChainHost {
+  /**
+   * Derived work after an event is recorded (feed entry, wake-up, index clean-up, waiters,
+   * delivery). It must not throw: the change happened whatever fails there.
+   */
+  appended(state: IntentState, event: AuditEvent): Promise<void>;
+}
+
+/**
+ * One hash chain of audit events per intent, over the store: reading an intent's state (a cached or
+ * snapshotted state brought up to date by reading the events after it), and appending one event by
+ * a first-writer-wins claim on the next sequence number. The chain is the record of truth; the
+ * state is its fold ({@link applyEvent}), cached in memory and snapshotted in Keyv now and then.
+ */
+export class IntentChain {
+  readonly #store: StoreBackend;
+  readonly #now: () => number;
+  readonly #host: ChainHost;
+  readonly #onError: (error: unknown) => void;
+  readonly #cache = new Map<string, IntentState>();
+
+  constructor(options: {
+    store: StoreBackend;
+    now: () => number;
+    host: ChainHost;
+    onError: (error: unknown) => void;
+  }) {
+    this.#store = options.store;
+    this.#now = options.now;
+    this.#host = options.host;
+    this.#onError = options.onError;
+  }
+
+  /** The intent's current state. @throws NotFoundError, ValidationError (not an id string) */
+  async load(intentId: string): Promise<IntentState> {
+    if (typeof intentId !== 'string') {
+      throw new ValidationError({
+        field: 'intentId',
+        message: `intentId must be an intent id string such as 'int_…', got ${intentId === null ? 'null' : typeof intentId}`,
+      });
+    }
+    const state = await this.loadMaybe(intentId);
+    if (!state)
+      throw new NotFoundError({ kind: 'intent', id: intentId, message: `No intent has id '${intentId}'` });
+    return state;
+  }
+
+  /**
+   * The current state of an intent, or `undefined` when it has no events: the cached (or
+   * snapshotted, or `known`) state brought up to date by reading the events after it — usually one
+   * round trip that finds none.
+   */
+  async loadMaybe(intentId: string, known?: IntentState): Promise<IntentState | undefined> {
+    if (typeof intentId !== 'string' || !intentId.startsWith('int_')) return undefined;
+    let state = known ?? this.#cache.get(intentId);
+    if (!state) {
+      const snapshot = await guard(this.#store, 'read', () =>
+        this.#store.keyv.get(layout.snapshotKey(intentId)),
+      );
+      state = (snapshot as IntentState | undefined) ?? undefined;
+    }
+    for (;;) {
+      const from = (state?.intent.seq ?? 0) + 1;
+      const keys = Array.from({ length: probeWindow }, (_, offset) =>
+        layout.eventKey(intentId, from + offset),
+      );
+      const values = await guard(this.#store, 'read', () => this.#store.readClaims(keys));
+      let applied = 0;
+      for (const value of values) {
+        if (value === undefined) break;
+        state = applyEvent(state, JSON.parse(value) as AuditEvent);
+        applied++;
+      }
+      if (applied < probeWindow) break;
+    }
+    if (state && state.intent.seq > 0) {
+      this.#remember(state);
+      return state;
+    }
+    return undefined;
+  }
+
+  /** The state of an intent that has no events yet: where the first append starts. */
+  emptyState(intentId: string): IntentState {
+    return {
+      intent: {
+        id: intentId,
+        type: '',
+        input: null,
+        status: 'CREATED',
+        taskIds: [],
+        createdAt: '',
+        updatedAt: '',
+        seq: 0,
+      },
+      tasks: {},
+      headHash: null,
+      recentEventIds: [],
+    };
+  }
+
+  /**
+   * Append one event to an intent's chain. `build` looks at the current state and returns the change,
+   * `null` when it is already made, or throws to refuse. Losing the race for the next `seq` re-reads
+   * the chain and asks `build` again, so every rule is checked against the state the event extends.
+   */
+  async append(
+    intentId: string,
+    build: (state: IntentState) => Change | null,
+    options: AppendOptions = {},
+  ): Promise<{ state: IntentState; event?: AuditEvent }> {
+    const eventId = randomUUID();
+    let state: IntentState = options.from ?? (await this.load(intentId));
+    let first = true;
+    for (;;) {
+      const change = build(state);
+      if (change === null) return { state };
+      if (first) {
+        first = false;
+        const ahead = options.ahead?.(change, eventId) ?? [];
+        if (ahead.length > 0) await guard(this.#store, 'write-ahead', () => Promise.all(ahead));
+      }
+      const event = sealEvent({
+        id: eventId,
+        intentId,
+        seq: state.intent.seq + 1,
+        type: change.type,
+        at: new Date(this.#now()).toISOString(),
+        actor: change.actor ?? null,
+        ...(change.taskId === undefined ? {} : { taskId: change.taskId }),
+        data: change.data,
+        prevHash: state.headHash,
+      });
+      const won = await guard(this.#store, 'claim', () =>
+        this.#store.claim(layout.eventKey(intentId, event.seq), JSON.stringify(event)),
+      );
+      if (!won) {
+        state = (await this.loadMaybe(intentId, state)) ?? state;
+        continue;
+      }
+      const next = applyEvent(state.intent.seq === 0 ? undefined : state, event);
+      this.#remember(next);
+      // A snapshot only saves reads: a failed one is reported, and the next one repairs it.
+      const snapshot =
+        event.seq % snapshotEvery === 0
+          ? this.#store.keyv.set(layout.snapshotKey(intentId), next).catch(this.#onError)
+          : undefined;
+      await Promise.all([snapshot, this.#host.appended(next, event)]);
+      return { state: next, event };
+    }
+  }
+
+  /** Every event of an intent's chain, in order. @throws NotFoundError */
+  async readAll(intentId: string): Promise<AuditEvent[]> {
+    const state = await this.load(intentId);
+    const events: AuditEvent[] = [];
+    for (let from = 1; from <= state.intent.seq; from += 256) {
+      const to = Math.min(state.intent.seq, from + 255);
+      const keys = Array.from({ length: to - from + 1 }, (_, offset) =>
+        layout.eventKey(intentId, from + offset),
+      );
+      const values = await guard(this.#store, 'audit.export', () => this.#store.readClaims(keys));
+      for (const value of values) {
+        if (value === undefined)
+          throw new StoreUnavailableError({
+            store: this.#store.kind,
+            operation: 'audit.export (an event is missing)',
+          });
+        events.push(JSON.parse(value) as AuditEvent);
+      }
+    }
+    return events;
+  }
+
+  /** Events by position, `undefined` where there is none. */
+  async readEvents(
+    refs: ReadonlyArray<{ intentId: string; seq: number }>,
+  ): Promise<(AuditEvent | undefined)[]> {
+    if (refs.length === 0) return [];
+    const values = await guard(this.#store, 'read', () =>
+      this.#store.readClaims(refs.map((ref) => layout.eventKey(ref.intentId, ref.seq))),
+    );
+    return values.map((value) => (value === undefined ? undefined : (JSON.parse(value) as AuditEvent)));
+  }
+
+  /** One of an intent's recent events by id (`undefined` when it is not among them). */
+  async findEvent(state: IntentState, eventId: string): Promise<AuditEvent | undefined> {
+    const position = state.recentEventIds.lastIndexOf(eventId);
+    if (position < 0) return undefined;
+    const seq = state.intent.seq - (state.recentEventIds.length - 1 - position);
+    const [event] = await this.readEvents([{ intentId: state.intent.id, seq }]);
+    return event;
+  }
+
+  #remember(state: IntentState): void {
+    this.#cache.delete(state.intent.id);
+    this.#cache.set(state.intent.id, state);
+    if (this.#cache.size > cacheLimit) {
+      const oldest = this.#cache.keys().next().value as string;
+      this.#cache.delete(oldest);
+    }
+  }
+}
+
+/** Run a store call; anything but a Holdpoint error becomes a retryable `STORE_UNAVAILABLE`. */
+export async function guard<T>(store: StoreBackend, operation: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (HoldpointError.isInstance(error)) throw error;
+    throw new StoreUnavailableError({ store: store.kind, operation, cause: error });
+  }
+}

@@ -1,0 +1,198 @@
+import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
+import { layout } from '../store/layout.js';
+import type { StoreBackend } from '../store/store-backend.js';
+
+/** How long an engine holds a timer while firing it before another engine may take it over. */
+const timerLeaseMs = 10_000;
+/** Due timers read per round. */
+const duePage = 100;
+/** Tasks whose timers fire at once within one engine (a firing mostly waits for the store). */
+const fireConcurrency = 8;
+/** A timer still due after a round is leased by another engine (or failed): look again after this. */
+const leaseRetryMs = 250;
+// Node runs a longer setTimeout at once (after 1 ms); a far timer is re-armed when this one fires.
+const maxTimerDelayMs = 2_147_483_647;
+
+/** What the timer loop asks of the engine. */
+export interface TimerHost {
+  /** Fire one due timer (by its id in the `due` index); the loop holds its lease meanwhile. */
+  fire(timerId: string): Promise<void>;
+  /** Work done at the end of each round, after the due timers (the delivery outbox). */
+  afterRound(): Promise<void>;
+}
+
+/** Settings of the timer loop. */
+export interface TimerLoopOptions {
+  store: StoreBackend;
+  /** Identifies this engine's leases. */
+  engineId: string;
+  now: () => number;
+  /** The longest sleep between rounds, in ms (the safety net when a wake-up was missed). */
+  pollIntervalMs: number;
+  /** Whether this engine fires timers at all (`timers: false` engines only decide). */
+  enabled: boolean;
+  onError: (error: unknown) => void;
+  host: TimerHost;
+}
+
+/**
+ * The durable timers' loop: reminders and deadlines are members of the store's `due` index, scored by
+ * due time, so each round reads only what is due. The loop sleeps until the next due time (capped by
+ * the poll interval), then fires the due page task by task, each timer under a short lease so that
+ * engines on one store do not duplicate work; the chain keeps each firing exactly once regardless.
+ */
+export class TimerLoop {
+  readonly #options: TimerLoopOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #at = Number.POSITIVE_INFINITY;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+
+  constructor(options: TimerLoopOptions) {
+    this.#options = options;
+  }
+
+  /** Run the first round now: timers that fell due while no engine ran fire at start-up. */
+  async start(): Promise<void> {
+    if (this.#options.enabled) await this.#round();
+  }
+
+  /** Make sure a round runs at `at` (ms since the epoch) or sooner. */
+  schedule(at: number): void {
+    if (this.#closed || !this.#options.enabled) return;
+    const now = this.#options.now();
+    const when = Math.min(at, now + this.#options.pollIntervalMs);
+    if (this.#running) {
+      if (when <= now) this.#again = true;
+      else if (when < this.#at) this.#arm(when, now);
+      return;
+    }
+    if (when >= this.#at && this.#timer) return;
+    this.#arm(when, now);
+  }
+
+  /** Stop; waits for a round in progress. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#running?.catch(() => undefined);
+  }
+
+  #arm(when: number, now: number): void {
+    clearTimeout(this.#timer);
+    this.#at = when;
+    this.#timer = setTimeout(
+      () => {
+        this.#at = Number.POSITIVE_INFINITY;
+        this.#timer = undefined;
+        void this.#round();
+      },
+      Math.min(maxTimerDelayMs, Math.max(0, when - now)),
+    );
+    // Timers alone do not keep a process alive; a waiting agent does.
+    this.#timer.unref();
+  }
+
+  /** Fire what is due, run the host's end-of-round work, then sleep until the next due time. */
+  #round(): Promise<void> {
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
+      do {
+        this.#again = false;
+        if (this.#closed) return;
+        try {
+          await this.#fireDue();
+          await this.#options.host.afterRound();
+        } catch (error) {
+          this.#options.onError(error);
+        }
+      } while (this.#again && !this.#closed);
+    })().finally(() => {
+      this.#running = undefined;
+      if (!this.#closed) void this.#planNext();
+    });
+    return this.#running;
+  }
+
+  async #planNext(): Promise<void> {
+    const { store, now, pollIntervalMs } = this.#options;
+    try {
+      const [next] = await store.indexRange(layout.dueIndex, { limit: 1 });
+      // A timer still due now is leased by another engine (or failed): look again a little later.
+      this.schedule(next ? Math.max(next.score, now() + leaseRetryMs) : now() + pollIntervalMs);
+    } catch (error) {
+      if (!StoreUnavailableError.isInstance(error)) this.#options.onError(error);
+      this.schedule(now() + pollIntervalMs);
+    }
+  }
+
+  async #fireDue(): Promise<void> {
+    for (;;) {
+      const due = await this.#options.store.indexRange(layout.dueIndex, {
+        max: this.#options.now(),
+        limit: duePage,
+      });
+      // Engines reading the same page start at different places, so they spread over it instead of
+      // queueing for the same leases; within an engine a few tasks' timers fire at once, since a
+      // firing mostly waits for the store. One task's timers fire in due order (a reminder before
+      // the deadline that ends the task).
+      const byTask = new Map<string, string[]>();
+      for (const entry of due) {
+        const taskId = entry.member.slice(0, entry.member.indexOf('|'));
+        byTask.set(taskId, [...(byTask.get(taskId) ?? []), entry.member]);
+      }
+      const queue = shuffled([...byTask.values()]);
+      let fired = 0;
+      let failure: unknown;
+      const worker = async () => {
+        for (let timers = queue.pop(); timers !== undefined && !this.#closed; timers = queue.pop()) {
+          for (const member of timers) {
+            if (this.#closed) return;
+            try {
+              // Leased by another engine: leave this task's later timers for after it, too.
+              if (!(await this.#fireLeased(member))) break;
+              fired++;
+            } catch (error) {
+              failure ??= error;
+              break;
+            }
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(fireConcurrency, queue.length) }, worker));
+      if (failure !== undefined) throw failure;
+      // A full page is read again only if this engine made progress: entries leased by other engines
+      // are theirs, and are looked at again after the lease retry delay.
+      if (due.length < duePage || fired === 0 || this.#closed) return;
+    }
+  }
+
+  /** Fire one due timer under a lease; false when another engine holds the lease. */
+  async #fireLeased(timerId: string): Promise<boolean> {
+    const { store, engineId } = this.#options;
+    // A lease keeps several engines from doing the same work; the chain keeps it exactly once.
+    const lease = layout.timerLease(timerId);
+    if (!(await store.claim(lease, engineId, timerLeaseMs))) return false;
+    try {
+      await this.#options.host.fire(timerId);
+      await store.indexRemove(layout.dueIndex, [timerId]);
+      return true;
+    } finally {
+      await store.releaseClaim(lease, engineId).catch(() => undefined);
+    }
+  }
+}
+
+/** A shuffled copy (Fisher–Yates). */
+function shuffled<T>(items: readonly T[]): T[] {
+  const copy = [...items];
+  for (let index = copy.length - 1; index > 0; index--) {
+    const other = Math.floor(Math.random() * (index + 1));
+    [copy[index], copy[other]] = [copy[other] as T, copy[index] as T];
+  }
+  return copy;
+}

@@ -1,0 +1,153 @@
+import type { KeyObject } from 'node:crypto';
+import type { AuditEvent } from './audit/audit-event.js';
+import type { AuditVerification } from './audit/audit-export.js';
+import type { DecideInput, RequestHumanOptions, SubmitOptions } from './engine/options.js';
+import type { Actor, HumanResult, HumanTask, Intent, TaskStatus } from './model.js';
+
+/** Options of {@link Holdpoint.waitForHuman}: those of `requestHuman`, and a signal to stop waiting. */
+export interface WaitForHumanOptions extends RequestHumanOptions {
+  /** Stops this wait (the promise rejects with the signal's reason); the task stays. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Holdpoint.complete}. */
+export interface CompleteOptions {
+  /** The work's result (JSON), kept on the intent. */
+  result?: unknown;
+  /** Who completed it: an id from authentication, or `{ id, name? }`. @default null (the agent) */
+  actor?: string | Actor;
+}
+
+/** Options of {@link Holdpoint.fail}. */
+export interface FailOptions {
+  /** What went wrong; kept on the intent as `error`. */
+  error: string;
+  /** Who failed it. @default null (the agent) */
+  actor?: string | Actor;
+}
+
+/** Options of {@link Holdpoint.cancel}. */
+export interface CancelOptions {
+  /** Why; kept on the intent as `error` and in the audit event. */
+  reason?: string;
+  /** Who canceled it. @default null (the agent) */
+  actor?: string | Actor;
+}
+
+/** Options of {@link Holdpoint.cancelTask}. */
+export interface CancelTaskOptions {
+  /** Why; kept in the audit event. */
+  reason?: string;
+  /** Who canceled it. @default null (the agent) */
+  actor?: string | Actor;
+}
+
+/** Options of {@link Holdpoint.listTasks}. */
+export interface ListTasksOptions {
+  /** Only tasks this person is (or, without `status: 'pending'`, was) assigned to. */
+  assignee?: string;
+  /** Only tasks in this status. */
+  status?: TaskStatus;
+  /** At most this many tasks, 1 to 10,000. @default 100 */
+  limit?: number;
+}
+
+/** Options of {@link Holdpoint.events}. */
+export interface EventsOptions {
+  /** A cursor from a previous page: read the events after it. @default the start of the feed */
+  since?: string;
+  /** At most this many events, 1 to 1,000. @default 100 */
+  limit?: number;
+}
+
+/** A page of the event feed. */
+export interface EventPage {
+  events: AuditEvent[];
+  /** Pass as `since` to read on; absent when no event was read. */
+  cursor?: string;
+}
+
+/** Options of {@link HoldpointAudit.verify}. */
+export interface VerifyOptions {
+  /** The Ed25519 public key (SPKI PEM or `KeyObject`) the export must be signed with. @default this store's key */
+  publicKey?: string | KeyObject;
+}
+
+/** Audit trail export and verification. */
+export interface HoldpointAudit {
+  /**
+   * The intent's audit chain as JSONL, one event per line, with a last line that signs the chain
+   * head with Ed25519 (key from `auditKey`, or generated on first use and kept in the store).
+   * @throws NotFoundError
+   */
+  export(intentId: string): Promise<string>;
+  /**
+   * Check an export offline. Without `publicKey`, this store's own key is used.
+   * @returns `{ ok: true, … }`, or `{ ok: false, seq, reason }` naming the first broken event.
+   */
+  verify(jsonl: string, options?: VerifyOptions): Promise<AuditVerification>;
+  /** The SPKI PEM public key that signs this store's exports. */
+  publicKey(): Promise<string>;
+}
+
+/**
+ * A Holdpoint engine: durable human tasks with timers, escalation, quorum, version binding and a
+ * signed audit chain, over one store. Create one with `createHoldpoint`.
+ *
+ * Every change is one audit event appended to its intent's hash chain by a first-writer-wins claim,
+ * so a task gets at most one decision and a timer fires once, whichever engine on the store acts.
+ */
+export interface Holdpoint {
+  /** Create an intent: a durable unit of agent work. The same `idempotencyKey` returns the same intent. */
+  submit(options: SubmitOptions): Promise<Intent>;
+  /** The intent with this id. @throws NotFoundError */
+  getIntent(intentId: string): Promise<Intent>;
+  /** Mark an intent's work done, with its result. Refused (`INVALID_STATE`) while a task is pending or when already final. */
+  complete(intentId: string, options?: CompleteOptions): Promise<Intent>;
+  /** Mark an intent failed; its pending tasks are canceled. */
+  fail(intentId: string, options: FailOptions): Promise<Intent>;
+  /** Cancel an intent; its pending tasks are canceled and their waiters get `status: 'canceled'`. */
+  cancel(intentId: string, options?: CancelOptions): Promise<Intent>;
+
+  /**
+   * Create a human task (or return the one that holds `idempotencyKey`) without waiting.
+   * @throws ValidationError, IdempotencyConflictError, NotFoundError (unknown `intentId`)
+   */
+  requestHuman(options: RequestHumanOptions): Promise<HumanTask>;
+  /**
+   * Create a human task and wait for its end: a decision, a timeout, or a cancellation. With the
+   * same `idempotencyKey` a restarted agent is handed the same task — or its decision at once.
+   *
+   * @example
+   * const result = await hp.waitForHuman({ task: 'approval', assignee: 'cfo@acme.test', timeout: '48h',
+   *   escalateTo: ['deputy-cfo@acme.test'], idempotencyKey: 'q3-2026/cfo' });
+   * if (result.status === 'decided' && result.outcome === 'approved') send();
+   */
+  waitForHuman(options: WaitForHumanOptions): Promise<HumanResult>;
+  /** The task with this id. @throws NotFoundError */
+  getTask(taskId: string): Promise<HumanTask>;
+  /** Tasks, newest first, optionally only those of one assignee or status; read from an index, not every record. */
+  listTasks(options?: ListTasksOptions): Promise<HumanTask[]>;
+  /**
+   * Record a human's decision. Refused — and nothing changes — when the task is already decided
+   * (`ALREADY_DECIDED`), the actor is not a current assignee (`NOT_ASSIGNED`), the version the human
+   * saw is not the task's (`STALE_VERSION`), the outcome is not allowed (`INVALID_OUTCOME`), or a
+   * required comment, evidence or valid form data is missing (`VALIDATION`).
+   */
+  decide(taskId: string, input: DecideInput): Promise<HumanTask>;
+  /** Cancel one pending task; its waiters get `status: 'canceled'`. */
+  cancelTask(taskId: string, options?: CancelTaskOptions): Promise<HumanTask>;
+
+  /**
+   * Hear every audit event appended on this store — by this engine or, through the store's
+   * wake-ups, by others. Returns the function that stops listening.
+   */
+  subscribe(listener: (event: AuditEvent) => void): () => void;
+  /** Read the event feed of all intents, from after `since` (a cursor from a previous page). */
+  events(options?: EventsOptions): Promise<EventPage>;
+  /** Audit trail export and verification. */
+  readonly audit: HoldpointAudit;
+
+  /** Stop timers and wake-ups; pending waits reject with `ENGINE_CLOSED`. Idempotent. */
+  close(): Promise<void>;
+}

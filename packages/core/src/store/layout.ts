@@ -1,0 +1,171 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * The engine's storage layout: every key, index name and message format it writes to a
+ * {@link StoreBackend}, in one place. The engine, the tests and the docs (`docs/engine.md`) read
+ * these names from here instead of spelling them out.
+ *
+ * Claims (first writer wins, `StoreBackend.claim`):
+ * - `ev:<intentId>:<seq>` — the audit event with that sequence number: the chain itself.
+ * - `idem:intent:<key>`, `idem:task:<key>` — idempotency keys, holding what they were used for.
+ * - `audit:signing-key` — the generated Ed25519 key every engine on the store signs with.
+ * - `lease:timer:<timerId>` (10 s) — an engine firing that timer; `notified:<eventId>` (7 days) — a
+ *   notification handed to a delivery hook.
+ *
+ * Sorted indexes (`StoreBackend.indexAdd`): `due` (timers by due time), `outbox` (notifications by
+ * when they may be taken over), `tasks` and `assignee:<id>` (tasks newest first), `pending` and
+ * `pending:<id>` (pending tasks newest first), `events` (the feed, by recording time).
+ *
+ * Keyv records: `intent:<intentId>`, a snapshot of the intent's state.
+ */
+export const layout = {
+  /** Claim key of the event `seq` of an intent's chain. */
+  eventKey: (intentId: string, seq: number): string => `ev:${intentId}:${seq}`,
+  /** Claim key of a `submit` idempotency key. */
+  intentIdempotencyKey: (key: string): string => `idem:intent:${key}`,
+  /** Claim key of a `requestHuman` / `waitForHuman` idempotency key. */
+  taskIdempotencyKey: (key: string): string => `idem:task:${key}`,
+  /** Claim key of the store's generated signing key. */
+  signingKey: 'audit:signing-key',
+  /** Lease key of an engine firing a timer. */
+  timerLease: (timerId: string): string => `lease:timer:${timerId}`,
+  /** Claim key recording that an event's notification was handed to a delivery hook. */
+  notified: (eventId: string): string => `notified:${eventId}`,
+  /** Keyv key of an intent's snapshot. */
+  snapshotKey: (intentId: string): string => `intent:${intentId}`,
+
+  /** Index of timers, scored by due time in ms; members are timer ids ({@link timerId}). */
+  dueIndex: 'due',
+  /** Index of notifications to deliver, scored by when another engine may take them over. */
+  outboxIndex: 'outbox',
+  /** Index of all tasks, newest first ({@link taskEntry}). */
+  tasksIndex: 'tasks',
+  /** Index of pending tasks, newest first. */
+  pendingIndex: 'pending',
+  /** Index of tasks ever assigned to someone, newest first. */
+  assigneeIndex: (assignee: string): string => `assignee:${assignee}`,
+  /** Index of someone's pending tasks, newest first. */
+  pendingAssigneeIndex: (assignee: string): string => `pending:${assignee}`,
+  /** The event feed, scored by recording time; members are `<intentId>:<seq>`. */
+  eventsIndex: 'events',
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Ids
+
+/** A new random id with a prefix: `int_…`. */
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(12).toString('base64url')}`;
+}
+
+/** Task ids carry their intent's id (`tsk_<intent>.<suffix>`), so finding a task costs no extra read. */
+export function newTaskId(intentId: string): string {
+  return `tsk_${intentId.slice(4)}.${randomBytes(5).toString('base64url')}`;
+}
+
+/** The intent a task id belongs to, or `undefined` when it is not a task id. */
+export function intentIdOfTask(taskId: string): string | undefined {
+  const match = /^tsk_([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+$/.exec(taskId);
+  return match ? `int_${match[1]}` : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index members
+
+/** A timer: a task's reminder number `count`, or the deadline of escalation level `count`. */
+export interface TimerId {
+  taskId: string;
+  kind: 'remind' | 'deadline';
+  count: number;
+}
+
+/** The member of the `due` index that stands for a timer: `<taskId>|<kind>|<count>`. */
+export function timerId(timer: TimerId): string {
+  return `${timer.taskId}|${timer.kind}|${timer.count}`;
+}
+
+/** The timer a `due` member stands for, or `undefined` for a member that is not one. */
+export function parseTimerId(member: string): TimerId | undefined {
+  const [taskId = '', kind, countText] = member.split('|');
+  const count = Number(countText);
+  if (taskId === '' || (kind !== 'remind' && kind !== 'deadline') || !Number.isInteger(count)) {
+    return undefined;
+  }
+  return { taskId, kind, count };
+}
+
+/** Task indexes are scored by minus the creation time, so that reading them in order is newest first. */
+export function taskEntry(task: { id: string; createdAt: string }): { member: string; score: number } {
+  return { member: task.id, score: -Date.parse(task.createdAt) };
+}
+
+/** The member of the `outbox` index for one event's notification: `<intentId>|<eventId>`. */
+export function outboxMember(intentId: string, eventId: string): string {
+  return `${intentId}|${eventId}`;
+}
+
+/** The intent and event of an `outbox` member. */
+export function parseOutboxMember(member: string): { intentId: string; eventId: string } {
+  const separator = member.indexOf('|');
+  return { intentId: member.slice(0, separator), eventId: member.slice(separator + 1) };
+}
+
+/** The member of the `events` feed index for one event: `<intentId>:<seq>`. */
+export function feedMember(intentId: string, seq: number): string {
+  return `${intentId}:${seq}`;
+}
+
+/** The event a feed member stands for. */
+export function parseFeedMember(member: string): { intentId: string; seq: number } {
+  const separator = member.lastIndexOf(':');
+  return { intentId: member.slice(0, separator), seq: Number(member.slice(separator + 1)) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wake-ups
+
+/**
+ * The message an engine publishes after each append, for the other engines on the store: which
+ * intent changed (`intentId`, `seq`), which task (`taskId`), when that task's next timer falls due
+ * (`due`), whether a notification waits for an engine with a delivery hook (`outbox`), and who sent
+ * it (`engineId`: an engine ignores its own).
+ */
+export interface WakeUp {
+  engineId: string;
+  intentId: string;
+  seq: number;
+  taskId?: string;
+  due?: number;
+  outbox?: boolean;
+}
+
+/** The wire form of a wake-up: short keys, since every append sends one. */
+export function encodeWakeUp(wakeUp: WakeUp): string {
+  const message: Record<string, unknown> = { i: wakeUp.intentId, s: wakeUp.seq, e: wakeUp.engineId };
+  if (wakeUp.taskId !== undefined) message.k = wakeUp.taskId;
+  if (wakeUp.due !== undefined) message.d = wakeUp.due;
+  if (wakeUp.outbox) message.o = 1;
+  return JSON.stringify(message);
+}
+
+/** A received wake-up, or `undefined` for a message that is not one (messages are hints: never trusted). */
+export function decodeWakeUp(message: string): WakeUp | undefined {
+  let parsed: { i?: unknown; s?: unknown; k?: unknown; e?: unknown; d?: unknown; o?: unknown };
+  try {
+    parsed = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  if (typeof parsed.i !== 'string' || typeof parsed.s !== 'number' || typeof parsed.e !== 'string') {
+    return undefined;
+  }
+  return {
+    intentId: parsed.i,
+    seq: parsed.s,
+    engineId: parsed.e,
+    ...(typeof parsed.k === 'string' ? { taskId: parsed.k } : {}),
+    ...(typeof parsed.d === 'number' ? { due: parsed.d } : {}),
+    ...(parsed.o === 1 ? { outbox: true } : {}),
+  };
+}
