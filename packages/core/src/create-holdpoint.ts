@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import type Keyv from 'keyv';
 import { z } from 'zod';
-import { type Duration, parseDuration } from './duration.js';
+import { signingKeyFrom } from './audit/signing.js';
+import { type Duration, durationWithin, parseDuration } from './duration.js';
 import { HoldpointEngine } from './engine/engine.js';
 import { parseWith } from './engine/options.js';
 import type { NotifyHook } from './engine/outbox.js';
@@ -67,7 +68,13 @@ export async function createHoldpoint(options: HoldpointOptions = {}): Promise<H
       message: `createHoldpoint.pollInterval must be from '10ms' to '24h', got ${JSON.stringify(parsed.pollInterval)}`,
     });
   }
-  const outboxGraceMs = durationSetting(parsed.outboxGrace, 30_000, 'createHoldpoint.outboxGrace');
+  const outboxGraceMs =
+    parsed.outboxGrace === undefined
+      ? 30_000
+      : durationWithin(parsed.outboxGrace, 'createHoldpoint.outboxGrace', 0, 86_400_000);
+  // A key that cannot sign is refused now, not at the first export.
+  const auditKey =
+    options.auditKey === undefined ? undefined : signingKeyFrom(options.auditKey, 'createHoldpoint.auditKey');
   const spec = options.store ?? defaultStore;
   const store = await createStore(spec);
   // A backend the caller built stays theirs to close; one opened here from a URL or a Keyv is ours
@@ -78,7 +85,7 @@ export async function createHoldpoint(options: HoldpointOptions = {}): Promise<H
     runTimers: parsed.timers ?? true,
     outboxGraceMs,
     ...(options.notify ? { notify: options.notify } : {}),
-    ...(options.auditKey ? { auditKey: options.auditKey } : {}),
+    ...(auditKey === undefined ? {} : { auditKey: auditKey.privateKey }),
     onError: options.onError ?? ((error) => console.error('[holdpoint]', error)),
     now: () => Date.now(),
   });

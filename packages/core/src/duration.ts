@@ -29,3 +29,36 @@ export function parseDuration(value: Duration, field: string): number {
     message: `${field}: ${JSON.stringify(value)} is not a duration. Give milliseconds (a number ≥ 0) or a string such as '250ms', '30s', '15m', '48h' or '7d'.`,
   });
 }
+
+/** The longest duration a task accepts for its timeout, an escalation step or a reminder: 365 days. */
+export const maxTaskDurationMs = 365 * 86_400_000;
+
+/** Bounds as people read them in messages: `'1s'`, `'365d'`. */
+function describeMs(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `'${ms / size}${unit}'`;
+  }
+  return `'${ms}ms'`;
+}
+
+/**
+ * Milliseconds of a {@link Duration} from `minMs` to `maxMs`: a duration outside is refused when the
+ * task is asked for, rather than found unusable by a timer later (a deadline past the year 275760
+ * has no date).
+ * @throws ValidationError naming `field`.
+ */
+export function durationWithin(value: Duration, field: string, minMs: number, maxMs: number): number {
+  const ms = parseDuration(value, field);
+  if (ms < minMs || ms > maxMs) {
+    throw new ValidationError({
+      field,
+      message: `${field}: ${JSON.stringify(value)} is ${ms < minMs ? 'too short' : 'too long'}; give from ${describeMs(minMs)} to ${describeMs(maxMs)}.`,
+    });
+  }
+  return ms;
+}

@@ -1,6 +1,5 @@
-import type { KeyObject } from 'node:crypto';
 import type { AuditEvent } from './audit/audit-event.js';
-import type { AuditVerification } from './audit/audit-export.js';
+import type { AuditVerification, VerifyOptions } from './audit/audit-export.js';
 import type { DecideInput, RequestHumanOptions, SubmitOptions } from './engine/options.js';
 import type { Actor, HumanResult, HumanTask, Intent, TaskStatus } from './model.js';
 
@@ -67,11 +66,7 @@ export interface EventPage {
   cursor?: string;
 }
 
-/** Options of {@link HoldpointAudit.verify}. */
-export interface VerifyOptions {
-  /** The Ed25519 public key (SPKI PEM or `KeyObject`) the export must be signed with. @default this store's key */
-  publicKey?: string | KeyObject;
-}
+export type { VerifyOptions };
 
 /** Audit trail export and verification. */
 export interface HoldpointAudit {
@@ -82,8 +77,11 @@ export interface HoldpointAudit {
    */
   export(intentId: string): Promise<string>;
   /**
-   * Check an export offline. Without `publicKey`, this store's own key is used.
-   * @returns `{ ok: true, … }`, or `{ ok: false, seq, reason }` naming the first broken event.
+   * Check an export: offline as {@link verifyAudit} does, trusting this store's own signing key
+   * (and any `trustedKeys` given); when the store holds the intent, also against its chain — an
+   * export of fewer events than the chain has (truncated, or older) is refused, and `chainEvents`
+   * says how many there are.
+   * @returns `{ ok: true, signer, trusted, … }`, or `{ ok: false, seq?, reason }`.
    */
   verify(jsonl: string, options?: VerifyOptions): Promise<AuditVerification>;
   /** The SPKI PEM public key that signs this store's exports. */

@@ -1,6 +1,11 @@
 export type { AuditEvent, AuditEventType } from './audit/audit-event.js';
-export type { AuditSignature, AuditVerification } from './audit/audit-export.js';
-export { verifyAudit } from './audit/audit-export.js';
+export type {
+  AuditRejected,
+  AuditSignature,
+  AuditVerification,
+  AuditVerified,
+} from './audit/audit-export.js';
+export { auditKeyFingerprint, verifyAudit } from './audit/audit-export.js';
 export { canonicalJson, versionDigest } from './canonical-json.js';
 export { createHoldpoint, defaultStore, type HoldpointOptions } from './create-holdpoint.js';
 export { type Duration, parseDuration } from './duration.js';

@@ -204,7 +204,9 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     const key = `q3-${Math.random()}`;
     const intent = await hp.submit({ type: 'board-report', input: { quarter: 'Q3' }, idempotencyKey: key });
     expect(intent).toMatchObject({ status: 'SUBMITTED', type: 'board-report', input: { quarter: 'Q3' } });
-    expect((await hp.submit({ type: 'board-report', idempotencyKey: key })).id).toBe(intent.id);
+    expect(
+      (await hp.submit({ type: 'board-report', input: { quarter: 'Q3' }, idempotencyKey: key })).id,
+    ).toBe(intent.id);
     expect((await errorOf(hp.submit({ type: 'invoice', idempotencyKey: key }))).code).toBe(
       'IDEMPOTENCY_CONFLICT',
     );

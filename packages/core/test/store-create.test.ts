@@ -86,11 +86,12 @@ describe('createStore from a URL', () => {
     expect(await store.claim('key', 'value')).toBe(true);
   });
 
-  it('fails with STORE_UNAVAILABLE when the SQLite file cannot be created', async () => {
+  it('refuses a SQLite file that cannot be created with VALIDATION: a retry would fail the same way', async () => {
     const notADirectory = join(directory, 'plain-file');
     writeFileSync(notADirectory, '');
     const error = await errorOf(createStore(`sqlite://${join(notADirectory, 'store.db')}`));
-    expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', retryable: true });
+    expect(error).toMatchObject({ code: 'VALIDATION', retryable: false, field: 'store' });
+    expect(error.message).toContain('is a file, not a directory');
   });
 
   it.runIf(selected.has('postgres'))(

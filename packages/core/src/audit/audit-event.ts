@@ -13,7 +13,21 @@ export type AuditEventType =
   | 'task-voted'
   | 'task-decided'
   | 'task-timed-out'
-  | 'task-canceled';
+  | 'task-canceled'
+  /** Someone not assigned tried to decide (recorded once per person and task; the decision was refused). */
+  | 'task-decision-refused'
+  /** A timer could not be fired and retrying would not help: it was dropped (recorded once). */
+  | 'task-timer-failed';
+
+/**
+ * Events after which an intent takes no more changes: an export that ends with one is the whole chain.
+ */
+export const chainEndingEvents: ReadonlySet<string> = new Set<AuditEventType>([
+  'intent-completed',
+  'intent-failed',
+  'intent-canceled',
+  'task-timed-out',
+]);
 
 /**
  * One change of an intent or its tasks. Events of an intent form a hash chain: `seq` counts from 1,

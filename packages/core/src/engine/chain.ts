@@ -15,6 +15,13 @@ const probeWindow = 8;
 const snapshotEvery = 8;
 /** Intent states kept in memory, least recently used dropped first. */
 const cacheLimit = 2_000;
+/**
+ * Claims of the next `seq` one append may lose before it gives up: each loss means another engine
+ * appended meanwhile, so only a store hammered by one intent's writers gets near it.
+ */
+const appendAttempts = 100;
+/** Lost claims in a row after which a re-read that shows no new event means the store is inconsistent. */
+const lossesWithoutProgress = 3;
 
 /** What {@link IntentChain.append} is told besides the rule that builds the change. */
 export interface AppendOptions {
@@ -51,6 +58,7 @@ export class IntentChain {
   readonly #now: () => number;
   readonly #host: ChainHost;
   readonly #onError: (error: unknown) => void;
+  readonly #assertOpen: (operation: string) => void;
   readonly #cache = new Map<string, IntentState>();
 
   constructor(options: {
@@ -58,11 +66,14 @@ export class IntentChain {
     now: () => number;
     host: ChainHost;
     onError: (error: unknown) => void;
+    /** Throws `ENGINE_CLOSED` once the engine is closed: no claim is attempted after that. */
+    assertOpen?: (operation: string) => void;
   }) {
     this.#store = options.store;
     this.#now = options.now;
     this.#host = options.host;
     this.#onError = options.onError;
+    this.#assertOpen = options.assertOpen ?? (() => {});
   }
 
   /** The intent's current state. @throws NotFoundError, ValidationError (not an id string) */
@@ -102,7 +113,19 @@ export class IntentChain {
       let applied = 0;
       for (const value of values) {
         if (value === undefined) break;
-        state = applyEvent(state, JSON.parse(value) as AuditEvent);
+        const event = parseEvent(this.#store, value);
+        // Each window must move the chain on, or this loop would never end on a store that answers
+        // a key with another key's value.
+        if (event.seq !== from + applied || event.intentId !== intentId) {
+          throw new StoreUnavailableError({
+            store: this.#store.kind,
+            operation: 'read',
+            cause: new Error(
+              `the store returned event ${String(event.intentId)}:${String(event.seq)} for ${intentId}:${from + applied}`,
+            ),
+          });
+        }
+        state = applyEvent(state, event);
         applied++;
       }
       if (applied < probeWindow) break;
@@ -146,13 +169,26 @@ export class IntentChain {
     const eventId = randomUUID();
     let state: IntentState = options.from ?? (await this.load(intentId));
     let first = true;
-    for (;;) {
+    let stalled = 0;
+    for (let attempt = 1; ; attempt++) {
       const change = build(state);
       if (change === null) return { state };
+      // A change not yet claimed when the engine closed is not made: ENGINE_CLOSED, nothing recorded.
+      this.#assertOpen('append');
+      if (attempt > appendAttempts) {
+        throw new StoreUnavailableError({
+          store: this.#store.kind,
+          operation: 'append',
+          cause: new Error(
+            `intent ${intentId} changed ${appendAttempts} times while this change waited; try again`,
+          ),
+        });
+      }
       if (first) {
         first = false;
         const ahead = options.ahead?.(change, eventId) ?? [];
         if (ahead.length > 0) await guard(this.#store, 'write-ahead', () => Promise.all(ahead));
+        this.#assertOpen('append');
       }
       const event = sealEvent({
         id: eventId,
@@ -169,7 +205,20 @@ export class IntentChain {
         this.#store.claim(layout.eventKey(intentId, event.seq), JSON.stringify(event)),
       );
       if (!won) {
+        const seq = state.intent.seq;
         state = (await this.loadMaybe(intentId, state)) ?? state;
+        // Lost, yet nothing new to read: the store holds a key it does not show. Retrying cannot help
+        // for long; say so rather than spin.
+        stalled = state.intent.seq === seq ? stalled + 1 : 0;
+        if (stalled >= lossesWithoutProgress) {
+          throw new StoreUnavailableError({
+            store: this.#store.kind,
+            operation: 'append',
+            cause: new Error(
+              `the claim on event ${seq + 1} of ${intentId} was lost ${stalled} times, yet no such event can be read`,
+            ),
+          });
+        }
         continue;
       }
       const next = applyEvent(state.intent.seq === 0 ? undefined : state, event);
@@ -200,7 +249,7 @@ export class IntentChain {
             store: this.#store.kind,
             operation: 'audit.export (an event is missing)',
           });
-        events.push(JSON.parse(value) as AuditEvent);
+        events.push(parseEvent(this.#store, value));
       }
     }
     return events;
@@ -214,7 +263,7 @@ export class IntentChain {
     const values = await guard(this.#store, 'read', () =>
       this.#store.readClaims(refs.map((ref) => layout.eventKey(ref.intentId, ref.seq))),
     );
-    return values.map((value) => (value === undefined ? undefined : (JSON.parse(value) as AuditEvent)));
+    return values.map((value) => (value === undefined ? undefined : parseEvent(this.#store, value)));
   }
 
   /** One of an intent's recent events by id (`undefined` when it is not among them). */
@@ -234,6 +283,21 @@ export class IntentChain {
       this.#cache.delete(oldest);
     }
   }
+}
+
+/** An event as the store holds it; text that is not one is the store's fault (typed, not a SyntaxError). */
+function parseEvent(store: StoreBackend, value: string): AuditEvent {
+  try {
+    const event = JSON.parse(value) as AuditEvent;
+    if (event !== null && typeof event === 'object') return event;
+  } catch {
+    // Reported below.
+  }
+  throw new StoreUnavailableError({
+    store: store.kind,
+    operation: 'read',
+    cause: new Error(`the store holds an event that is not JSON: ${value.slice(0, 80)}`),
+  });
 }
 
 /** Run a store call; anything but a Holdpoint error becomes a retryable `STORE_UNAVAILABLE`. */

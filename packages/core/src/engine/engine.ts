@@ -1,12 +1,15 @@
 import type { KeyObject } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/audit-event.js';
-import { type AuditVerification, exportAudit, verifyAudit } from '../audit/audit-export.js';
+import { type AuditVerification, compareWithChain, exportAudit, verifyAudit } from '../audit/audit-export.js';
 import { generateSigningKey, type SigningKey, signingKeyFrom } from '../audit/signing.js';
+import { versionDigest } from '../canonical-json.js';
 import { EngineClosedError } from '../errors/engine-closed-error.js';
 import { IdempotencyConflictError } from '../errors/idempotency-conflict-error.js';
 import { InvalidStateError } from '../errors/invalid-state-error.js';
+import { NotAssignedError } from '../errors/not-assigned-error.js';
 import { NotFoundError } from '../errors/not-found-error.js';
+import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { ValidationError } from '../errors/validation-error.js';
 import type {
   CancelOptions,
@@ -32,6 +35,7 @@ import {
   newTaskId,
   parseFeedMember,
   parseTimerId,
+  type TimerId,
   taskEntry,
   timerId,
 } from '../store/layout.js';
@@ -40,13 +44,17 @@ import { guard, IntentChain } from './chain.js';
 import type { IntentState } from './intent-state.js';
 import {
   type DecideInput,
-  jsonOnly,
   type NormalizedRequest,
   normalizeActor,
   normalizeDecision,
+  normalizeIdentifier,
   normalizeRequest,
+  normalizeResult,
   normalizeSubmit,
+  normalizeTaskStatus,
+  normalizeText,
   type RequestHumanOptions,
+  requestDifferences,
   type SubmitOptions,
 } from './options.js';
 import { isNotifying, type NotifyHook, Outbox } from './outbox.js';
@@ -66,10 +74,12 @@ import {
   newTask,
   nextReminder,
   pendingTask,
+  refuseDecision,
   remindTask,
   requestFingerprint,
   taskNotFound,
   tasksEndedBy,
+  timerFailed,
   timerIdsOf,
 } from './task-rules.js';
 import { TimerLoop } from './timer-loop.js';
@@ -113,11 +123,22 @@ function optionsOf<T extends object>(options: T | undefined, where: string): Par
 
 /** A `reason` given to `cancel` or `cancelTask`: text, when given. */
 function reasonOf(reason: unknown, field: string): Record<string, string> {
-  if (reason === undefined) return {};
-  if (typeof reason !== 'string') {
-    throw new ValidationError({ field, message: `${field} must be a string, got ${typeof reason}` });
-  }
-  return { reason };
+  const text = normalizeText(reason, field);
+  return text === undefined ? {} : { reason: text };
+}
+
+/** The refusal of a `submit` whose idempotency key holds other work. */
+function submitConflict(
+  idempotencyKey: string,
+  intentId: string,
+  fields: string[],
+): IdempotencyConflictError {
+  return new IdempotencyConflictError({
+    idempotencyKey,
+    existingId: intentId,
+    fields,
+    message: `submit: idempotencyKey '${idempotencyKey}' already belongs to intent ${intentId}, submitted with another ${fields.join(', ')}. Use a new key for new work.`,
+  });
 }
 
 /**
@@ -137,21 +158,32 @@ export class HoldpointEngine implements Holdpoint {
   readonly #timers: TimerLoop;
   readonly #outbox: Outbox;
   readonly #waiters: Waiters;
-  readonly #listeners = new Set<(event: AuditEvent) => void>();
+  readonly #listeners = new Set<{ listener: (event: AuditEvent) => void }>();
   #signingKey: Promise<SigningKey> | undefined;
   #unsubscribe: (() => void) | undefined;
   #closed = false;
+  /** Errors of work without a caller; work cut short by close() is not worth reporting. */
+  readonly #reportError = (error: unknown): void => {
+    if (!(this.#closed && EngineClosedError.isInstance(error))) this.#settings.onError(error);
+  };
 
   constructor(store: StoreBackend, ownsStore: boolean, settings: EngineSettings) {
     this.#store = store;
     this.#ownsStore = ownsStore;
     this.#settings = settings;
-    const { now, onError } = settings;
+    const { now } = settings;
+    const onError = this.#reportError;
     this.#chain = new IntentChain({
       store,
       now,
       onError,
       host: { appended: (state, event) => this.#appended(state, event) },
+      assertOpen: () => {
+        if (this.#closed)
+          throw new EngineClosedError({
+            message: 'The engine was closed while this change was being made; it was not recorded.',
+          });
+      },
     });
     this.#outbox = new Outbox({
       store,
@@ -198,29 +230,21 @@ export class HoldpointEngine implements Holdpoint {
     let fresh = true;
     if (parsed.idempotencyKey !== undefined) {
       const key = layout.intentIdempotencyKey(parsed.idempotencyKey);
-      if (!(await this.#claim(key, JSON.stringify({ intentId, type: parsed.type })))) {
+      const held = await this.#claimOrRead<{ intentId: string; type: string }>(
+        key,
+        JSON.stringify({ intentId, type: parsed.type }),
+      );
+      if (held !== undefined) {
         fresh = false;
-        const existing = JSON.parse((await this.#readClaim(key)) as string) as {
-          intentId: string;
-          type: string;
-        };
-        if (existing.type !== parsed.type) {
-          throw new IdempotencyConflictError({
-            idempotencyKey: parsed.idempotencyKey,
-            existingId: existing.intentId,
-            message: `submit: idempotencyKey '${parsed.idempotencyKey}' already belongs to intent ${existing.intentId} of type '${existing.type}', not '${parsed.type}'. Use a new key for new work.`,
-          });
-        }
-        intentId = existing.intentId;
+        if (held.type !== parsed.type) throw submitConflict(parsed.idempotencyKey, held.intentId, ['type']);
+        intentId = held.intentId;
       }
     }
-    const state = await this.#ensureIntent(
-      intentId,
-      parsed.type,
-      parsed.input ?? null,
-      parsed.idempotencyKey,
-      fresh,
-    );
+    const state = await this.#ensureIntent(intentId, parsed.type, parsed.input, parsed.idempotencyKey, fresh);
+    // The same key with other input is other work: the intent holds the first input.
+    if (!fresh && versionDigest(state.intent.input) !== versionDigest(parsed.input)) {
+      throw submitConflict(parsed.idempotencyKey as string, intentId, ['input']);
+    }
     return structuredClone(state.intent);
   }
 
@@ -233,10 +257,8 @@ export class HoldpointEngine implements Holdpoint {
     this.#assertOpen('complete');
     const options = optionsOf(given, 'complete');
     const actor = normalizeActor(options.actor, 'complete.actor');
-    if (options.result !== undefined) jsonOnly(options.result, 'complete.result');
-    const { state } = await this.#append(intentId, (current) =>
-      completeIntent(current, actor, options.result),
-    );
+    const result = normalizeResult(options.result, 'complete.result');
+    const { state } = await this.#append(intentId, (current) => completeIntent(current, actor, result));
     return structuredClone(state.intent);
   }
 
@@ -245,8 +267,9 @@ export class HoldpointEngine implements Holdpoint {
     if (typeof options?.error !== 'string' || options.error.trim() === '') {
       throw new ValidationError({ field: 'fail.error', message: "fail: give error: 'what went wrong'" });
     }
+    const error = normalizeText(options.error, 'fail.error', true) as string;
     const actor = normalizeActor(options.actor, 'fail.actor');
-    const { state } = await this.#append(intentId, (current) => failIntent(current, actor, options.error));
+    const { state } = await this.#append(intentId, (current) => failIntent(current, actor, error));
     return structuredClone(state.intent);
   }
 
@@ -294,12 +317,8 @@ export class HoldpointEngine implements Holdpoint {
   async listTasks(given: ListTasksOptions = {}): Promise<HumanTask[]> {
     this.#assertOpen('listTasks');
     const options = optionsOf(given, 'listTasks');
-    if (options.assignee !== undefined && typeof options.assignee !== 'string') {
-      throw new ValidationError({
-        field: 'listTasks.assignee',
-        message: 'listTasks.assignee must be a string',
-      });
-    }
+    if (options.assignee !== undefined) normalizeIdentifier(options.assignee, 'listTasks.assignee');
+    normalizeTaskStatus(options.status, 'listTasks.status');
     const limit = options.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
       throw new ValidationError({
@@ -350,10 +369,21 @@ export class HoldpointEngine implements Holdpoint {
     this.#assertOpen('decide');
     const decision = normalizeDecision(input);
     const intentId = this.#intentIdOf(taskId);
-    const { state } = await this.#append(intentId, (current) =>
-      decideTask(current, taskId, decision, this.#settings.now()),
-    );
-    return structuredClone(state.tasks[taskId] as HumanTask);
+    try {
+      const { state } = await this.#append(intentId, (current) =>
+        decideTask(current, taskId, decision, this.#settings.now()),
+      );
+      return structuredClone(state.tasks[taskId] as HumanTask);
+    } catch (error) {
+      // Someone not assigned tried to decide: that attempt is part of the record (once per person
+      // and task), and the refusal stands whether or not recording it worked.
+      if (NotAssignedError.isInstance(error)) {
+        await this.#append(intentId, (current) =>
+          refuseDecision(current, taskId, decision.actor, decision.outcome),
+        ).catch(this.#reportError);
+      }
+      throw error;
+    }
   }
 
   async cancelTask(taskId: string, given: CancelTaskOptions = {}): Promise<HumanTask> {
@@ -377,9 +407,12 @@ export class HoldpointEngine implements Holdpoint {
         message: 'subscribe: give a function (event) => void',
       });
     }
-    this.#listeners.add(listener);
+    // Each call is its own subscription: the same function subscribed twice hears every event
+    // twice, and each returned function ends one of them.
+    const entry = { listener };
+    this.#listeners.add(entry);
     return () => {
-      this.#listeners.delete(listener);
+      this.#listeners.delete(entry);
     };
   }
 
@@ -425,15 +458,39 @@ export class HoldpointEngine implements Holdpoint {
       const events = await this.#chain.readAll(intentId);
       return exportAudit(intentId, events, await this.#signingKeyOf());
     },
-    verify: async (jsonl: string, options: VerifyOptions = {}): Promise<AuditVerification> => {
+    verify: async (jsonl: string, given: VerifyOptions = {}): Promise<AuditVerification> => {
+      this.#assertOpen('audit.verify');
       if (typeof jsonl !== 'string') {
         throw new ValidationError({
           field: 'audit.verify.jsonl',
           message: 'audit.verify: give the JSONL text returned by audit.export',
         });
       }
-      const publicKey = options.publicKey ?? (await this.#signingKeyOf()).publicKey;
-      return verifyAudit(jsonl, { publicKey });
+      const options = optionsOf(given, 'audit.verify');
+      // The keys given are the ones trusted; without any, this store's own.
+      const result = verifyAudit(
+        jsonl,
+        options.publicKey === undefined && options.trustedKeys === undefined
+          ? { trustedKeys: [(await this.#signingKeyOf()).publicKey] }
+          : {
+              ...(options.publicKey === undefined ? {} : { publicKey: options.publicKey }),
+              ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
+            },
+      );
+      if (!result.ok) return result;
+      // An engine that holds the intent knows how long its chain really is.
+      // (An intent id no store key can hold is not one this store holds.)
+      const state = await this.#chain
+        .loadMaybe(result.intentId)
+        .catch((error) => (ValidationError.isInstance(error) ? undefined : Promise.reject(error)));
+      if (!state) return result;
+      return compareWithChain(
+        result,
+        state.intent.seq,
+        await this.#chain
+          .readEvents([{ intentId: result.intentId, seq: result.events }])
+          .then(([event]) => event?.hash),
+      );
     },
     publicKey: async (): Promise<string> => (await this.#signingKeyOf()).publicKeyPem,
   };
@@ -468,24 +525,19 @@ export class HoldpointEngine implements Holdpoint {
       implicitIntent: request.intentId === undefined,
       request,
     };
-    let record = mine;
-    let held: string | undefined;
-    let won = false;
-    // A refused request gives its key back (below); if that happens between a lost claim and the
-    // read, the key is free again: claim it anew.
-    while (!won && held === undefined) {
-      won = await this.#claim(key, JSON.stringify(mine));
-      if (!won) held = await this.#readClaim(key);
-    }
+    const held = await this.#claimOrRead<IdempotencyRecord>(key, JSON.stringify(mine));
+    const won = held === undefined;
+    const record = held ?? mine;
     if (held !== undefined) {
-      record = JSON.parse(held) as IdempotencyRecord;
       const sameIntent =
         request.intentId === undefined ? record.implicitIntent : record.intentId === request.intentId;
-      if (record.fingerprint !== mine.fingerprint || !sameIntent) {
+      const fields = [...(sameIntent ? [] : ['intentId']), ...requestDifferences(record.request, request)];
+      if (fields.length > 0) {
         throw new IdempotencyConflictError({
           idempotencyKey: request.idempotencyKey,
           existingId: record.taskId,
-          message: `${where}: idempotencyKey '${request.idempotencyKey}' already belongs to task ${record.taskId}, created for another request (type, assignees, context or intent differ). Use a new key for a new request.`,
+          fields,
+          message: `${where}: idempotencyKey '${request.idempotencyKey}' already belongs to task ${record.taskId}, asked with another ${fields.join(', ')}. A retry must ask for the same thing; use a new key for a new request.`,
         });
       }
     }
@@ -571,10 +623,27 @@ export class HoldpointEngine implements Holdpoint {
   // ---------------------------------------------------------------------------------------------
   // Timers
 
+  /**
+   * Fire one due timer. A failure a retry may fix (the store is away, the engine closing) is thrown:
+   * the timer stays due and is fired again. Any other failure would recur on every round, so it is
+   * recorded once in the intent's chain (`task-timer-failed`, which the timeline shows), reported
+   * once, and the timer is dropped.
+   */
   async #fireTimer(id: string): Promise<void> {
     const timer = parseTimerId(id);
     const intentId = timer && intentIdOfTask(timer.taskId);
     if (!timer || intentId === undefined) return;
+    try {
+      await this.#fire(timer, intentId);
+    } catch (error) {
+      if (StoreUnavailableError.isInstance(error) || EngineClosedError.isInstance(error)) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      const { event } = await this.#append(intentId, (current) => timerFailed(current, timer, reason));
+      if (event) this.#reportError(error);
+    }
+  }
+
+  async #fire(timer: TimerId, intentId: string): Promise<void> {
     const { taskId, count } = timer;
     const state = await this.#chain.loadMaybe(intentId);
     const task = state && pendingTask(state, taskId);
@@ -702,7 +771,7 @@ export class HoldpointEngine implements Holdpoint {
   }
 
   #emit(event: AuditEvent): void {
-    for (const listener of this.#listeners) {
+    for (const { listener } of [...this.#listeners]) {
       try {
         listener(structuredClone(event));
       } catch (error) {
@@ -713,6 +782,30 @@ export class HoldpointEngine implements Holdpoint {
 
   // ---------------------------------------------------------------------------------------------
   // Store access
+
+  /**
+   * Claim `key` for `value`, or read what holds it: `undefined` when this call won, else the holder's
+   * record. A refused request gives its key back, so a lost claim may find the key free again: it
+   * is claimed anew, a few times at most — a store that keeps losing a claim it cannot show is
+   * broken, and is reported as such rather than looped on.
+   */
+  async #claimOrRead<T>(key: string, value: string): Promise<T | undefined> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (await this.#claim(key, value)) return undefined;
+      const held = await this.#readClaim(key);
+      if (held === undefined) continue;
+      try {
+        return JSON.parse(held) as T;
+      } catch (error) {
+        throw new StoreUnavailableError({ store: this.#store.kind, operation: 'read', cause: error });
+      }
+    }
+    throw new StoreUnavailableError({
+      store: this.#store.kind,
+      operation: 'claim',
+      cause: new Error(`the key ${key} is taken, yet nothing holds it (3 attempts)`),
+    });
+  }
 
   #claim(key: string, value: string): Promise<boolean> {
     return guard(this.#store, 'claim', () => this.#store.claim(key, value));

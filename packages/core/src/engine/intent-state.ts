@@ -12,6 +12,11 @@ export interface IntentState {
   headHash: string | null;
   /** Ids of events already applied, newest last (bounded), to recognise a retried change. */
   recentEventIds: string[];
+  /**
+   * Marks of events recorded at most once (`data.once`): a refused decision per person and task, a
+   * failed timer. Absent until the first such event.
+   */
+  once?: string[];
 }
 
 const recentLimit = 64;
@@ -69,6 +74,7 @@ export function applyEvent(previous: IntentState | undefined, event: AuditEvent)
         tasks: { ...previous.tasks },
         headHash: previous.headHash,
         recentEventIds: [...previous.recentEventIds],
+        ...(previous.once === undefined ? {} : { once: previous.once }),
       }
     : {
         intent: {
@@ -164,6 +170,10 @@ export function applyEvent(previous: IntentState | undefined, event: AuditEvent)
       intent.updatedAt = event.at;
       cancelPendingTasks(state, event.at);
       break;
+    case 'task-decision-refused':
+    case 'task-timer-failed':
+      // Nothing about the task changes: the event is the record.
+      break;
     case 'intent-canceled':
       intent.status = 'CANCELED';
       if (typeof data.reason === 'string') intent.error = data.reason;
@@ -172,6 +182,7 @@ export function applyEvent(previous: IntentState | undefined, event: AuditEvent)
       cancelPendingTasks(state, event.at);
       break;
   }
+  if (typeof data.once === 'string') state.once = [...(state.once ?? []), data.once];
   intent.seq = event.seq;
   state.headHash = event.hash;
   state.recentEventIds.push(event.id);

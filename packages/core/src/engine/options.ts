@@ -1,16 +1,74 @@
 import { z } from 'zod';
-import { versionDigest } from '../canonical-json.js';
-import { type Duration, parseDuration } from '../duration.js';
+import { canonicalJson, versionDigest } from '../canonical-json.js';
+import { type Duration, durationWithin, maxTaskDurationMs } from '../duration.js';
 import { ValidationError } from '../errors/validation-error.js';
-import type { Actor, EscalationStep, TimeoutPolicy } from '../model.js';
+import type { Actor, EscalationStep, TaskStatus, TimeoutPolicy } from '../model.js';
+import { plainJson } from '../plain-json.js';
 import { type TaskType, taskTypeRules, taskTypes } from '../task-types.js';
+import { identifierProblem, textProblem } from '../text.js';
 import { toFormJsonSchema } from './form-schema.js';
+
+/**
+ * Limits of what the engine takes, so that every value fits every store (PostgreSQL refuses index
+ * rows over ~2.7 KB) and no timer is asked to fire at a time that has no date. Lengths of
+ * identifiers are UTF-8 bytes; lengths of text are UTF-16 code units (JavaScript's `length`).
+ * Documented in the README ("Limits").
+ */
+export const inputLimits = {
+  /** An assignee, an escalation delegate or an actor id. */
+  idBytes: 320,
+  /** An `idempotencyKey`. */
+  idempotencyKeyBytes: 512,
+  /** An intent id given to `requestHuman`, or an intent `type`. */
+  nameBytes: 200,
+  /** An outcome name. */
+  outcomeBytes: 100,
+  assignees: 100,
+  allowedOutcomes: 20,
+  escalationSteps: 20,
+  title: 500,
+  actorName: 200,
+  /** description, comment, a cancel reason, a fail error. */
+  text: 20_000,
+  /** Shortest `remind.every`. */
+  remindEveryMinMs: 1_000,
+  /** Most reminders a task may ask for (`remind.max`). */
+  reminders: 100,
+  /** `remind.max` when `every` is given without it. */
+  defaultReminders: 10,
+  /** Longest timeout, escalation step, `remind.after` and `remind.every`. */
+  durationMaxMs: maxTaskDurationMs,
+} as const;
 
 const duration = z.union([z.number(), z.string()]);
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+/** A string that becomes a store key or an indexed value: well-formed, no control characters, bounded. */
+function identifier(maxBytes: number) {
+  return nonEmpty.superRefine((value, context) => {
+    const problem = identifierProblem(value, maxBytes);
+    if (problem) context.addIssue({ code: 'custom', message: problem });
+  });
+}
+
+/** Free text stored inside JSON: well-formed Unicode, at most `max` code units. */
+function text(max: number) {
+  return z
+    .string()
+    .max(max)
+    .superRefine((value, context) => {
+      const problem = textProblem(value);
+      if (problem) context.addIssue({ code: 'custom', message: problem });
+    });
+}
+
+const actorId = identifier(inputLimits.idBytes);
 const actorSchema = z.union([
-  nonEmpty,
-  z.object({ id: nonEmpty, name: z.string().optional() }, { error: 'must be an id string or { id, name? }' }),
+  actorId,
+  z.object(
+    { id: actorId, name: text(inputLimits.actorName).optional() },
+    { error: 'must be an id string or { id, name? }' },
+  ),
 ]);
 
 /** Options shared by `requestHuman` and `waitForHuman`. */
@@ -52,29 +110,44 @@ export interface RequestHumanOptions {
 
 const requestSchema = z
   .object({
-    intentId: nonEmpty.optional(),
+    intentId: identifier(inputLimits.nameBytes).optional(),
     task: z.enum(taskTypes, { error: `must be one of ${taskTypes.join(', ')}` }).optional(),
-    title: nonEmpty.max(500).optional(),
-    description: z.string().max(20_000).optional(),
+    title: text(inputLimits.title).pipe(nonEmpty).optional(),
+    description: text(inputLimits.text).optional(),
     context: z.unknown().optional(),
-    assignee: nonEmpty.optional(),
-    assignees: z.array(nonEmpty).min(1, 'must name at least one person').optional(),
+    assignee: actorId.optional(),
+    assignees: z
+      .array(actorId)
+      .min(1, 'must name at least one person')
+      .max(inputLimits.assignees, `must name at most ${inputLimits.assignees} people`)
+      .optional(),
     quorum: z.union([z.number().int().min(1), z.literal('all')]).optional(),
-    allowedOutcomes: z.array(nonEmpty).min(1, 'must allow at least one outcome').optional(),
+    allowedOutcomes: z
+      .array(identifier(inputLimits.outcomeBytes))
+      .min(1, 'must allow at least one outcome')
+      .max(inputLimits.allowedOutcomes, `must allow at most ${inputLimits.allowedOutcomes} outcomes`)
+      .optional(),
     schema: z.unknown().optional(),
     timeout: duration.optional(),
     remind: z
-      .object({ after: duration, every: duration.optional(), max: z.number().int().min(1).optional() })
+      .object({
+        after: duration,
+        every: duration.optional(),
+        max: z.number().int().min(1).max(inputLimits.reminders).optional(),
+      })
+      .strict()
       .optional(),
     escalateTo: z
       .union([
-        nonEmpty,
-        z.array(z.union([nonEmpty, z.object({ assignee: nonEmpty, timeout: duration.optional() })])),
+        actorId,
+        z
+          .array(z.union([actorId, z.object({ assignee: actorId, timeout: duration.optional() }).strict()]))
+          .max(inputLimits.escalationSteps, `must have at most ${inputLimits.escalationSteps} steps`),
       ])
       .optional(),
     reassign: z.boolean().optional(),
     onTimeout: z.enum(['fail', 'reject', 'approve']).optional(),
-    idempotencyKey: nonEmpty.max(500).optional(),
+    idempotencyKey: identifier(inputLimits.idempotencyKeyBytes).optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
     signal: z.unknown().optional(),
   })
@@ -127,51 +200,9 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, where: string
   return result.data;
 }
 
-/** How deep a JSON value given to the engine (context, input, data, …) may nest. */
-const maxJsonDepth = 100;
-
-/**
- * What keeps a value from being JSON, or undefined. Functions and symbols count: JSON.stringify drops
- * them silently, so a recorded event would no longer match the hash computed over it.
- */
-function notJson(value: unknown, path: string, seen: Set<object>, depth = 0): string | undefined {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${path} is ${value}`;
-  if (typeof value !== 'object') return `${path} is a ${typeof value}`;
-  // Hashing, storing and cloning a value all recurse through it: past some depth they run out of
-  // stack, and how soon depends on the caller's stack — refuse deep values here, reliably.
-  if (depth >= maxJsonDepth) return `${path} is nested deeper than ${maxJsonDepth} levels`;
-  if (seen.has(value)) return `${path} contains itself`;
-  seen.add(value);
-  let problem: string | undefined;
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    problem = notJson((value as { toJSON: () => unknown }).toJSON(), path, seen, depth);
-  } else {
-    const entries = Array.isArray(value) ? value.entries() : Object.entries(value);
-    for (const [key, item] of entries) {
-      // undefined is left out (or written null in an array) alike by JSON and the hash.
-      if (item !== undefined) problem ??= notJson(item, `${path}.${key}`, seen, depth + 1);
-    }
-  }
-  seen.delete(value);
-  return problem;
-}
-
-/** @throws ValidationError unless `value` is JSON: objects, arrays, strings, finite numbers, booleans, null. */
-export function jsonOnly(value: unknown, field: string): void {
-  let problem: string | undefined;
-  try {
-    problem = notJson(value, field, new Set());
-  } catch (error) {
-    // Nested deeper than the stack, or a toJSON that throws.
-    problem = error instanceof Error ? error.message : 'it cannot be read';
-  }
-  if (problem !== undefined) {
-    throw new ValidationError({
-      field,
-      message: `${field} must be JSON (objects, arrays, strings, finite numbers, booleans, null): ${problem}`,
-    });
-  }
+/** A task duration: from `minMs` (0 unless given) to {@link inputLimits.durationMaxMs}. */
+function taskDuration(value: Duration, field: string, minMs = 0): number {
+  return durationWithin(value, field, minMs, inputLimits.durationMaxMs);
 }
 
 /** Validate and fill in defaults for a `requestHuman` / `waitForHuman` call. */
@@ -202,26 +233,20 @@ export function normalizeRequest(options: unknown, where: string): NormalizedReq
   const allowedOutcomes = [...new Set(parsed.allowedOutcomes ?? rule.outcomes)];
   let schema: Record<string, unknown> | undefined;
   if (parsed.schema !== undefined) {
-    try {
-      schema = toFormJsonSchema(parsed.schema);
-    } catch (error) {
-      throw new ValidationError({
-        field: `${where}.schema`,
-        message: `${where}.schema: ${(error as Error).message}`,
-        cause: error,
-      });
-    }
+    schema = formSchemaOf(parsed.schema, `${where}.schema`);
   } else if (type === 'form') {
     throw new ValidationError({
       field: `${where}.schema`,
       message: `${where}: a 'form' task needs schema (a zod schema or a JSON Schema 2020-12 object) for the data the human fills in`,
     });
   }
-  const context = parsed.context ?? null;
-  jsonOnly(context, `${where}.context`);
-  if (parsed.metadata) jsonOnly(parsed.metadata, `${where}.metadata`);
+  const context = plainJson(parsed.context ?? null, `${where}.context`);
+  const metadata =
+    parsed.metadata === undefined
+      ? undefined
+      : (plainJson(parsed.metadata, `${where}.metadata`) as Record<string, unknown>);
   const timeoutMs =
-    parsed.timeout === undefined ? undefined : parseDuration(parsed.timeout, `${where}.timeout`);
+    parsed.timeout === undefined ? undefined : taskDuration(parsed.timeout, `${where}.timeout`);
   const steps =
     parsed.escalateTo === undefined
       ? []
@@ -234,7 +259,7 @@ export function normalizeRequest(options: unknown, where: string): NormalizedReq
     const ms =
       stepTimeout === undefined
         ? timeoutMs
-        : parseDuration(stepTimeout, `${where}.escalateTo.${index}.timeout`);
+        : taskDuration(stepTimeout, `${where}.escalateTo.${index}.timeout`);
     if (ms === undefined) {
       throw new ValidationError({
         field: `${where}.escalateTo`,
@@ -251,19 +276,16 @@ export function normalizeRequest(options: unknown, where: string): NormalizedReq
   }
   let remind: NormalizedRequest['remind'];
   if (parsed.remind) {
-    const afterMs = parseDuration(parsed.remind.after, `${where}.remind.after`);
+    const afterMs = taskDuration(parsed.remind.after, `${where}.remind.after`);
+    // Reminders go to people: more than one a second is never meant, and without max they stop
+    // after a few rather than never.
     const everyMs =
       parsed.remind.every === undefined
         ? undefined
-        : parseDuration(parsed.remind.every, `${where}.remind.every`);
-    if (everyMs === 0)
-      throw new ValidationError({
-        field: `${where}.remind.every`,
-        message: `${where}.remind.every must be more than 0`,
-      });
+        : taskDuration(parsed.remind.every, `${where}.remind.every`, inputLimits.remindEveryMinMs);
     remind = {
       afterMs,
-      max: parsed.remind.max ?? (everyMs === undefined ? 1 : Number.MAX_SAFE_INTEGER),
+      max: parsed.remind.max ?? (everyMs === undefined ? 1 : inputLimits.defaultReminders),
       ...(everyMs === undefined ? {} : { everyMs }),
     };
   }
@@ -291,8 +313,53 @@ export function normalizeRequest(options: unknown, where: string): NormalizedReq
     reassign: parsed.reassign ?? false,
     onTimeout,
     ...(parsed.idempotencyKey === undefined ? {} : { idempotencyKey: parsed.idempotencyKey }),
-    ...(parsed.metadata === undefined ? {} : { metadata: parsed.metadata }),
+    ...(metadata === undefined ? {} : { metadata }),
   };
+}
+
+/**
+ * A form schema as the task stores it: a zod schema converted to JSON Schema 2020-12, or a JSON
+ * Schema object, made plain JSON and compiled to check that it is a schema.
+ */
+function formSchemaOf(value: unknown, field: string): Record<string, unknown> {
+  const isZod = typeof value === 'object' && value !== null && '_zod' in value;
+  const source = isZod ? value : plainJson(value, field);
+  let schema: Record<string, unknown>;
+  try {
+    schema = toFormJsonSchema(source);
+  } catch (error) {
+    throw new ValidationError({ field, message: `${field}: ${(error as Error).message}`, cause: error });
+  }
+  return plainJson(schema, field) as Record<string, unknown>;
+}
+
+/**
+ * What an idempotent retry is compared on: everything that changes what a human is asked or what
+ * happens without them, by the option's name. The intent is compared apart (an implicit intent
+ * has a new id on every call).
+ */
+const comparedFields: ReadonlyArray<[string, (request: NormalizedRequest) => unknown]> = [
+  ['task', (request) => request.type],
+  ['title', (request) => request.title],
+  ['description', (request) => request.description],
+  ['context', (request) => request.versionDigest],
+  ['assignees', (request) => [...request.assignees].sort()],
+  ['quorum', (request) => request.quorum],
+  ['allowedOutcomes', (request) => request.allowedOutcomes],
+  ['schema', (request) => request.schema],
+  ['timeout', (request) => request.timeoutMs],
+  ['remind', (request) => request.remind],
+  ['escalateTo', (request) => request.escalateTo],
+  ['reassign', (request) => request.reassign],
+  ['onTimeout', (request) => request.onTimeout],
+  ['metadata', (request) => request.metadata],
+];
+
+/** The names of the compared options in which two requests under one idempotency key differ. */
+export function requestDifferences(held: NormalizedRequest, asked: NormalizedRequest): string[] {
+  return comparedFields
+    .filter(([, read]) => canonicalJson(read(held) ?? null) !== canonicalJson(read(asked) ?? null))
+    .map(([name]) => name);
 }
 
 /** The outcome a timeout policy records for a task. */
@@ -326,12 +393,12 @@ export interface DecideInput {
 
 const decideSchema = z
   .object({
-    outcome: nonEmpty,
-    comment: z.string().max(20_000).optional(),
+    outcome: identifier(inputLimits.outcomeBytes),
+    comment: text(inputLimits.text).optional(),
     data: z.unknown().optional(),
     evidence: z.unknown().optional(),
     actor: actorSchema,
-    versionDigest: nonEmpty.optional(),
+    versionDigest: identifier(inputLimits.nameBytes).optional(),
     asAdmin: z.boolean().optional(),
   })
   .strict();
@@ -350,8 +417,8 @@ export interface NormalizedDecision {
 /** Validate a `decide` input. */
 export function normalizeDecision(input: unknown): NormalizedDecision {
   const parsed = parseWith(decideSchema, input, 'decide');
-  if (parsed.data !== undefined) jsonOnly(parsed.data, 'decide.data');
-  if (parsed.evidence !== undefined) jsonOnly(parsed.evidence, 'decide.evidence');
+  const data = plainJson(parsed.data, 'decide.data');
+  const evidence = plainJson(parsed.evidence, 'decide.evidence');
   const actor: Actor =
     typeof parsed.actor === 'string'
       ? { id: parsed.actor.trim() }
@@ -359,8 +426,8 @@ export function normalizeDecision(input: unknown): NormalizedDecision {
   return {
     outcome: parsed.outcome,
     ...(parsed.comment === undefined ? {} : { comment: parsed.comment }),
-    ...(parsed.data === undefined ? {} : { data: parsed.data }),
-    ...(parsed.evidence === undefined ? {} : { evidence: parsed.evidence }),
+    ...(data === undefined ? {} : { data }),
+    ...(evidence === undefined ? {} : { evidence }),
     actor,
     ...(parsed.versionDigest === undefined ? {} : { versionDigest: parsed.versionDigest }),
     asAdmin: parsed.asAdmin ?? false,
@@ -371,9 +438,16 @@ export function normalizeDecision(input: unknown): NormalizedDecision {
 export function normalizeActor(actor: unknown, field: string): Actor | null {
   if (actor === undefined || actor === null) return null;
   const result = actorSchema.safeParse(actor);
-  if (!result.success)
-    throw new ValidationError({ field, message: `${field} must be an id string or { id, name? }` });
-  return typeof result.data === 'string' ? { id: result.data } : result.data;
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => issue.message).join('; ');
+    throw new ValidationError({
+      field,
+      message: `${field} must be an id string or { id, name? }: ${problems}`,
+    });
+  }
+  return typeof result.data === 'string'
+    ? { id: result.data }
+    : { id: result.data.id, ...(result.data.name ? { name: result.data.name } : {}) };
 }
 
 /** Options of `submit`. */
@@ -388,15 +462,69 @@ export interface SubmitOptions {
 
 const submitSchema = z
   .object({
-    type: nonEmpty.max(200),
+    type: identifier(inputLimits.nameBytes),
     input: z.unknown().optional(),
-    idempotencyKey: nonEmpty.max(500).optional(),
+    idempotencyKey: identifier(inputLimits.idempotencyKeyBytes).optional(),
   })
   .strict();
 
+/** A `submit` call after validation: `input` is its plain JSON copy (null when absent). */
+export interface NormalizedSubmit {
+  type: string;
+  input: unknown;
+  idempotencyKey?: string;
+}
+
 /** Validate a `submit` call. */
-export function normalizeSubmit(options: unknown): SubmitOptions {
+export function normalizeSubmit(options: unknown): NormalizedSubmit {
   const parsed = parseWith(submitSchema, options, 'submit');
-  jsonOnly(parsed.input ?? null, 'submit.input');
-  return parsed;
+  return {
+    type: parsed.type,
+    input: plainJson(parsed.input ?? null, 'submit.input'),
+    ...(parsed.idempotencyKey === undefined ? {} : { idempotencyKey: parsed.idempotencyKey }),
+  };
+}
+
+/** `complete`'s result as plain JSON (null when absent). */
+export function normalizeResult(result: unknown, field: string): unknown {
+  return plainJson(result ?? null, field);
+}
+
+/** Free text given to `cancel`, `cancelTask` (`reason`) or `fail` (`error`): absent, or well-formed and bounded. */
+export function normalizeText(value: unknown, field: string, required = false): string | undefined {
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== 'string' || (required && value.trim() === '')) {
+    throw new ValidationError({
+      field,
+      message: `${field} must be ${required ? 'a non-empty string' : 'a string'}, got ${value === null ? 'null' : typeof value}`,
+    });
+  }
+  const problem =
+    value.length > inputLimits.text ? `is longer than ${inputLimits.text} characters` : textProblem(value);
+  if (problem) throw new ValidationError({ field, message: `${field} ${problem}` });
+  return value;
+}
+
+const taskStatuses = ['pending', 'decided', 'timed_out', 'canceled'] as const satisfies readonly TaskStatus[];
+
+/** A `status` filter of `listTasks`: one of the task statuses, or absent. */
+export function normalizeTaskStatus(status: unknown, field: string): TaskStatus | undefined {
+  if (status === undefined) return undefined;
+  if (typeof status !== 'string' || !(taskStatuses as readonly string[]).includes(status)) {
+    throw new ValidationError({
+      field,
+      message: `${field} must be one of ${taskStatuses.join(', ')}; got ${typeof status === 'string' ? JSON.stringify(status) : typeof status}`,
+    });
+  }
+  return status as TaskStatus;
+}
+
+/** An id used to look something up (an assignee filter): well-formed, no control characters, bounded. */
+export function normalizeIdentifier(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ValidationError({ field, message: `${field} must be a non-empty string` });
+  }
+  const problem = identifierProblem(value, inputLimits.idBytes);
+  if (problem) throw new ValidationError({ field, message: `${field} ${problem}` });
+  return value;
 }

@@ -253,9 +253,11 @@ export function checkRequirements(task: HumanTask, decision: NormalizedDecision)
 
 /**
  * A human's decision at `nowMs`: a vote while a quorum is not yet reached, else the final decision.
- * Refused when the task has ended or this approver already voted (`ALREADY_DECIDED`), the version
- * is not the task's (`STALE_VERSION`), the actor is not a current assignee (`NOT_ASSIGNED`, unless
- * `asAdmin`), the outcome is not allowed (`INVALID_OUTCOME`), or a requirement is missing (`VALIDATION`).
+ * Who acts is checked first, so someone not assigned learns nothing about the task — not its status,
+ * not its version, not who is assigned: `NOT_ASSIGNED` (unless `asAdmin`). Then it is refused when
+ * the task has ended or this approver already voted (`ALREADY_DECIDED`), the version is not the
+ * task's (`STALE_VERSION`), the outcome is not allowed (`INVALID_OUTCOME`), or a requirement is
+ * missing (`VALIDATION`).
  */
 export function decideTask(
   state: IntentState,
@@ -263,6 +265,15 @@ export function decideTask(
   decision: NormalizedDecision,
   nowMs: number,
 ): Change {
+  const current = state.tasks[taskId];
+  if (!current) throw taskNotFound(taskId);
+  if (!decision.asAdmin && !current.assignees.includes(decision.actor.id)) {
+    throw new NotAssignedError({
+      taskId,
+      actor: decision.actor.id,
+      message: `decide: ${decision.actor.id} may not decide task ${taskId}`,
+    });
+  }
   const task = openTask(state, taskId, 'decide', `the decision of ${decision.actor.id} was refused`);
   if (decision.versionDigest !== undefined && decision.versionDigest !== task.versionDigest) {
     throw new StaleVersionError({
@@ -270,13 +281,6 @@ export function decideTask(
       expected: task.versionDigest,
       received: decision.versionDigest,
       message: `decide: ${decision.actor.id} saw version ${decision.versionDigest}, but task ${taskId} is at ${task.versionDigest}; show the current version and decide again`,
-    });
-  }
-  if (!decision.asAdmin && !task.assignees.includes(decision.actor.id)) {
-    throw new NotAssignedError({
-      taskId,
-      actor: decision.actor.id,
-      message: `decide: ${decision.actor.id} is not assigned to task ${taskId} (assignees: ${task.assignees.join(', ')})`,
     });
   }
   if (!task.allowedOutcomes.includes(decision.outcome)) {
@@ -322,6 +326,47 @@ export function decideTask(
     taskId,
     actor: decision.actor,
     data: { decision: final, ...(decision.asAdmin ? { asAdmin: true } : {}) },
+  };
+}
+
+/** How many people's refused decisions one task records; attempts past them are refused unrecorded. */
+export const refusalsRecordedPerTask = 20;
+
+/**
+ * The record of a refused decision by someone not assigned (`NOT_ASSIGNED`): once per person and
+ * task, while the task is pending, for at most {@link refusalsRecordedPerTask} people per task — so a
+ * stranger cannot grow a chain without bound, and a closed chain stays closed. `null` when it is
+ * not to be recorded.
+ */
+export function refuseDecision(
+  state: IntentState,
+  taskId: string,
+  actor: Actor,
+  outcome: string,
+): Change | null {
+  if (!pendingTask(state, taskId)) return null;
+  const once = `refused:${taskId}:${actor.id}`;
+  const marks = state.once ?? [];
+  if (marks.includes(once)) return null;
+  if (marks.filter((mark) => mark.startsWith(`refused:${taskId}:`)).length >= refusalsRecordedPerTask)
+    return null;
+  return { type: 'task-decision-refused', taskId, actor, data: { reason: 'not-assigned', outcome, once } };
+}
+
+/**
+ * The record of a timer that could not be fired for a reason a retry does not remove: once per
+ * timer, while its task is pending, so the timeline shows why a reminder, escalation or timeout did
+ * not happen. `null` when it is recorded already or the task has ended.
+ */
+export function timerFailed(state: IntentState, timer: TimerId, error: string): Change | null {
+  if (!pendingTask(state, timer.taskId)) return null;
+  const once = `timer-failed:${timerId(timer)}`;
+  if (state.once?.includes(once)) return null;
+  return {
+    type: 'task-timer-failed',
+    taskId: timer.taskId,
+    actor: null,
+    data: { timer: timer.kind, count: timer.count, error, once },
   };
 }
 

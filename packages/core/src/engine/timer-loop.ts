@@ -6,6 +6,11 @@ import type { StoreBackend } from '../store/store-backend.js';
 const timerLeaseMs = 10_000;
 /** Due timers read per round. */
 const duePage = 100;
+/**
+ * Pages one round reads at most: a round always ends, even if the store kept handing back timers
+ * it says were removed; the next round is planned as usual.
+ */
+const pagesPerRound = 50;
 /** Tasks whose timers fire at once within one engine (a firing mostly waits for the store). */
 const fireConcurrency = 8;
 /** A timer still due after a round is leased by another engine (or failed): look again after this. */
@@ -131,7 +136,7 @@ export class TimerLoop {
   }
 
   async #fireDue(): Promise<void> {
-    for (;;) {
+    for (let page = 1; page <= pagesPerRound; page++) {
       const due = await this.#options.store.indexRange(layout.dueIndex, {
         max: this.#options.now(),
         limit: duePage,

@@ -62,29 +62,35 @@ async function openUrl(url: string, options: CreateStoreOptions): Promise<StoreB
   const scheme = match?.[1]?.toLowerCase();
   const rest = match?.[2] ?? '';
   switch (scheme) {
-    case 'memory':
+    case 'memory': {
+      const { path } = pathAndQuery(url, rest, []);
       return MemoryStore.open({
-        ...(rest === '' ? {} : { name: decodeURIComponent(rest) }),
+        ...(path === '' ? {} : { name: path }),
         prefix: checkPrefix(options.prefix ?? DEFAULT_PREFIX),
       });
+    }
     case 'sqlite': {
       // sqlite://./a.db and sqlite://a.db are relative to the working directory, sqlite:///a.db is absolute.
-      if (rest === '') throw invalidUrl(url, 'it names no database file');
-      const location = rest === ':memory:' ? rest : resolve(rest);
+      const { path } = pathAndQuery(url, rest, []);
+      if (path === '') throw invalidUrl(url, 'it names no database file');
+      if (path.includes('\u0000')) throw invalidUrl(url, 'its path contains NUL (%00)');
+      const location = path === ':memory:' ? path : resolve(path);
       return SqliteStore.open({ location, prefix: checkPrefix(options.prefix ?? DEFAULT_PREFIX) });
     }
     case 'redis':
     case 'rediss': {
       const parsed = parseUrl(url);
-      const prefix = takeParameter(parsed, 'prefix') ?? options.prefix ?? DEFAULT_PREFIX;
+      refuseUnknownParameters(url, parsed.searchParams, ['prefix']);
+      const prefix = takeParameter(url, parsed, 'prefix') ?? options.prefix ?? DEFAULT_PREFIX;
       const { RedisStore } = await importBackend('redis', () => import('./redis-store.js'));
       return RedisStore.connect({ url: parsed.toString(), prefix: checkPrefix(prefix) });
     }
     case 'postgres':
     case 'postgresql': {
       const parsed = parseUrl(url);
-      const schema = takeParameter(parsed, 'schema') ?? 'public';
-      const prefix = takeParameter(parsed, 'prefix') ?? options.prefix ?? DEFAULT_PREFIX;
+      refuseUnknownParameters(url, parsed.searchParams, ['schema', 'prefix', ...postgresParameters]);
+      const schema = takeParameter(url, parsed, 'schema') ?? 'public';
+      const prefix = takeParameter(url, parsed, 'prefix') ?? options.prefix ?? DEFAULT_PREFIX;
       const { PostgresStore } = await importBackend('postgres', () => import('./postgres-store.js'));
       return PostgresStore.connect({ uri: parsed.toString(), schema, prefix: checkPrefix(prefix) });
     }
@@ -95,6 +101,34 @@ async function openUrl(url: string, options: CreateStoreOptions): Promise<StoreB
       );
   }
 }
+
+/**
+ * Query parameters the PostgreSQL client (`pg`, through `pg-connection-string`) understands in a
+ * connection string; with `schema` and `prefix`, the only ones a PostgreSQL store URL takes.
+ */
+const postgresParameters = [
+  'host',
+  'port',
+  'user',
+  'password',
+  'db',
+  'encoding',
+  'client_encoding',
+  'ssl',
+  'sslmode',
+  'sslcert',
+  'sslkey',
+  'sslrootcert',
+  'sslnegotiation',
+  'uselibpqcompat',
+  'application_name',
+  'fallback_application_name',
+  'options',
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'query_timeout',
+];
 
 async function fromKeyv(keyv: Keyv, options: CreateStoreOptions): Promise<StoreBackend> {
   const prefix = checkPrefix(options.prefix ?? keyv.namespace ?? DEFAULT_PREFIX);
@@ -150,10 +184,57 @@ function parseUrl(url: string): URL {
   }
 }
 
+/**
+ * The percent-decoded path of a `memory://` or `sqlite://` URL (a `?` or `#` in a name is written
+ * `%3F`, `%23`) and its query, refusing parameters not in `known` and a fragment.
+ */
+function pathAndQuery(
+  url: string,
+  rest: string,
+  known: readonly string[],
+): { path: string; query: URLSearchParams } {
+  if (rest.includes('#')) {
+    throw invalidUrl(url, 'it has a fragment (#…); write a "#" in a name as %23');
+  }
+  const mark = rest.indexOf('?');
+  const query = new URLSearchParams(mark < 0 ? '' : rest.slice(mark + 1));
+  refuseUnknownParameters(url, query, known);
+  const raw = mark < 0 ? rest : rest.slice(0, mark);
+  try {
+    return { path: decodeURIComponent(raw), query };
+  } catch (error) {
+    throw new ValidationError({
+      field: 'store',
+      message: `The store ${JSON.stringify(url)} cannot be used: ${JSON.stringify(raw)} is not valid percent-encoding (write a "%" in a name as %25). Accepted: ${EXAMPLES}.`,
+      cause: error,
+    });
+  }
+}
+
+/** A parameter the store would silently ignore is refused, so a typo (`?prefx=`) or a wish (`?mode=ro`) is noticed. */
+function refuseUnknownParameters(url: string, query: URLSearchParams, known: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const name of query.keys()) {
+    if (!known.includes(name)) {
+      const takes =
+        known.length === 0
+          ? 'takes no parameters'
+          : `takes only ${known.map((item) => `?${item}=`).join(', ')}`;
+      throw invalidUrl(
+        url,
+        `the parameter "${name}" is not one it understands: this kind of store URL ${takes}`,
+      );
+    }
+    if (seen.has(name)) throw invalidUrl(url, `the parameter "${name}" is given twice`);
+    seen.add(name);
+  }
+}
+
 /** Read and remove a query parameter that is ours, so the client library never sees it. */
-function takeParameter(url: URL, name: string): string | undefined {
-  const value = url.searchParams.get(name);
-  url.searchParams.delete(name);
+function takeParameter(url: string, parsed: URL, name: string): string | undefined {
+  const value = parsed.searchParams.get(name);
+  parsed.searchParams.delete(name);
+  if (value === '') throw invalidUrl(url, `?${name}= is empty`);
   return value ?? undefined;
 }
 

@@ -1,8 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
+import { prepareSqliteFile } from './sqlite-file.js';
 
 /** Options for {@link KeyvNodeSqlite}. */
 export interface KeyvNodeSqliteOptions {
@@ -55,11 +54,17 @@ const brand = Symbol.for('holdpoint.keyv-node-sqlite');
  * (the database stays consistent). Run `PRAGMA synchronous=FULL` on the connection if every commit
  * must reach the disk before it returns.
  *
+ * The file is created with mode 0600 (its directory 0700), and an existing file other users may read
+ * or write is refused (see `prepareSqliteFile`).
+ *
  * @param location a file path or `:memory:`; parent directories of a file are created.
+ * @throws ValidationError when the location cannot be a private database file (a directory, a device,
+ *   a file others can read); the SQLite error when the file cannot be opened.
  */
 export function openSqliteDatabase(location: string, options: { busyTimeout?: number } = {}): DatabaseSync {
   const inMemory = location === ':memory:' || location === '';
-  if (!inMemory) mkdirSync(dirname(resolve(location)), { recursive: true });
+  // A private file in a private directory: it may hold the audit signing key.
+  if (!inMemory) prepareSqliteFile(location);
   // Loaded on first use so that importing Holdpoint does not load `node:sqlite` unless it is used.
   const { DatabaseSync } = process.getBuiltinModule('node:sqlite');
   const db = new DatabaseSync(inMemory ? ':memory:' : location);

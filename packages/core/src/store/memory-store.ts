@@ -1,7 +1,15 @@
 import { EventEmitter } from 'node:events';
 import Keyv from 'keyv';
 import { ListenerSet } from './listener-set.js';
-import { checkEntries, checkTtl, rangeBounds, storeClosedError } from './store-arguments.js';
+import {
+  checkEntries,
+  checkKey,
+  checkKeys,
+  checkTtl,
+  checkValue,
+  rangeBounds,
+  storeClosedError,
+} from './store-arguments.js';
 import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backend.js';
 
 /** A claim held in memory; `expires` (ms since the epoch, by `Date.now()`) is absent for a permanent claim. */
@@ -77,6 +85,9 @@ export class MemoryStore implements StoreBackend {
 
   async claim(key: string, value: string, ttlMs?: number): Promise<boolean> {
     const ttl = checkTtl(ttlMs);
+    // The same rules as the other stores, so what works in memory works on PostgreSQL too.
+    checkKey(key, 'claim key');
+    checkValue(value, 'claim value');
     this.#open('claim');
     const name = this.#key(key);
     const now = Date.now();
@@ -87,6 +98,7 @@ export class MemoryStore implements StoreBackend {
   }
 
   async readClaims(keys: readonly string[]): Promise<(string | undefined)[]> {
+    checkKeys(keys, 'claim key');
     this.#open('readClaims');
     const now = Date.now();
     return keys.map((key) => {
@@ -98,12 +110,15 @@ export class MemoryStore implements StoreBackend {
   }
 
   async releaseClaim(key: string, value: string): Promise<void> {
+    checkKey(key, 'claim key');
+    checkValue(value, 'claim value');
     this.#open('releaseClaim');
     const name = this.#key(key);
     if (this.#state.claims.get(name)?.value === value) this.#state.claims.delete(name);
   }
 
   async indexAdd(index: string, entries: readonly IndexEntry[]): Promise<void> {
+    checkKey(index, 'index name');
     const checked = checkEntries(entries);
     this.#open('indexAdd');
     const name = this.#key(index);
@@ -116,6 +131,8 @@ export class MemoryStore implements StoreBackend {
   }
 
   async indexRemove(index: string, members: readonly string[]): Promise<void> {
+    checkKey(index, 'index name');
+    checkKeys(members, 'index member');
     this.#open('indexRemove');
     const sorted = this.#state.indexes.get(this.#key(index));
     if (sorted === undefined) return;
@@ -123,12 +140,14 @@ export class MemoryStore implements StoreBackend {
   }
 
   async indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]> {
+    checkKey(index, 'index name');
     const { min, max, limit } = rangeBounds(options);
     this.#open('indexRange');
     return this.#state.indexes.get(this.#key(index))?.range(min, max, limit) ?? [];
   }
 
   async publish(message: string): Promise<void> {
+    checkValue(message, 'message');
     this.#open('publish');
     // Delivered after the current call stack, like the other backends' network round trip, so a
     // publisher never runs its subscribers inside its own call.

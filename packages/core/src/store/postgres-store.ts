@@ -4,10 +4,19 @@ import { clearTimeout, setTimeout } from 'node:timers';
 import { KeyvPostgres, type KeyvPostgresOptions } from '@keyv/postgres';
 import Keyv from 'keyv';
 import pg from 'pg';
-import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { ValidationError } from '../errors/validation-error.js';
 import { ListenerSet } from './listener-set.js';
-import { checkEntries, checkTtl, rangeBounds, storeClosedError } from './store-arguments.js';
+import { postgresRefusal } from './refusals.js';
+import {
+  checkEntries,
+  checkKey,
+  checkKeys,
+  checkTtl,
+  checkValue,
+  rangeBounds,
+  storeClosedError,
+  storeError,
+} from './store-arguments.js';
 import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backend.js';
 
 /** A connection that cannot be made within this long fails the call instead of waiting. */
@@ -155,7 +164,9 @@ export class PostgresStore implements StoreBackend {
 
   /**
    * Connect to `uri`, creating the schema and tables if missing.
-   * @throws {StoreUnavailableError} when the server cannot be reached or the tables cannot be made.
+   * @throws {ValidationError} when the database does not exist, the login fails or the user may not
+   *   create the tables: the message says what to change.
+   * @throws {StoreUnavailableError} (retryable) when the server cannot be reached.
    */
   static async connect(options: { uri: string; schema: string; prefix: string }): Promise<PostgresStore> {
     const schema = checkSchema(options.schema);
@@ -165,7 +176,7 @@ export class PostgresStore implements StoreBackend {
       await createTables(query, schema, 'keyv');
     } catch (error) {
       await releasePool(options.uri);
-      throw new StoreUnavailableError({ store: 'postgres', operation: 'connect', cause: error });
+      throw storeError('postgres', 'connect', error, postgresRefusal);
     }
     const adapter = new SharedPoolKeyvPostgres({
       uri: options.uri,
@@ -197,13 +208,15 @@ export class PostgresStore implements StoreBackend {
     try {
       await createTables(query, schema, adapter.opts.table ?? 'keyv');
     } catch (error) {
-      throw new StoreUnavailableError({ store: 'postgres', operation: 'connect', cause: error });
+      throw storeError('postgres', 'connect', error, postgresRefusal);
     }
     return new PostgresStore({ query, uri, schema, prefix, keyv, ownsPool: false });
   }
 
   async claim(key: string, value: string, ttlMs?: number): Promise<boolean> {
     const ttl = checkTtl(ttlMs);
+    checkKey(key, 'claim key');
+    checkValue(value, 'claim value');
     const now = Date.now();
     // ON CONFLICT takes the existing row's lock and re-checks the WHERE on its latest version, so
     // of any number of concurrent callers exactly one inserts, or takes over a lapsed lease.
@@ -219,6 +232,7 @@ export class PostgresStore implements StoreBackend {
   }
 
   async readClaims(keys: readonly string[]): Promise<(string | undefined)[]> {
+    checkKeys(keys, 'claim key');
     if (keys.length === 0) {
       this.#ensureOpen('readClaims');
       return [];
@@ -234,6 +248,8 @@ export class PostgresStore implements StoreBackend {
   }
 
   async releaseClaim(key: string, value: string): Promise<void> {
+    checkKey(key, 'claim key');
+    checkValue(value, 'claim value');
     await this.#run('releaseClaim', `DELETE FROM ${this.#tables.claims} WHERE key = $1 AND value = $2`, [
       this.#key(key),
       value,
@@ -241,6 +257,7 @@ export class PostgresStore implements StoreBackend {
   }
 
   async indexAdd(index: string, entries: readonly IndexEntry[]): Promise<void> {
+    checkKey(index, 'index name');
     // Rows are locked in member order, so two concurrent batches cannot deadlock each other.
     const checked = checkEntries(entries).sort((a, b) => (a.member < b.member ? -1 : 1));
     if (checked.length === 0) return this.#ensureOpen('indexAdd');
@@ -254,6 +271,8 @@ export class PostgresStore implements StoreBackend {
   }
 
   async indexRemove(index: string, members: readonly string[]): Promise<void> {
+    checkKey(index, 'index name');
+    checkKeys(members, 'index member');
     if (members.length === 0) return this.#ensureOpen('indexRemove');
     await this.#run(
       'indexRemove',
@@ -263,6 +282,7 @@ export class PostgresStore implements StoreBackend {
   }
 
   async indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]> {
+    checkKey(index, 'index name');
     const { min, max, limit } = rangeBounds(options);
     if (limit === 0) {
       this.#ensureOpen('indexRange');
@@ -279,6 +299,7 @@ export class PostgresStore implements StoreBackend {
   }
 
   async publish(message: string): Promise<void> {
+    checkValue(message, 'message');
     await this.#run('publish', 'SELECT pg_notify($1, $2)', [this.#channel, message]);
   }
 
@@ -345,7 +366,7 @@ export class PostgresStore implements StoreBackend {
     try {
       return await this.#query(sql, values);
     } catch (error) {
-      throw new StoreUnavailableError({ store: 'postgres', operation, cause: error });
+      throw storeError('postgres', operation, error, postgresRefusal);
     }
   }
 }

@@ -5,7 +5,18 @@ import Keyv from 'keyv';
 import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { ValidationError } from '../errors/validation-error.js';
 import { ListenerSet } from './listener-set.js';
-import { checkEntries, checkTtl, rangeBounds, sleep, storeClosedError } from './store-arguments.js';
+import { redisRefusal } from './refusals.js';
+import {
+  checkEntries,
+  checkKey,
+  checkKeys,
+  checkTtl,
+  checkValue,
+  rangeBounds,
+  sleep,
+  storeClosedError,
+  storeError,
+} from './store-arguments.js';
 import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backend.js';
 
 /**
@@ -50,6 +61,8 @@ export class RedisStore implements StoreBackend {
   readonly #prefix: string;
   readonly #listeners = new ListenerSet();
   #subscriber: RedisClient | undefined;
+  /** The subscriber's connection attempt: node-redis leaves the socket open if it is destroyed mid-way. */
+  #subscriberConnecting: Promise<unknown> | undefined;
   #closed = false;
 
   private constructor(options: { client: RedisClient; keyv: Keyv; ownsClient: boolean; prefix: string }) {
@@ -95,7 +108,7 @@ export class RedisStore implements StoreBackend {
       await withinTimeout(client.connect(), CONNECT_TIMEOUT_MS, 'no answer from the server');
     } catch (error) {
       if (client.isOpen) client.destroy();
-      throw new StoreUnavailableError({ store: 'redis', operation: 'connect', cause: error });
+      throw storeError('redis', 'connect', error, redisRefusal);
     }
     const adapter = new KeyvRedis(client, {
       namespace: options.prefix,
@@ -137,6 +150,8 @@ export class RedisStore implements StoreBackend {
 
   async claim(key: string, value: string, ttlMs?: number): Promise<boolean> {
     const ttl = checkTtl(ttlMs);
+    checkKey(key, 'claim key');
+    checkValue(value, 'claim value');
     const reply = await this.#run('claim', (client) =>
       client.set(
         this.#claimKey(key),
@@ -148,6 +163,7 @@ export class RedisStore implements StoreBackend {
   }
 
   async readClaims(keys: readonly string[]): Promise<(string | undefined)[]> {
+    checkKeys(keys, 'claim key');
     if (keys.length === 0) {
       this.#ensureOpen('readClaims');
       return [];
@@ -159,12 +175,15 @@ export class RedisStore implements StoreBackend {
   }
 
   async releaseClaim(key: string, value: string): Promise<void> {
+    checkKey(key, 'claim key');
+    checkValue(value, 'claim value');
     await this.#run('releaseClaim', (client) =>
       client.eval(RELEASE_SCRIPT, { keys: [this.#claimKey(key)], arguments: [value] }),
     );
   }
 
   async indexAdd(index: string, entries: readonly IndexEntry[]): Promise<void> {
+    checkKey(index, 'index name');
     const checked = checkEntries(entries);
     if (checked.length === 0) return this.#ensureOpen('indexAdd');
     await this.#run('indexAdd', (client) =>
@@ -176,11 +195,14 @@ export class RedisStore implements StoreBackend {
   }
 
   async indexRemove(index: string, members: readonly string[]): Promise<void> {
+    checkKey(index, 'index name');
+    checkKeys(members, 'index member');
     if (members.length === 0) return this.#ensureOpen('indexRemove');
     await this.#run('indexRemove', (client) => client.zRem(this.#indexKey(index), [...members]));
   }
 
   async indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]> {
+    checkKey(index, 'index name');
     const { min, max, limit } = rangeBounds(options);
     if (limit === 0) {
       this.#ensureOpen('indexRange');
@@ -197,6 +219,7 @@ export class RedisStore implements StoreBackend {
   }
 
   async publish(message: string): Promise<void> {
+    checkValue(message, 'message');
     await this.#run('publish', (client) => client.publish(this.#channel(), message));
   }
 
@@ -212,6 +235,11 @@ export class RedisStore implements StoreBackend {
     this.#listeners.clear();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
+    // A subscriber destroyed while connecting keeps its socket (and the process) alive: let the
+    // attempt end first (bounded by the connect timeout), then drop it.
+    if (this.#subscriberConnecting) {
+      await withinTimeout(this.#subscriberConnecting, CONNECT_TIMEOUT_MS, 'no answer').catch(() => undefined);
+    }
     if (subscriber?.isOpen) subscriber.destroy();
     if (this.#ownsClient) await closeClient(this.#client);
   }
@@ -229,7 +257,10 @@ export class RedisStore implements StoreBackend {
     this.#subscriber = subscriber;
     void (async () => {
       try {
-        await subscriber.connect();
+        this.#subscriberConnecting = subscriber.connect();
+        await this.#subscriberConnecting;
+        // Closed meanwhile: close() drops it once this attempt has ended.
+        if (this.#subscriber !== subscriber) return;
         await subscriber.subscribe(this.#channel(), (message) => this.#listeners.emit(message));
       } catch {
         // Closed while connecting, or the server went away mid-way: start again unless closed.
@@ -264,7 +295,7 @@ export class RedisStore implements StoreBackend {
     try {
       return await command(this.#client);
     } catch (error) {
-      throw new StoreUnavailableError({ store: 'redis', operation, cause: error });
+      throw storeError('redis', operation, error, redisRefusal);
     }
   }
 }

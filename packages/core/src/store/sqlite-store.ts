@@ -3,10 +3,19 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 // The real clock, even under a test's fake timers: polling is plumbing, not logic time.
 import { clearInterval, setInterval } from 'node:timers';
 import Keyv from 'keyv';
-import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { inTransaction, KeyvNodeSqlite, openSqliteDatabase } from './keyv-node-sqlite.js';
 import { ListenerSet } from './listener-set.js';
-import { checkEntries, checkTtl, rangeBounds, storeClosedError } from './store-arguments.js';
+import { sqliteRefusal } from './sqlite-file.js';
+import {
+  checkEntries,
+  checkKey,
+  checkKeys,
+  checkTtl,
+  checkValue,
+  rangeBounds,
+  storeClosedError,
+  storeError,
+} from './store-arguments.js';
 import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backend.js';
 
 /** How often subscribers look for messages from other connections (one `PRAGMA data_version` each time). */
@@ -68,6 +77,8 @@ export class SqliteStore implements StoreBackend {
   readonly #db: DatabaseSync;
   readonly #adapter: KeyvNodeSqlite | undefined;
   readonly #prefix: string;
+  /** The file, for messages. */
+  readonly #location: string;
   readonly #origin: string;
   readonly #statements = new Map<string, StatementSync>();
   readonly #listeners = new ListenerSet();
@@ -83,6 +94,7 @@ export class SqliteStore implements StoreBackend {
     this.keyv = options.keyv;
     this.#adapter = options.adapter;
     this.#prefix = options.prefix;
+    this.#location = this.#db.location() ?? ':memory:';
     this.#origin = connectionIds.get(this.#db) ?? randomUUID();
     connectionIds.set(this.#db, this.#origin);
     inTransaction(this.#db, () => this.#db.exec(SCHEMA));
@@ -96,7 +108,9 @@ export class SqliteStore implements StoreBackend {
 
   /**
    * Open (creating if needed) the database at `location`, a file path or `:memory:`.
-   * @throws {StoreUnavailableError} when the file cannot be opened or set up.
+   * @throws {ValidationError} when the location cannot be used (a directory, a device, a file that is
+   *   not a database or that other users can read): the message says what to change.
+   * @throws {StoreUnavailableError} (retryable) when the file is busy or the disk fails: retry later.
    */
   static open(options: { location: string; prefix: string }): SqliteStore {
     let adapter: KeyvNodeSqlite | undefined;
@@ -109,7 +123,7 @@ export class SqliteStore implements StoreBackend {
       return new SqliteStore({ db, keyv, adapter, prefix: options.prefix });
     } catch (error) {
       if (adapter?.db.isOpen) adapter.db.close();
-      throw new StoreUnavailableError({ store: 'sqlite', operation: 'open', cause: error });
+      throw storeError('sqlite', 'open', error, (cause) => sqliteRefusal(cause, options.location));
     }
   }
 
@@ -119,12 +133,16 @@ export class SqliteStore implements StoreBackend {
     try {
       return new SqliteStore({ db: adapter.db, keyv, prefix });
     } catch (error) {
-      throw new StoreUnavailableError({ store: 'sqlite', operation: 'open', cause: error });
+      throw storeError('sqlite', 'open', error, (cause) =>
+        sqliteRefusal(cause, adapter.db.isOpen ? (adapter.db.location() ?? ':memory:') : 'given'),
+      );
     }
   }
 
   async claim(key: string, value: string, ttlMs?: number): Promise<boolean> {
     const ttl = checkTtl(ttlMs);
+    checkKey(key, 'claim key');
+    checkValue(value, 'claim value');
     return this.#run('claim', () => {
       const now = Date.now();
       this.#sweep(now);
@@ -141,6 +159,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async readClaims(keys: readonly string[]): Promise<(string | undefined)[]> {
+    checkKeys(keys, 'claim key');
     return this.#run('readClaims', () => {
       if (keys.length === 0) return [];
       const rows = this.#statement(
@@ -153,12 +172,15 @@ export class SqliteStore implements StoreBackend {
   }
 
   async releaseClaim(key: string, value: string): Promise<void> {
+    checkKey(key, 'claim key');
+    checkValue(value, 'claim value');
     this.#run('releaseClaim', () => {
       this.#statement('DELETE FROM holdpoint_claims WHERE key = ? AND value = ?').run(this.#key(key), value);
     });
   }
 
   async indexAdd(index: string, entries: readonly IndexEntry[]): Promise<void> {
+    checkKey(index, 'index name');
     const checked = checkEntries(entries);
     this.#run('indexAdd', () => {
       const upsert = this.#statement(
@@ -173,6 +195,8 @@ export class SqliteStore implements StoreBackend {
   }
 
   async indexRemove(index: string, members: readonly string[]): Promise<void> {
+    checkKey(index, 'index name');
+    checkKeys(members, 'index member');
     this.#run('indexRemove', () => {
       if (members.length === 0) return;
       this.#statement(
@@ -182,6 +206,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]> {
+    checkKey(index, 'index name');
     const { min, max, limit } = rangeBounds(options);
     return this.#run('indexRange', () => {
       if (limit === 0) return [];
@@ -194,6 +219,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async publish(message: string): Promise<void> {
+    checkValue(message, 'message');
     this.#run('publish', () => {
       const now = Date.now();
       this.#statement(
@@ -300,7 +326,7 @@ export class SqliteStore implements StoreBackend {
     try {
       return work();
     } catch (error) {
-      throw new StoreUnavailableError({ store: 'sqlite', operation, cause: error });
+      throw storeError('sqlite', operation, error, (cause) => sqliteRefusal(cause, this.#location));
     }
   }
 }

@@ -1,6 +1,7 @@
 import { setTimeout } from 'node:timers';
 import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { ValidationError } from '../errors/validation-error.js';
+import { isWellFormed, utf8Length } from '../text.js';
 import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backend.js';
 
 /** The namespace of Keyv records and the prefix of a backend's own keys when none is given. */
@@ -34,18 +35,63 @@ export function checkTtl(ttlMs: number | undefined): number | undefined {
 }
 
 /**
+ * The longest key, index name or index member a backend takes, in UTF-8 bytes: with the prefix, an
+ * index name and a member together stay under PostgreSQL's ~2.7 KB limit for an index row.
+ */
+export const MAX_KEY_BYTES = 1024;
+
+/** What is wrong with text a store is given, or undefined: every store writes UTF-8, and PostgreSQL no NUL. */
+function textProblem(text: unknown, limit: number | undefined): string | undefined {
+  if (typeof text !== 'string') return `is not a string (${text === null ? 'null' : typeof text})`;
+  if (!isWellFormed(text)) {
+    return 'is not well-formed Unicode (a lone surrogate has no UTF-8 form: a store would keep another key)';
+  }
+  if (text.includes('\u0000')) return 'contains NUL (U+0000), which PostgreSQL cannot store';
+  if (limit !== undefined) {
+    const bytes = utf8Length(text);
+    if (bytes > limit) return `is ${bytes} bytes long in UTF-8; at most ${limit} are allowed`;
+  }
+  return undefined;
+}
+
+/**
+ * A key, index name or member as every backend can store and find it again: a well-formed string
+ * without NUL, at most {@link MAX_KEY_BYTES} bytes. The same on every store, so a key that works in
+ * memory works on PostgreSQL.
+ * @throws ValidationError (not retryable: the same key fails again).
+ */
+export function checkKey(key: unknown, field: string): string {
+  const problem = textProblem(key, MAX_KEY_BYTES);
+  if (problem)
+    throw new ValidationError({ field, message: `The store cannot take this ${field}: it ${problem}.` });
+  return key as string;
+}
+
+/** A claim value or message: a well-formed string without NUL (JSON text escapes NUL). */
+export function checkValue(value: unknown, field: string): string {
+  const problem = textProblem(value, undefined);
+  if (problem)
+    throw new ValidationError({ field, message: `The store cannot take this ${field}: it ${problem}.` });
+  return value as string;
+}
+
+/**
  * Scores must be finite (NaN cannot be ordered, and SQL stores reject it). When a batch names a
  * member twice the last entry wins, as it would with one `indexAdd` call per entry.
  */
 export function checkEntries(entries: readonly IndexEntry[]): IndexEntry[] {
   const byMember = new Map<string, number>();
+  if (!Array.isArray(entries)) {
+    throw new ValidationError({ field: 'indexAdd.entries', message: 'indexAdd takes an array of entries.' });
+  }
   for (const entry of entries) {
-    if (typeof entry.member !== 'string' || !Number.isFinite(entry.score)) {
+    if (typeof entry?.member !== 'string' || !Number.isFinite(entry.score)) {
       throw new ValidationError({
         field: 'indexAdd.entries',
         message: `Index entries need a string member and a finite score; got ${JSON.stringify(entry)}.`,
       });
     }
+    checkKey(entry.member, 'index member');
     byMember.set(entry.member, entry.score);
   }
   return [...byMember].map(([member, score]) => ({ member, score }));
@@ -68,6 +114,30 @@ export function rangeBounds(options: IndexRangeOptions): { min: number; max: num
     });
   }
   return { min, max, limit: options.limit };
+}
+
+/** Keys of one batch read or removal: each must be a key a store can hold. */
+export function checkKeys(keys: readonly string[], field: string): readonly string[] {
+  if (!Array.isArray(keys))
+    throw new ValidationError({ field, message: `The store takes an array of ${field}s.` });
+  for (const key of keys) checkKey(key, field);
+  return keys;
+}
+
+/**
+ * The error for a failed store call: a {@link StoreUnavailableError} (retryable) when trying again
+ * may succeed — the server is away, busy or out of resources — and otherwise a
+ * {@link ValidationError} from `refusal`, which says whether the value or the configuration is at
+ * fault and what to change. Errors already typed pass through.
+ */
+export function storeError(
+  store: StoreBackend['kind'],
+  operation: string,
+  error: unknown,
+  refusal: (error: unknown) => ValidationError | undefined,
+): Error {
+  if (error instanceof StoreUnavailableError || error instanceof ValidationError) return error;
+  return refusal(error) ?? new StoreUnavailableError({ store, operation, cause: error });
 }
 
 /** What a closed backend throws: the same retryable error as an unreachable store, with a cause that says why. */
