@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   type AuditEvent,
   type Duration,
@@ -121,7 +121,11 @@ function durationOption(value: Duration | undefined, fallback: number, field: st
 
 /** The idempotency key of the `index`-th task asked for an interrupt the graph raised itself. */
 function interruptTaskKey(threadId: string, interruptId: string, index: number): string {
-  return `langgraph:${JSON.stringify([threadId, interruptId, index])}`;
+  // Hashed like a gate's key: a thread id of any length makes a key within the engine's limits.
+  const digest = createHash('sha256')
+    .update(JSON.stringify([threadId, interruptId, index]))
+    .digest('base64url');
+  return `langgraph:${digest}`;
 }
 
 class GraphResumer implements Resumer {
