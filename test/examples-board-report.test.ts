@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { runExample } from './helpers.js';
 
 describe('examples/board-report checks its own story', () => {
-  it('legal asks for a change, the old version is refused, the CFO approves after a reminder, the audit verifies', async () => {
+  it('legal asks for a change, the old version is refused, the CFO approves after a reminder, the audit verifies', {
+    timeout: 120_000,
+  }, async () => {
     const { code, output } = await runExample('examples/board-report/index.ts', {
       BOARD_REPORT_HOUR: '100ms',
     });

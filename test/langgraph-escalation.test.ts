@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { runExample } from './helpers.js';
 
 describe('a LangGraph gate whose approver does not answer', () => {
-  it('escalates to the delegate, who is reminded and approves; the graph goes on and the audit names the delegate', async () => {
+  it('escalates to the delegate, who is reminded and approves; the graph goes on and the audit names the delegate', {
+    timeout: 120_000,
+  }, async () => {
     const { code, output } = await runExample('examples/board-report/index.ts', {
       BOARD_REPORT_HOUR: '100ms',
       BOARD_REPORT_SCENARIO: 'escalation',

@@ -13,7 +13,9 @@ afterEach(() => {
 });
 
 describe('a LangGraph graph whose process is killed while it waits for the CFO', () => {
-  it('completes once a new process starts the resumer: one distribution, one notification per gate', async () => {
+  it('completes once a new process starts the resumer: one distribution, one notification per gate', {
+    timeout: 180_000,
+  }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'holdpoint-langgraph-restart-'));
     dirs.push(dir);
     const store = `sqlite://${join(dir, 'holdpoint.db')}`;
@@ -22,7 +24,7 @@ describe('a LangGraph graph whose process is killed while it waits for the CFO',
     const first = runFixture('board-report-worker', [store, dir, 'start', 'q3-restart']);
     children.push(first);
     const firstOutput = jsonLines(first);
-    const waiting = await firstOutput.next((line) => line.waiting === 'q3-restart');
+    const waiting = await firstOutput.next((line) => line.waiting === 'q3-restart', 60_000);
     const [legalTaskId] = waiting.taskIds as string[];
     const legalTask = await human.getTask(legalTaskId as string);
     expect(legalTask).toMatchObject({ type: 'review', assignees: ['legal@acme.test'], status: 'pending' });
@@ -33,7 +35,7 @@ describe('a LangGraph graph whose process is killed while it waits for the CFO',
     });
     // The first process resumes the graph, which stops at the CFO's gate (it has let go of the
     // thread when it says so).
-    const resumed = await firstOutput.next((line) => line.resumed === 'q3-restart');
+    const resumed = await firstOutput.next((line) => line.resumed === 'q3-restart', 60_000);
     expect(resumed.taskIds).toEqual([legalTask.id]);
     const [cfoTask] = await taskList(human, { assignee: 'cfo@acme.test', status: 'pending' });
     expect(cfoTask).toMatchObject({ type: 'approval', intentId: legalTask.intentId });
@@ -51,7 +53,7 @@ describe('a LangGraph graph whose process is killed while it waits for the CFO',
     const second = runFixture('board-report-worker', [store, dir, 'serve']);
     children.push(second);
     const secondOutput = jsonLines(second);
-    await secondOutput.next((line) => line.distributed === legalTask.intentId);
+    await secondOutput.next((line) => line.distributed === legalTask.intentId, 60_000);
     expect((await secondOutput.next((line) => line.resumed === 'q3-restart')).taskIds).toEqual([cfoTask?.id]);
 
     // Give a second distribution or notification every chance to appear before counting.

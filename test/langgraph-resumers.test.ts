@@ -52,7 +52,10 @@ async function decideAll(human: Holdpoint, taskIds: string[], actor: string): Pr
 }
 
 describe.each(stores)('three processes resuming one graph on %s', (storeName) => {
-  it('resumes each thread once per decision: one resume per task, one distribution per report', async () => {
+  // Four processes of LangGraph on two shared cores: the waits are for conditions, given room.
+  it('resumes each thread once per decision: one resume per task, one distribution per report', {
+    timeout: 180_000,
+  }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'holdpoint-langgraph-resumers-'));
     dirs.push(dir);
     const store = storeUrls[storeName](dir);
@@ -61,7 +64,7 @@ describe.each(stores)('three processes resuming one graph on %s', (storeName) =>
     const starter = runFixture('board-report-worker', [store, dir, 'start-only', ...threads]);
     children.push(starter);
     const starterOutput = jsonLines(starter);
-    await starterOutput.next((line) => line.stopped === true);
+    await starterOutput.next((line) => line.stopped === true, 60_000);
     const started = starterOutput.lines.filter((line) => typeof line.waiting === 'string');
     const intentIds = started.map((line) => line.intentId as string);
     expect(started.map((line) => line.waiting)).toEqual(threads);
@@ -80,12 +83,12 @@ describe.each(stores)('three processes resuming one graph on %s', (storeName) =>
     );
     children.push(...workers);
     const outputs = workers.map((worker) => jsonLines(worker));
-    await Promise.all(outputs.map((output) => output.next((line) => line.loaded === true)));
+    await Promise.all(outputs.map((output) => output.next((line) => line.loaded === true, 60_000)));
     for (const worker of workers) worker.stdin?.write('go\n');
-    await Promise.all(outputs.map((output) => output.next((line) => line.ready === true)));
+    await Promise.all(outputs.map((output) => output.next((line) => line.ready === true, 60_000)));
     const cfoTasks = await expect
       .poll(async () => (await taskList(human, { assignee: 'cfo@acme.test', status: 'pending' })).length, {
-        timeout: 20_000,
+        timeout: 60_000,
       })
       .toBe(threads.length)
       .then(async () =>
@@ -94,7 +97,7 @@ describe.each(stores)('three processes resuming one graph on %s', (storeName) =>
     await decideAll(human, cfoTasks, 'cfo@acme.test');
 
     await expect
-      .poll(() => readJsonLines(join(dir, 'distributions.jsonl')).length, { timeout: 20_000 })
+      .poll(() => readJsonLines(join(dir, 'distributions.jsonl')).length, { timeout: 60_000 })
       .toBe(threads.length);
     // Give a duplicate every chance to appear before counting.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
