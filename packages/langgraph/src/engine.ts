@@ -1,4 +1,4 @@
-import type { Holdpoint, HumanResult, HumanTask } from '@holdpoint/core';
+import type { Holdpoint, HumanTask } from '@holdpoint/core';
 
 /**
  * The engine methods this adapter calls: what `createHoldpoint` returns. (One place names the
@@ -24,37 +24,4 @@ export interface GateOrigin {
 export function originOf(task: HumanTask): GateOrigin | undefined {
   const origin = task.metadata?.langgraph as GateOrigin | undefined;
   return typeof origin?.threadId === 'string' ? origin : undefined;
-}
-
-/**
- * What `waitForHuman` returns for a task that has ended: the decision — by a human, or by the
- * timeout policy (`decidedBy: 'policy'`, `actor: null`) — or the timeout or cancellation.
- * `undefined` while the task is pending.
- */
-export function humanResultOf(task: HumanTask): HumanResult | undefined {
-  const base = { taskId: task.id, intentId: task.intentId, versionDigest: task.versionDigest };
-  switch (task.status) {
-    case 'decided': {
-      const decision = task.decision;
-      if (decision === undefined) return undefined;
-      return {
-        ...base,
-        status: 'decided',
-        outcome: decision.outcome,
-        ...(decision.comment === undefined ? {} : { comment: decision.comment }),
-        ...(decision.data === undefined ? {} : { data: decision.data }),
-        ...(decision.evidence === undefined ? {} : { evidence: decision.evidence }),
-        actor: decision.actor,
-        decidedBy: decision.decidedBy,
-        decidedAt: decision.decidedAt,
-        ...(decision.votes === undefined ? {} : { votes: decision.votes }),
-      };
-    }
-    case 'timed_out':
-      return { ...base, status: 'timed_out', actor: null, decidedBy: 'policy', decidedAt: task.updatedAt };
-    case 'canceled':
-      return { ...base, status: 'canceled', decidedAt: task.updatedAt };
-    default:
-      return undefined;
-  }
 }

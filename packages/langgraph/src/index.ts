@@ -1,4 +1,4 @@
-export { type GateEngine, type GateOrigin, humanResultOf } from './engine.js';
+export type { GateEngine, GateOrigin } from './engine.js';
 export { HoldpointSaver, type HoldpointSaverOptions, type InterruptedThread } from './holdpoint-saver.js';
 export { type HumanGateNode, type HumanGateOptions, humanGate } from './human-gate.js';
 export {

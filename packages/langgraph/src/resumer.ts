@@ -4,6 +4,7 @@ import {
   type Duration,
   type HumanResult,
   type HumanTask,
+  humanResultOf,
   NotFoundError,
   parseDuration,
   type StoreBackend,
@@ -12,7 +13,7 @@ import {
 import { AsyncLocalStorageProviderSingleton } from '@langchain/core/singletons';
 import { Command, type LangGraphRunnableConfig } from '@langchain/langgraph';
 import { BaseCheckpointSaver, INTERRUPT } from '@langchain/langgraph-checkpoint';
-import { type GateEngine, humanResultOf, originOf } from './engine.js';
+import { type GateEngine, originOf } from './engine.js';
 import { HoldpointSaver } from './holdpoint-saver.js';
 import type { InterruptMapping } from './human-in-the-loop.js';
 import { isHumanTaskInterrupt } from './wait-for-human.js';

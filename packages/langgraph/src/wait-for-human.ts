@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import {
   type HumanResult,
   type HumanTask,
+  humanResultOf,
   InvalidStateError,
   type RequestHumanOptions,
   type TaskType,
   ValidationError,
 } from '@holdpoint/core';
 import { getConfig, interrupt, type LangGraphRunnableConfig } from '@langchain/langgraph';
-import { type GateEngine, type GateOrigin, humanResultOf } from './engine.js';
+import type { GateEngine, GateOrigin } from './engine.js';
 
 /** Options of {@link waitForHuman}: the engine's `requestHuman` options, less the key (derived from the run). */
 export interface WaitForHumanOptions extends Omit<RequestHumanOptions, 'idempotencyKey'> {
