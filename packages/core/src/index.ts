@@ -16,9 +16,9 @@ export {
   type NotifyHook,
   notificationTypes,
 } from './engine/outbox.js';
+export { resultOf as humanResultOf } from './engine/task-rules.js';
 export { AlreadyDecidedError } from './errors/already-decided-error.js';
 export { EngineClosedError } from './errors/engine-closed-error.js';
-export { resultOf as humanResultOf } from './engine/task-rules.js';
 export { HoldpointError, type HoldpointErrorCode } from './errors/holdpoint-error.js';
 export { IdempotencyConflictError } from './errors/idempotency-conflict-error.js';
 export { InvalidOutcomeError } from './errors/invalid-outcome-error.js';
