@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { type Actor, HoldpointError, type HumanTask, taskTypeRules } from '@holdpoint/core';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type {
+  ClientCapabilities,
+  ElicitRequestFormParams,
+  ElicitRequestURLParams,
+  ElicitResult,
+  PrimitiveSchemaDefinition,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Holdpoint } from './engine.js';
+import type { ResolvedOptions } from './options.js';
+
+/** How the person at the client is asked, if at all. */
+export type ElicitationPlan =
+  | { mode: 'form'; params: ElicitRequestFormParams; dataFields: string[] }
+  | { mode: 'url'; params: ElicitRequestURLParams }
+  /** The client cannot ask (or not this question): the tool returns the inbox link at once. */
+  | { mode: 'link' };
+
+/** What became of the question. */
+export interface ElicitationAnswer {
+  action: ElicitResult['action'];
+  /** The task after a decision was recorded from a form. */
+  task?: HumanTask;
+  /** Why an accepted answer could not be recorded (the engine's refusal). */
+  refused?: string;
+}
+
+const reservedFields = new Set(['outcome', 'comment', 'evidence']);
+const primitiveKeys = new Set([
+  'type',
+  'title',
+  'description',
+  'enum',
+  'minimum',
+  'maximum',
+  'minLength',
+  'maxLength',
+  'format',
+  'default',
+]);
+const formats = new Set(['email', 'uri', 'date', 'date-time']);
+
+function humanize(outcome: string): string {
+  const words = outcome.replace(/_/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/**
+ * The task's data schema as elicitation fields, or undefined when a form cannot carry it: only flat
+ * objects of strings, numbers, integers, booleans and string enums can be elicited.
+ */
+function dataFieldsOf(
+  schema: Record<string, unknown> | undefined,
+): { properties: Record<string, PrimitiveSchemaDefinition>; required: string[] } | undefined {
+  if (schema === undefined) return { properties: {}, required: [] };
+  if (schema.type !== 'object' || typeof schema.properties !== 'object' || schema.properties === null) return;
+  const properties: Record<string, PrimitiveSchemaDefinition> = {};
+  for (const [name, definition] of Object.entries(schema.properties as Record<string, unknown>)) {
+    if (reservedFields.has(name) || typeof definition !== 'object' || definition === null) return;
+    const field = definition as Record<string, unknown>;
+    if (!['string', 'number', 'integer', 'boolean'].includes(field.type as string)) return;
+    if (Object.keys(field).some((key) => !primitiveKeys.has(key))) return;
+    if (field.format !== undefined && !formats.has(field.format as string)) return;
+    if (field.enum !== undefined && (field.type !== 'string' || !Array.isArray(field.enum))) return;
+    properties[name] = field as PrimitiveSchemaDefinition;
+  }
+  const required = Array.isArray(schema.required) ? (schema.required as string[]) : [];
+  return { properties, required };
+}
+
+function messageOf(task: HumanTask, user: Actor, maxContext: number): string {
+  const lines = [task.title];
+  if (task.description) lines.push('', task.description);
+  if (task.context !== null && task.context !== undefined) {
+    const json = JSON.stringify(task.context, null, 2);
+    lines.push('', `Context (version ${task.versionDigest.slice(0, 19)}…):`, json.slice(0, maxContext));
+  }
+  lines.push('', `Holdpoint asks you (${user.id}) to decide; your answer is recorded as your decision.`);
+  return lines.join('\n');
+}
+
+/**
+ * Whether and how to ask the person at the client about this task: only when they are one of its
+ * current assignees (and have not voted yet). Form mode when a form can carry the question; URL mode
+ * (the inbox link) when the decision needs the inbox — sensitive, a long context, a schema a form
+ * cannot show; `link` when the client cannot ask at all.
+ */
+export function planElicitation(
+  task: HumanTask,
+  context: {
+    user: Actor | undefined;
+    capabilities: ClientCapabilities | undefined;
+    url: string | undefined;
+    sensitive: boolean;
+    options: ResolvedOptions;
+  },
+): ElicitationPlan | undefined {
+  const { user, capabilities, url, options } = context;
+  if (!options.elicitation || user === undefined || task.status !== 'pending') return undefined;
+  if (!task.assignees.includes(user.id) || task.votes.some((vote) => vote.actor.id === user.id))
+    return undefined;
+  const data = dataFieldsOf(task.schema);
+  const contextLength = task.context === null ? 0 : JSON.stringify(task.context).length;
+  const formFits = !context.sensitive && data !== undefined && contextLength <= options.maxFormContext;
+  if (formFits && data && capabilities?.elicitation?.form) {
+    const rule = taskTypeRules[task.type];
+    const properties: Record<string, PrimitiveSchemaDefinition> = {};
+    const required: string[] = [];
+    if (task.allowedOutcomes.length > 1) {
+      properties.outcome = {
+        type: 'string',
+        title: 'Decision',
+        oneOf: task.allowedOutcomes.map((outcome) => ({ const: outcome, title: humanize(outcome) })),
+      };
+      required.push('outcome');
+    }
+    Object.assign(properties, data.properties);
+    required.push(...data.required);
+    const commentTitle =
+      task.type === 'clarification' ? 'Your answer' : task.type === 'override' ? 'Justification' : 'Comment';
+    properties.comment = { type: 'string', title: commentTitle, maxLength: 20_000 };
+    if (rule.requires === 'comment') required.push('comment');
+    if (rule.requires === 'evidence') {
+      properties.evidence = {
+        type: 'string',
+        title: 'Evidence',
+        description: 'A link or a note proving the work',
+      };
+      required.push('evidence');
+    }
+    return {
+      mode: 'form',
+      dataFields: Object.keys(data.properties),
+      params: {
+        mode: 'form',
+        message: messageOf(task, user, options.maxFormContext),
+        requestedSchema: { type: 'object', properties, required },
+      },
+    };
+  }
+  if (url !== undefined && capabilities?.elicitation?.url) {
+    return {
+      mode: 'url',
+      params: {
+        mode: 'url',
+        elicitationId: `${task.id}:${randomUUID()}`,
+        url,
+        message: `${task.title}\n\nHoldpoint asks you (${user.id}) to decide in the inbox.`,
+      },
+    };
+  }
+  return url === undefined ? undefined : { mode: 'link' };
+}
+
+/**
+ * Ask, and record an accepted form as the person's decision (their id as the actor, bound to the
+ * version they were shown). A declined or dismissed question decides nothing: the task stays open.
+ */
+export async function elicit(
+  hp: Holdpoint,
+  server: Server,
+  task: HumanTask,
+  plan: Exclude<ElicitationPlan, { mode: 'link' }>,
+  context: { user: Actor; timeoutMs: number; relatedRequestId?: string | number; signal?: AbortSignal },
+): Promise<ElicitationAnswer> {
+  const result = await server.elicitInput(plan.params, {
+    timeout: context.timeoutMs,
+    ...(context.signal ? { signal: context.signal } : {}),
+    ...(context.relatedRequestId === undefined ? {} : { relatedRequestId: context.relatedRequestId }),
+  });
+  if (result.action !== 'accept' || plan.mode === 'url') return { action: result.action };
+  const content = result.content ?? {};
+  const data = Object.fromEntries(
+    plan.dataFields.filter((field) => content[field] !== undefined).map((field) => [field, content[field]]),
+  );
+  const comment = typeof content.comment === 'string' && content.comment !== '' ? content.comment : undefined;
+  try {
+    const decided = await hp.decide(task.id, {
+      outcome: typeof content.outcome === 'string' ? content.outcome : (task.allowedOutcomes[0] as string),
+      ...(comment === undefined ? {} : { comment }),
+      ...(typeof content.evidence === 'string' ? { evidence: content.evidence } : {}),
+      ...(plan.dataFields.length > 0 ? { data } : {}),
+      actor: context.user,
+      versionDigest: task.versionDigest,
+    });
+    return { action: 'accept', task: decided };
+  } catch (error) {
+    if (!HoldpointError.isInstance(error)) throw error;
+    return { action: 'accept', refused: `${error.code}: ${error.message}` };
+  }
+}
