@@ -35,10 +35,12 @@ export interface StoreSource {
 function source(name: StoreName): StoreSource {
   let directory: string | undefined;
   const schema = `hp_lg_${unique()}`;
-  const prefixes: string[] = [];
+  // One stem for every prefix of this source: clean-up is one scan of Redis, not one per prefix.
+  const stem = `hp-lg-${unique()}`;
+  let count = 0;
   const url = (): string => {
-    const prefix = `hp-lg-${unique()}`;
-    prefixes.push(prefix);
+    count += 1;
+    const prefix = `${stem}-${count}`;
     switch (name) {
       case 'memory':
         return `memory://${prefix}`;
@@ -74,7 +76,9 @@ function source(name: StoreName): StoreSource {
     cleanup: async () => {
       if (directory !== undefined) rmSync(directory, { recursive: true, force: true });
       directory = undefined;
-      if (name === 'redis') await deleteRedisPrefixes(testRedisUrl, prefixes.splice(0)).catch(() => {});
+      // `${stem}-*` is a pattern: the helper scans for `<prefix>:*`.
+      if (name === 'redis' && count > 0)
+        await deleteRedisPrefixes(testRedisUrl, [`${stem}-*`]).catch(() => {});
       if (name === 'postgres') await dropPostgresSchemas(testPostgresUrl, [schema]).catch(() => {});
     },
   };
