@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Holdpoint, HumanTask, ListTasksOptions } from '@holdpoint/core';
 
 /** A fresh SQLite store URL in a temporary folder. */
 export function tempSqlite(name = 'holdpoint.db'): string {
@@ -91,4 +92,59 @@ export function exited(child: ChildProcess): Promise<number | string> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);
   if (child.signalCode !== null) return Promise.resolve(child.signalCode);
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+}
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * An example (`examples/…` from the repository root) run by this Node.js with tsx in a scratch
+ * folder (its default SQLite file lands there; the folder is deleted after), with `CI=1` and `env`.
+ * Resolves with its exit code and its output, stdout and stderr together.
+ */
+export function runExample(
+  file: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; output: string }> {
+  const cwd = mkdtempSync(join(tmpdir(), 'holdpoint-example-'));
+  // tsx is resolved here: the scratch folder has no node_modules.
+  const tsx = import.meta.resolve('tsx');
+  return new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', tsx, join(root, file)], {
+      cwd,
+      env: { ...process.env, CI: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, output }));
+  }).finally(() => rmSync(cwd, { recursive: true, force: true }));
+}
+
+/** The JSON lines a process appended to a file so far (none when the file does not exist yet). */
+export function readJsonLines(file: string): Array<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/**
+ * The tasks `listTasks` returns, as a list: the engine returns a list now and a page
+ * (`{ tasks, cursor }`) after issue 6's next step — the one place these tests name that shape.
+ */
+export async function taskList(hp: Holdpoint, options?: ListTasksOptions): Promise<HumanTask[]> {
+  const listed: unknown = await hp.listTasks(options);
+  return Array.isArray(listed) ? (listed as HumanTask[]) : (listed as { tasks: HumanTask[] }).tasks;
 }

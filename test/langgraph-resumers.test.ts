@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHoldpoint, type Holdpoint } from '@holdpoint/core';
+import {
+  deleteRedisPrefixes,
+  dropPostgresSchemas,
+  selectedStores,
+  testPostgresUrl,
+  testRedisUrl,
+} from '@holdpoint/test-services';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { jsonLines, readJsonLines, runFixture, runScript, taskList } from './helpers.js';
+
+const children: Array<ReturnType<typeof runFixture>> = [];
+const dirs: string[] = [];
+const redisPrefixes: string[] = [];
+const postgresSchemas: string[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+afterAll(async () => {
+  await deleteRedisPrefixes(testRedisUrl, redisPrefixes).catch(() => {});
+  await dropPostgresSchemas(testPostgresUrl, postgresSchemas).catch(() => {});
+});
+
+const unique = () => `${process.pid}_${randomBytes(4).toString('hex')}`;
+const storeUrls = {
+  sqlite: (dir: string) => `sqlite://${join(dir, 'holdpoint.db')}`,
+  redis: () => {
+    const prefix = `hp-lg-${unique()}`;
+    redisPrefixes.push(prefix);
+    return `${testRedisUrl}?prefix=${prefix}`;
+  },
+  postgres: () => {
+    const schema = `hp_lg_${unique()}`;
+    postgresSchemas.push(schema);
+    return `${testPostgresUrl}?schema=${schema}`;
+  },
+};
+const stores = selectedStores().filter((name): name is keyof typeof storeUrls => name in storeUrls);
+
+async function decideAll(human: Holdpoint, taskIds: string[], actor: string): Promise<void> {
+  await Promise.all(
+    taskIds.map(async (taskId) => {
+      const task = await human.getTask(taskId);
+      await human.decide(taskId, { outcome: 'approved', actor, versionDigest: task.versionDigest });
+    }),
+  );
+}
+
+describe.each(stores)('three processes resuming one graph on %s', (storeName) => {
+  // Four processes of LangGraph on two shared cores: the waits are for conditions, given room.
+  it('resumes each thread once per decision: one resume per task, one distribution per report', {
+    timeout: 180_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'holdpoint-langgraph-resumers-'));
+    dirs.push(dir);
+    const store = storeUrls[storeName](dir);
+    const threads = ['report-a', 'report-b', 'report-c', 'report-d'];
+    const human = await createHoldpoint({ store, timers: false });
+    const starter = runFixture('board-report-worker', [store, dir, 'start-only', ...threads]);
+    children.push(starter);
+    const starterOutput = jsonLines(starter);
+    await starterOutput.next((line) => line.stopped === true, 60_000);
+    const started = starterOutput.lines.filter((line) => typeof line.waiting === 'string');
+    const intentIds = started.map((line) => line.intentId as string);
+    expect(started.map((line) => line.waiting)).toEqual(threads);
+    // Every legal review is approved while no resumer runs…
+    await decideAll(
+      human,
+      started.flatMap((line) => line.taskIds as string[]),
+      'legal@acme.test',
+    );
+    // …then three processes start their resumers at one moment: their start-up scans race for
+    // every thread, and later for every CFO decision.
+    const workers = [1, 2, 3].map(() =>
+      runScript(new URL('./fixtures/board-report-worker.ts', import.meta.url), [store, dir, 'serve-on-go'], {
+        stdin: true,
+      }),
+    );
+    children.push(...workers);
+    const outputs = workers.map((worker) => jsonLines(worker));
+    await Promise.all(outputs.map((output) => output.next((line) => line.loaded === true, 60_000)));
+    for (const worker of workers) worker.stdin?.write('go\n');
+    await Promise.all(outputs.map((output) => output.next((line) => line.ready === true, 60_000)));
+    const cfoTasks = await expect
+      .poll(async () => (await taskList(human, { assignee: 'cfo@acme.test', status: 'pending' })).length, {
+        timeout: 60_000,
+      })
+      .toBe(threads.length)
+      .then(async () =>
+        (await taskList(human, { assignee: 'cfo@acme.test', status: 'pending' })).map((task) => task.id),
+      );
+    await decideAll(human, cfoTasks, 'cfo@acme.test');
+
+    await expect
+      .poll(() => readJsonLines(join(dir, 'distributions.jsonl')).length, { timeout: 60_000 })
+      .toBe(threads.length);
+    // Give a duplicate every chance to appear before counting.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    for (const worker of workers) worker.kill('SIGKILL');
+
+    const distributions = readJsonLines(join(dir, 'distributions.jsonl'));
+    expect(distributions.map((line) => line.intentId).sort()).toEqual([...intentIds].sort());
+    const resumes = outputs.flatMap((output) =>
+      output.lines.filter((line) => typeof line.resumed === 'string'),
+    );
+    const resumedTasks = resumes.flatMap((line) => line.taskIds as string[]);
+    expect(resumedTasks.sort()).toEqual(
+      [...started.flatMap((line) => line.taskIds as string[]), ...cfoTasks].sort(),
+    );
+    const created = readJsonLines(join(dir, 'notifications.jsonl')).filter(
+      (line) => line.type === 'task-created',
+    );
+    expect(created).toHaveLength(threads.length * 2);
+    expect(new Set(created.map((line) => line.taskId)).size).toBe(threads.length * 2);
+    expect(await taskList(human, { limit: 100 })).toHaveLength(threads.length * 2);
+    await human.close();
+  });
+});
