@@ -1,0 +1,194 @@
+import { auditKeyFingerprint, defaultStore, type NotifyHook } from '@holdpoint/core';
+import { type Authenticator, createHoldpointServer } from '@holdpoint/server';
+import type { CliIo, Command } from '../command.js';
+import { composeServer } from '../compose.js';
+import { openEngine, redact } from '../connection.js';
+import { CliError, exitCodes } from '../exit-codes.js';
+
+/** Options of {@link startServe}. */
+export interface ServeOptions {
+  /** @default 8750 */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default 'sqlite://./.holdpoint/holdpoint.db' */
+  store?: string;
+  /** An Ed25519 private key file (PKCS#8 PEM) that signs audit exports. @default HOLDPOINT_AUDIT_KEY_FILE, HOLDPOINT_AUDIT_KEY, or a key kept in the store */
+  auditKeyFile?: string;
+  env?: NodeJS.ProcessEnv;
+  /** The engine's delivery hook (webhooks, email), passed to `createHoldpoint`. */
+  notify?: NotifyHook;
+  /** Authenticators tried before API keys (people's sessions), passed to `createHoldpointServer`. */
+  authenticators?: Authenticator[];
+  /** Host names MCP requests may be addressed to besides the loopback names (the server's public name). */
+  allowedHosts?: string[];
+  /** Base URL of the inbox, for task links in MCP results. */
+  inboxUrl?: string;
+}
+
+/** What a started server tells whoever started it. */
+export interface ServeInfo {
+  url: string;
+  docs: string;
+  /** MCP over Streamable HTTP, with the same API keys. */
+  mcp: string;
+  store: string;
+  auditKey: { source: string; fingerprint: string; warning?: string };
+  /** Only when the store had no API key yet: the first admin key, shown once. */
+  firstAdminKey?: string;
+}
+
+/** Start the server as `holdpoint serve` does; `close` stops it and releases the store. */
+export async function startServe(
+  options: ServeOptions = {},
+): Promise<ServeInfo & { close(): Promise<void> }> {
+  const env = options.env ?? process.env;
+  const storeUrl = options.store ?? defaultStore;
+  const { store, holdpoint, auditKey } = await openEngine(storeUrl, options.auditKeyFile, env, {
+    timers: true,
+  });
+  const server = createHoldpointServer({
+    holdpoint,
+    store,
+    auditKeySource: auditKey.source,
+    ...(options.authenticators === undefined ? {} : { authenticators: options.authenticators }),
+  });
+  let stopParts = async () => {};
+  const close = async () => {
+    await stopParts();
+    await server.close();
+    await holdpoint.close();
+    await store.close();
+  };
+  try {
+    const host = options.host ?? '127.0.0.1';
+    stopParts = await composeServer({
+      server,
+      holdpoint,
+      store,
+      // The name it listens on, unless it is every address.
+      allowedHosts: [...(options.allowedHosts ?? []), ...(['0.0.0.0', '::'].includes(host) ? [] : [host])],
+      ...(options.inboxUrl === undefined ? {} : { inboxUrl: options.inboxUrl }),
+    });
+    const first = await server.keys.createFirstAdmin();
+    const listener = await server.listen({ port: options.port ?? 8750, host });
+    const publicKey = await holdpoint.audit.publicKey();
+    return {
+      url: listener.url,
+      docs: `${listener.url}/v1/docs`,
+      mcp: `${listener.url}/mcp`,
+      store: redact(storeUrl),
+      auditKey: {
+        source: auditKey.source,
+        fingerprint: auditKeyFingerprint(publicKey),
+        ...(auditKey.source === 'store'
+          ? {
+              warning:
+                'the audit signing key is kept in the store: whoever can write the store can also re-sign a forged trail. Keep it elsewhere: holdpoint audit keygen --out audit-key.pem, then --audit-key-file audit-key.pem',
+            }
+          : {}),
+      },
+      ...(first ? { firstAdminKey: first.secret } : {}),
+      close,
+    };
+  } catch (error) {
+    await close();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new CliError(
+        exitCodes.unavailable,
+        `Port ${options.port ?? 8750} is in use: pick another with --port`,
+      );
+    }
+    throw error;
+  }
+}
+
+function printInfo(info: ServeInfo, io: CliIo): void {
+  io.stdout(`Holdpoint is listening on ${info.url}`);
+  io.stdout(`  API reference  ${info.docs}`);
+  io.stdout(`  MCP endpoint   ${info.mcp}`);
+  io.stdout(`  store          ${info.store}`);
+  io.stdout(`  audit key      ${info.auditKey.source} (${info.auditKey.fingerprint})`);
+  if (info.auditKey.warning) io.stderr(`Warning: ${info.auditKey.warning}`);
+  if (info.firstAdminKey) {
+    io.stdout(`  first admin key (shown once — store it now):`);
+    io.stdout(`    ${info.firstAdminKey}`);
+  }
+}
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'Run the HTTP API, live events and MCP (at /mcp) on a store',
+  usage: 'serve [--port 8750] [--host 127.0.0.1] [--store <url>] [--audit-key-file <file>]',
+  description: [
+    'Serves /v1 (reference at /v1/docs) until SIGINT or SIGTERM. When the store has no API key yet it makes a first admin key and prints it, once.',
+    'Several servers can run on one Redis or PostgreSQL store; a decision on one reaches waiting agents and streams on all.',
+    'Environment: HOLDPOINT_PORT, HOLDPOINT_HOST, HOLDPOINT_STORE, HOLDPOINT_AUDIT_KEY_FILE, HOLDPOINT_AUDIT_KEY (the PEM itself).',
+  ].join('\n'),
+  options: {
+    port: {
+      type: 'string',
+      short: 'p',
+      value: '<port>',
+      description: 'port to listen on (0: any free port; default 8750)',
+    },
+    host: { type: 'string', value: '<host>', description: 'address to listen on (default 127.0.0.1)' },
+    store: { type: 'string', value: '<url>', description: `store URL (default ${defaultStore})` },
+    'audit-key-file': {
+      type: 'string',
+      value: '<file>',
+      description: 'Ed25519 key that signs audit exports (default: kept in the store)',
+    },
+    'allowed-hosts': {
+      type: 'string',
+      value: '<names>',
+      description:
+        'comma-separated public host names MCP clients reach the server by (HOLDPOINT_ALLOWED_HOSTS)',
+    },
+    'inbox-url': {
+      type: 'string',
+      value: '<url>',
+      description: 'base URL of the inbox, for links in MCP results',
+    },
+  },
+  connects: false,
+  positionals: [0, 0],
+  async run({ values, io, json }) {
+    const env = io.env;
+    const portText = typeof values.port === 'string' ? values.port : env.HOLDPOINT_PORT;
+    const port = portText === undefined ? 8750 : Number(portText);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535)
+      throw new CliError(exitCodes.usage, `--port must be 0–65535, got ${portText}`);
+    const started = await startServe({
+      port,
+      host: typeof values.host === 'string' ? values.host : (env.HOLDPOINT_HOST ?? '127.0.0.1'),
+      store: typeof values.store === 'string' ? values.store : (env.HOLDPOINT_STORE ?? defaultStore),
+      ...(typeof values['audit-key-file'] === 'string' ? { auditKeyFile: values['audit-key-file'] } : {}),
+      allowedHosts: (typeof values['allowed-hosts'] === 'string'
+        ? values['allowed-hosts']
+        : (env.HOLDPOINT_ALLOWED_HOSTS ?? '')
+      )
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+      ...(typeof values['inbox-url'] === 'string' ? { inboxUrl: values['inbox-url'] } : {}),
+      env,
+    });
+    const { close, ...info } = started;
+    // Listen for the signals before telling anyone where the server is: whoever reads that line may stop it at once.
+    const stopped = new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    if (json) io.stdout(JSON.stringify(info));
+    else printInfo(info, io);
+    await stopped;
+    await close();
+    return exitCodes.ok;
+  },
+};

@@ -1,0 +1,325 @@
+// The real `holdpoint` binary, run as a process: on a store directly, and against `holdpoint serve`.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { holdpointCommand, serveProcess, startHoldpoint, stopProcess } from './serve-process.js';
+
+const folder = mkdtempSync(join(tmpdir(), 'holdpoint-cli-'));
+const store = `sqlite://${join(folder, 'holdpoint.db')}`;
+const auditKeyFile = join(folder, 'audit-key.pem');
+const quiet = {
+  HOLDPOINT_URL: '',
+  HOLDPOINT_KEY: '',
+  HOLDPOINT_STORE: '',
+  HOLDPOINT_AUDIT_KEY: '',
+  HOLDPOINT_AUDIT_KEY_FILE: '',
+};
+
+/** Run the binary to its end. */
+function holdpoint(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = startHoldpoint(args, { cwd: folder, env: quiet });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+}
+
+const serve = (args: string[]) => serveProcess(['--store', store, ...args], { cwd: folder, env: quiet });
+const stop = stopProcess;
+
+let server: Awaited<ReturnType<typeof serve>>;
+let admin: string;
+let agent: string;
+const remote = () => ['--url', server.info.url, '--key', admin];
+
+beforeAll(async () => {
+  const keygen = await holdpoint(['audit', 'keygen', '--out', auditKeyFile]);
+  expect(keygen.code).toBe(0);
+  server = await serve(['--audit-key-file', auditKeyFile]);
+  admin = server.info.firstAdminKey as string;
+  const created = await fetch(`${server.info.url}/v1/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'agent', scope: 'agent' }),
+  });
+  agent = ((await created.json()) as { secret: string }).secret;
+}, 60_000);
+
+afterAll(async () => {
+  if (server) await stop(server.child);
+  rmSync(folder, { recursive: true, force: true });
+});
+
+/** A pending approval task for `assignee`, asked over HTTP by the agent. */
+async function askHuman(assignee: string): Promise<{ id: string; intentId: string; versionDigest: string }> {
+  const response = await fetch(`${server.info.url}/v1/tasks`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${agent}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ assignee, title: 'Ship it', context: { version: 7 } }),
+  });
+  return (await response.json()) as { id: string; intentId: string; versionDigest: string };
+}
+
+describe('holdpoint serve', () => {
+  it('prints its URL, where the audit key is, and a first admin key only on the first start', async () => {
+    expect(server.info).toMatchObject({
+      url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      auditKey: { source: `file:${auditKeyFile}`, fingerprint: expect.stringMatching(/^ed25519:/) },
+      firstAdminKey: expect.stringMatching(/^hpk_/),
+    });
+    expect(server.info.auditKey.warning).toBeUndefined();
+    // A second server on the same store: no new admin key; without a key file it warns.
+    const second = await serve([]);
+    expect(second.info.firstAdminKey).toBeUndefined();
+    expect(second.info.auditKey).toMatchObject({
+      source: 'store',
+      warning: expect.stringContaining('re-sign'),
+    });
+    expect(await stop(second.child)).toBe(0);
+  });
+});
+
+describe('holdpoint tasks', () => {
+  it('lists, shows and decides against a running server, with exit codes scripts can use', async () => {
+    const task = await askHuman('cfo@acme.test');
+    const listed = await holdpoint(['tasks', 'list', '--status', 'pending', '--json', ...remote()]);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout).tasks.map((each: { id: string }) => each.id)).toContain(task.id);
+    const table = await holdpoint(['tasks', 'list', ...remote()]);
+    expect(table.stdout).toMatch(/^ID\s+STATUS\s+TYPE/);
+
+    const shown = await holdpoint(['tasks', 'show', task.id, ...remote()]);
+    expect(shown.stdout).toContain(task.versionDigest);
+
+    const stranger = await holdpoint([
+      'keys',
+      'create',
+      '--name',
+      'eve',
+      '--scope',
+      'person',
+      '--actor',
+      'eve@acme.test',
+      ...remote(),
+    ]);
+    const refused = await holdpoint([
+      'tasks',
+      'decide',
+      task.id,
+      '--outcome',
+      'approved',
+      '--url',
+      server.info.url,
+      '--key',
+      stranger.stdout.trim(),
+    ]);
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toContain('NOT_ASSIGNED');
+
+    const cfo = await holdpoint([
+      'keys',
+      'create',
+      '--name',
+      'cfo',
+      '--scope',
+      'person',
+      '--actor',
+      'cfo@acme.test',
+      ...remote(),
+    ]);
+    const decided = await holdpoint([
+      'tasks',
+      'decide',
+      task.id,
+      '--outcome',
+      'approved',
+      '--comment',
+      'fine',
+      '--version',
+      task.versionDigest,
+      '--url',
+      server.info.url,
+      '--key',
+      cfo.stdout.trim(),
+    ]);
+    expect(decided.code).toBe(0);
+    expect(decided.stdout).toContain('recorded as cfo@acme.test');
+    const again = await holdpoint([
+      'tasks',
+      'decide',
+      task.id,
+      '--outcome',
+      'rejected',
+      '--json',
+      ...remote(),
+    ]);
+    expect(again.code).toBe(4);
+    expect(JSON.parse(again.stderr).error.code).toBe('ALREADY_DECIDED');
+
+    const codes = await Promise.all([
+      holdpoint(['tasks', 'show', 'tsk_missing.x', ...remote()]),
+      holdpoint(['tasks', 'list', '--url', server.info.url, '--key', 'hpk_wrong']),
+      holdpoint(['tasks', 'list', '--limit', 'many', ...remote()]),
+    ]);
+    expect(codes.map((result) => result.code)).toEqual([3, 5, 2]);
+  });
+
+  it('works on the store directly, deciding as the local admin', async () => {
+    const task = await askHuman('ops@acme.test');
+    const decided = await holdpoint([
+      'tasks',
+      'decide',
+      task.id,
+      '--outcome',
+      'rejected',
+      '--json',
+      '--store',
+      store,
+    ]);
+    expect(decided.code).toBe(0);
+    expect(JSON.parse(decided.stdout).decision.actor.id).toMatch(/^local:/);
+  });
+
+  it('says when the server cannot be reached', async () => {
+    const unreachable = await holdpoint(['tasks', 'list', '--url', 'http://127.0.0.1:9', '--key', admin]);
+    expect(unreachable.code).toBe(6);
+  });
+});
+
+describe('holdpoint audit', () => {
+  it('exports a trail and verifies it against the trusted key; a changed one fails with exit code 7', async () => {
+    const task = await askHuman('cfo@acme.test');
+    await holdpoint(['tasks', 'decide', task.id, '--outcome', 'approved', ...remote()]);
+    const file = join(folder, 'trail.jsonl');
+    expect((await holdpoint(['audit', 'export', task.intentId, '--out', file, ...remote()])).code).toBe(0);
+
+    const verified = await holdpoint(['audit', 'verify', file, ...remote()]);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toMatch(/result:\s+verified/);
+    expect(verified.stdout).toContain('the trusted key');
+    expect(verified.stdout).toContain(server.info.auditKey.fingerprint);
+
+    const key = await holdpoint(['audit', 'key', '--json', ...remote()]);
+    const publicKeyFile = join(folder, 'public.pem');
+    writeFileSync(publicKeyFile, JSON.parse(key.stdout).publicKey);
+    const offline = await holdpoint(['audit', 'verify', file, '--public-key', publicKeyFile, '--json']);
+    expect(offline.code).toBe(0);
+    expect(JSON.parse(offline.stdout)).toMatchObject({ ok: true, trusted: true });
+
+    const tampered = join(folder, 'tampered.jsonl');
+    writeFileSync(
+      tampered,
+      readFileSync(file, 'utf8').replace('"outcome":"approved"', '"outcome":"rejected"'),
+    );
+    const failed = await holdpoint(['audit', 'verify', tampered, ...remote()]);
+    expect(failed.code).toBe(7);
+    expect(failed.stdout).toContain('NOT VERIFIED');
+  });
+});
+
+describe('holdpoint keys and help', () => {
+  it('creates, lists and revokes keys on the store directly', async () => {
+    const created = await holdpoint([
+      'keys',
+      'create',
+      '--name',
+      'ci',
+      '--scope',
+      'agent',
+      '--json',
+      '--store',
+      store,
+    ]);
+    expect(created.code).toBe(0);
+    const { key, secret } = JSON.parse(created.stdout);
+    expect(secret).toMatch(/^hpk_/);
+    const listed = await holdpoint(['keys', 'list', '--json', '--store', store]);
+    expect(JSON.parse(listed.stdout).keys.map((each: { id: string }) => each.id)).toContain(key.id);
+    expect(listed.stdout).not.toContain(secret);
+    expect((await holdpoint(['keys', 'revoke', key.id, '--store', store])).code).toBe(0);
+    const revoked = await fetch(`${server.info.url}/v1/me`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    expect(revoked.status).toBe(401);
+    expect(
+      (await holdpoint(['keys', 'create', '--name', 'p', '--scope', 'person', '--store', store])).code,
+    ).toBe(2);
+  });
+
+  it('has help for each command and refuses unknown commands and flags with exit code 2', async () => {
+    const [help, decideHelp, ...wrong] = await Promise.all([
+      holdpoint(['--help']),
+      holdpoint(['tasks', 'decide', '--help']),
+      holdpoint(['tasks', 'frobnicate']),
+      holdpoint(['tasks', 'list', '--frobnicate']),
+      holdpoint(['tasks', 'decide']),
+    ]);
+    expect(help?.code).toBe(0);
+    for (const name of ['serve', 'tasks list', 'tasks decide', 'audit verify', 'keys revoke'])
+      expect(help?.stdout).toContain(name);
+    expect(decideHelp?.stdout).toContain('--outcome <outcome>');
+    expect(decideHelp?.stdout).toContain('Exit codes');
+    expect(wrong.map((result) => result.code)).toEqual([2, 2, 2]);
+  });
+});
+
+describe('MCP, composed by the CLI', () => {
+  it('serve mounts MCP at /mcp with the same API keys: an agent key asks a human there', async () => {
+    const transport = new StreamableHTTPClientTransport(new URL(`${server.info.url}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${agent}` } },
+    });
+    const client = new Client({ name: 'cli-test', version: '1.0.0' });
+    await client.connect(transport);
+    const tools = await client.listTools();
+    expect(tools.tools.map((tool) => tool.name)).toContain('wait_for_human');
+    const asked = await client.callTool({
+      name: 'wait_for_human',
+      arguments: { assignee: 'cfo@acme.test', title: 'Over MCP', wait: false },
+    });
+    const { taskId } = asked.structuredContent as { taskId: string };
+    const task = await fetch(`${server.info.url}/v1/tasks/${taskId}`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(((await task.json()) as { title: string }).title).toBe('Over MCP');
+    await client.close();
+
+    const refused = await fetch(`${server.info.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} }),
+    });
+    expect(refused.status).toBe(401);
+  });
+
+  it('holdpoint mcp serves the tools over stdio on the store', async () => {
+    const [command, ...args] = holdpointCommand(['mcp', '--store', store]);
+    const transport = new StdioClientTransport({
+      command: command as string,
+      args,
+      cwd: folder,
+      env: { ...(process.env as Record<string, string>), ...quiet },
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'cli-test', version: '1.0.0' });
+    await client.connect(transport);
+    const listed = await client.callTool({
+      name: 'list_human_tasks',
+      arguments: { assignee: 'cfo@acme.test' },
+    });
+    const { tasks } = listed.structuredContent as { tasks: Array<{ title: string }> };
+    expect(tasks.map((task) => task.title)).toContain('Over MCP');
+    await client.close();
+  });
+});

@@ -1,0 +1,61 @@
+// The real `holdpoint` binary as a child process, for the CLI's tests and the cross-process tests.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
+
+/** What `holdpoint serve --json` prints when it listens. */
+export interface ServeInfo {
+  url: string;
+  docs: string;
+  store: string;
+  firstAdminKey?: string;
+  auditKey: { source: string; fingerprint: string; warning?: string };
+}
+
+/** The command line that runs `holdpoint <args>`: this Node.js with tsx. */
+export function holdpointCommand(args: string[]): string[] {
+  return [process.execPath, '--import', import.meta.resolve('tsx'), bin, ...args];
+}
+
+/** `holdpoint <args>` run by this Node.js with tsx, stdout and stderr piped. */
+export function startHoldpoint(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): ChildProcess {
+  const [command, ...rest] = holdpointCommand(args);
+  return spawn(command as string, rest, {
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** `holdpoint serve --json --port 0 <args>`, once it has printed where it listens. */
+export async function serveProcess(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ child: ChildProcess; info: ServeInfo; stderr: () => string }> {
+  const child = startHoldpoint(['serve', '--json', '--port', '0', ...args], options);
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let buffer = '';
+    child.stdout?.on('data', (chunk) => {
+      buffer += chunk;
+      if (buffer.includes('\n')) resolve(buffer.slice(0, buffer.indexOf('\n')));
+    });
+    child.on('exit', (code) => reject(new Error(`holdpoint serve exited with ${code}: ${stderr}`)));
+  });
+  return { child, info: JSON.parse(line) as ServeInfo, stderr: () => stderr };
+}
+
+/** SIGTERM, and its exit code once it has exited. */
+export function stopProcess(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  return exited;
+}
