@@ -136,7 +136,7 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     await eventually(async () => expect((await hp.getTask(task.id)).escalationLevel).toBe(1));
     expect((await hp.getTask(task.id)).assignees).toEqual(['cfo@acme.test', 'deputy@acme.test']);
     expect(
-      (await hp.listTasks({ assignee: 'deputy@acme.test', status: 'pending' })).map((t) => t.id),
+      (await hp.listTasks({ assignee: 'deputy@acme.test', status: 'pending' })).tasks.map((t) => t.id),
     ).toEqual([task.id]);
     await advance(2 * hour - 1);
     expect((await hp.getTask(task.id)).escalationLevel).toBe(1);
@@ -222,9 +222,9 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
 });
 
 async function eventuallyTask(hp: Holdpoint, assignee: string) {
-  let found: Awaited<ReturnType<Holdpoint['listTasks']>>[number] | undefined;
+  let found: Awaited<ReturnType<Holdpoint['listTasks']>>['tasks'][number] | undefined;
   await eventually(async () => {
-    [found] = await hp.listTasks({ assignee });
+    [found] = (await hp.listTasks({ assignee })).tasks;
     expect(found).toBeDefined();
   });
   return found!;
