@@ -624,9 +624,12 @@ async function createFeedTables(query: Query, schema: string): Promise<void> {
   `);
 }
 
-/** A feed position of this store, `<transaction id>.<position>`, as its two parts (`0.0` is the start). */
+/**
+ * A feed position of this store, `<transaction id>.<position>`, as its two parts. `0` (the start
+ * cursor of an engine that read an empty feed, on every store) and `0.0` are the start.
+ */
 function postgresPosition(position: string | undefined): [string, string] {
-  if (position === undefined) return ['0', '0'];
+  if (position === undefined || position === '0') return ['0', '0'];
   const match = typeof position === 'string' ? /^(0|[1-9]\d{0,19})\.(0|[1-9]\d{0,18})$/.exec(position) : null;
   // Within xid8 and bigint, or PostgreSQL would refuse the number as if the store had failed.
   if (!match || BigInt(match[1] as string) >= 2n ** 64n || BigInt(match[2] as string) >= 2n ** 63n)
