@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 // The real clock, even under a test's fake timers (see sleep() in store-arguments).
 import { clearTimeout, setTimeout } from 'node:timers';
 import { KeyvPostgres, type KeyvPostgresOptions } from '@keyv/postgres';
@@ -35,6 +35,8 @@ import type {
   StoreBackend,
 } from './store-backend.js';
 
+/** Rows per task counter (`appendEvent`): a count is the sum of its rows. */
+const COUNTER_SLOTS = 16;
 /** A connection that cannot be made within this long fails the call instead of waiting. */
 const CONNECT_TIMEOUT_MS = 5_000;
 /** First wait before the listening connection is opened again after it dropped; doubles up to 5 s. */
@@ -373,9 +375,10 @@ export class PostgresStore implements StoreBackend {
          WHERE existing.name = entry.name AND existing.member = entry.member
            AND EXISTS (SELECT 1 FROM claimed)
        ), counted AS (
-         INSERT INTO ${counters} AS counter (name, value)
-         SELECT entry.name, entry.delta FROM claimed, unnest($14::text[], $15::bigint[]) AS entry (name, delta)
-         ON CONFLICT (name) DO UPDATE SET value = counter.value + EXCLUDED.value
+         INSERT INTO ${counters} AS counter (name, slot, value)
+         SELECT entry.name, $16::smallint, entry.delta
+         FROM claimed, unnest($14::text[], $15::bigint[]) AS entry (name, delta)
+         ON CONFLICT (name, slot) DO UPDATE SET value = counter.value + EXCLUDED.value
        )
        SELECT count(*)::int AS won FROM claimed`,
       [
@@ -394,6 +397,9 @@ export class PostgresStore implements StoreBackend {
         normalized.indexRemove.map((entry) => entry.member),
         normalized.counters.map((entry) => this.#key(entry.counter)),
         normalized.counters.map((entry) => entry.delta),
+        // One of several rows per counter, so concurrent appends do not queue on one row lock
+        // until commit; rows are taken in name order, so two appends cannot deadlock.
+        randomInt(COUNTER_SLOTS),
       ],
     );
     return Number(rows[0]?.won) === 1;
@@ -481,7 +487,7 @@ export class PostgresStore implements StoreBackend {
     }
     const rows = await this.#run(
       'readCounters',
-      `SELECT name, value FROM ${this.#tables.counters} WHERE name = ANY($1::text[])`,
+      `SELECT name, sum(value) AS value FROM ${this.#tables.counters} WHERE name = ANY($1::text[]) GROUP BY name`,
       [counters.map((counter) => this.#key(counter))],
     );
     const values = new Map(rows.map((row) => [row.name as string, Number(row.value)]));
@@ -618,8 +624,10 @@ async function createFeedTables(query: Query, schema: string): Promise<void> {
       PRIMARY KEY (prefix, assignee, xid, position)
     );
     CREATE TABLE IF NOT EXISTS "${schema}".holdpoint_counters (
-      name TEXT PRIMARY KEY,
-      value BIGINT NOT NULL
+      name TEXT NOT NULL,
+      slot SMALLINT NOT NULL,
+      value BIGINT NOT NULL,
+      PRIMARY KEY (name, slot)
     );
   `);
 }
