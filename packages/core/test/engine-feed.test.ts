@@ -327,7 +327,8 @@ describe.each(storeCases)('listTasks and taskCounts on $name', (storeCase) => {
   }, 60_000);
 
   it('moves a task between lists and counts as it escalates, and refuses bad queries', async () => {
-    const hp = await engineFor((await storeCase.ready(), storeCase.spec()), { pollInterval: '24h' });
+    await storeCase.ready();
+    const hp = await engineFor(storeCase.spec(), { pollInterval: '24h' });
     const task = await hp.requestHuman({
       assignee: ann,
       timeout: 1,
