@@ -485,12 +485,12 @@ describe.each(storeCases)('timers under hostile conditions on $name (fake clock)
     });
     let dueReads = 0;
     const slow = wrap(store, {
-      claim: async (key, value, ttl) => {
-        if (key.startsWith('ev:') && value.includes('"type":"task-created"')) {
+      appendEvent: async (key, value, feed, writes) => {
+        if (value.includes('"type":"task-created"')) {
           reached();
           await released;
         }
-        return store.claim(key, value, ttl);
+        return store.appendEvent(key, value, feed, writes);
       },
       indexRange: (index, options) => {
         if (index === 'due' && options.max !== undefined) dueReads++;
@@ -515,10 +515,10 @@ describe.each(storeCases)('timers under hostile conditions on $name (fake clock)
     const store = await createStore(storeCase.spec());
     opened.push(store);
     const refusing = wrap(store, {
-      claim: (key, value, ttl) =>
-        key.startsWith('ev:') && value.includes('"type":"task-created"')
+      appendEvent: (key, value, feed, writes) =>
+        value.includes('"type":"task-created"')
           ? Promise.reject(new Error('connection reset'))
-          : store.claim(key, value, ttl),
+          : store.appendEvent(key, value, feed, writes),
     });
     const hp = await engineFor('unused', { store: refusing, pollInterval: '1s' });
     const intent = await hp.submit({ type: 'never-asked' });

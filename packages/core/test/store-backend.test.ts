@@ -1,3 +1,4 @@
+import { eventually } from '@holdpoint/test-services';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/create-store.js';
 import type { StoreBackend } from '../src/store/store-backend.js';
@@ -278,8 +279,16 @@ describe.each(storeCases)('StoreBackend contract on $name', (storeCase) => {
     expect(await second.indexRange('list:status:pending', { limit: 10 })).toEqual([]);
     expect(await second.readCounters(['count:pending'])).toEqual([1]);
 
-    const all = await second.readFeed({ limit: 10 });
-    expect(all.map((entry) => `${entry.intentId}:${entry.seq}`)).toEqual(['int_a:1', 'int_a:2', 'int_b:1']);
+    // On PostgreSQL an entry is readable once every older transaction on the server has ended.
+    const all = await eventually(async () => {
+      const read = await second.readFeed({ limit: 10 });
+      expect(read.map((entry) => `${entry.intentId}:${entry.seq}`)).toEqual([
+        'int_a:1',
+        'int_a:2',
+        'int_b:1',
+      ]);
+      return read;
+    });
     expect(await second.feedHead()).toBe(all[2]?.position);
     const after = await first.readFeed({ limit: 10, after: all[0]?.position as string });
     expect(after.map((entry) => entry.position)).toEqual([all[1]?.position, all[2]?.position]);

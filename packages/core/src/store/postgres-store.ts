@@ -22,6 +22,7 @@ import {
   checkTtl,
   checkValue,
   rangeBounds,
+  sleep,
   storeClosedError,
   storeError,
 } from './store-arguments.js';
@@ -35,6 +36,8 @@ import type {
   StoreBackend,
 } from './store-backend.js';
 
+/** How long a feed read waits for transactions older than it to end (see `readFeed`). */
+const FEED_WAIT_MS = 1_000;
 /** Rows per task counter (`appendEvent`): a count is the sum of its rows. */
 const COUNTER_SLOTS = 16;
 /** A connection that cannot be made within this long fails the call instead of waiting. */
@@ -418,6 +421,7 @@ export class PostgresStore implements StoreBackend {
       this.#ensureOpen('readFeed');
       return [];
     }
+    await this.#awaitOlderTransactions('readFeed');
     const { feed, feedAssignees } = this.#tables;
     let rows: Record<string, unknown>[];
     if (assignee !== undefined && intentId === undefined && taskId === undefined) {
@@ -468,6 +472,7 @@ export class PostgresStore implements StoreBackend {
   }
 
   async feedHead(): Promise<string> {
+    await this.#awaitOlderTransactions('feedHead');
     const rows = await this.#run(
       'feedHead',
       `SELECT xid::text AS xid, position FROM ${this.#tables.feed}
@@ -477,6 +482,32 @@ export class PostgresStore implements StoreBackend {
     );
     const row = rows[0];
     return row === undefined ? '0.0' : `${String(row.xid)}.${String(row.position)}`;
+  }
+
+  /**
+   * Wait (up to {@link FEED_WAIT_MS}) until every transaction that had begun writing when this call
+   * started has ended, so a feed read includes every event recorded before it — by this process or
+   * another — as on the other stores. A transaction open longer than that (elsewhere on the server)
+   * only delays its own and later entries: the read returns what is final, never skipping any.
+   */
+  async #awaitOlderTransactions(operation: string): Promise<void> {
+    const [snapshot] = await this.#run(
+      operation,
+      `SELECT pg_snapshot_xmin(now) >= pg_snapshot_xmax(now) AS settled, pg_snapshot_xmax(now)::text AS xmax
+       FROM pg_current_snapshot() AS now`,
+      [],
+    );
+    if (snapshot === undefined || snapshot.settled === true) return;
+    const started = performance.now();
+    while (performance.now() - started < FEED_WAIT_MS) {
+      await sleep(2);
+      const [now] = await this.#run(
+        operation,
+        'SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8 AS settled',
+        [snapshot.xmax],
+      );
+      if (now?.settled === true) return;
+    }
   }
 
   async readCounters(counters: readonly string[]): Promise<number[]> {
