@@ -249,7 +249,7 @@ describe('elicitation: the person at the client answers a gate addressed to them
   });
 
   for (const action of ['decline', 'cancel'] as const) {
-    it(`${action}: nothing is decided in their name; the task stays open and the result says so`, async () => {
+    it(`${action}: nothing is decided in their name; the task stays open, the result says so, the trail has their note`, async () => {
       const { client } = await personAt('key-alice', () => ({ action }));
       const view = await callWait(client, {
         title: `Approve the budget (${action})`,
@@ -265,11 +265,22 @@ describe('elicitation: the person at the client answers a gate addressed to them
       expect(task.status).toBe('pending');
       expect(task.decision).toBeUndefined();
       expect(task.votes).toEqual([]);
-      const events = (await human.audit.export(view.taskId.replace(/^tsk_([^.]+)\..*$/, 'int_$1')))
+      // Recorded as what it was — their note that they declined or dismissed the question — not a decision.
+      const events = (await human.audit.export(view.intentId))
         .trim()
         .split('\n')
-        .map((line) => JSON.parse(line).type);
-      expect(events).toEqual(['intent-submitted', 'task-created', 'signature']);
+        .map((line) => JSON.parse(line));
+      expect(events.map((event) => event.type)).toEqual([
+        'intent-submitted',
+        'task-created',
+        'task-noted',
+        'signature',
+      ]);
+      expect(events[2]).toMatchObject({
+        taskId: view.taskId,
+        actor: { id: 'alice@acme.test' },
+        data: { note: action === 'decline' ? 'declined' : 'dismissed', via: 'mcp' },
+      });
     });
   }
 
