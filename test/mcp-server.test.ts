@@ -8,7 +8,12 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { type CallToolResult, CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  type CallToolResult,
+  CallToolResultSchema,
+  ElicitRequestSchema,
+  type ElicitResult,
+} from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   holdpointCommand,
@@ -270,6 +275,63 @@ describe('MCP through the holdpoint binary', { timeout: 120_000 }, () => {
       actor: { id: 'cfo@acme.test' },
       decidedBy: 'human',
     });
+  });
+
+  it('stdio with --user: the person at the client declines in the client (a note, nothing decided), then accepts (their decision)', async () => {
+    const [command, ...args] = holdpointCommand(['mcp', '--store', store, '--user', 'cfo@acme.test']);
+    const client = new Client(
+      { name: 'holdpoint-e2e', version: '1.0.0' },
+      { capabilities: { elicitation: { form: {} } } },
+    );
+    const answers: ElicitResult[] = [
+      { action: 'decline' },
+      { action: 'accept', content: { outcome: 'approved', comment: 'fine after all' } },
+    ];
+    client.setRequestHandler(ElicitRequestSchema, () => answers.shift() ?? { action: 'cancel' });
+    await client.connect(
+      new StdioClientTransport({
+        command: command as string,
+        args,
+        cwd: folder,
+        env: { ...(process.env as Record<string, string>), ...quiet },
+        stderr: 'pipe',
+      }),
+    );
+    clients.push(client);
+    const ask = { assignee: 'cfo@acme.test', title: 'Approve the offsite budget', idempotencyKey: 'offsite' };
+    const declined = structured(await client.callTool({ name: 'wait_for_human', arguments: ask }));
+    expect(declined).toMatchObject({ status: 'pending', elicitation: 'decline' });
+    const trail = async () => {
+      const response = await fetch(`${server.info.url}/v1/intents/${declined.intentId}/audit`, {
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      return (await response.text())
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { type: string; actor?: { id: string }; data?: unknown });
+    };
+    expect((await trail()).map((event) => event.type)).toEqual([
+      'intent-submitted',
+      'task-created',
+      'task-noted',
+      'signature',
+    ]);
+    expect((await trail())[2]).toMatchObject({
+      actor: { id: 'cfo@acme.test' },
+      data: { note: 'declined', via: 'mcp' },
+    });
+
+    // Asked again (the same key resumes the same task): this time she answers.
+    const accepted = structured(await client.callTool({ name: 'wait_for_human', arguments: ask }));
+    expect(accepted).toMatchObject({
+      taskId: declined.taskId,
+      status: 'decided',
+      outcome: 'approved',
+      comment: 'fine after all',
+      actor: { id: 'cfo@acme.test' },
+      elicitation: 'accept',
+    });
+    expect((await trail()).map((event) => event.type)).toContain('task-decided');
   });
 
   it('a key may do over MCP exactly what it may do in the REST API: narrower keys are refused and see nothing of others’ tasks', async () => {
