@@ -88,7 +88,9 @@ const eventWords: Partial<Record<AuditEvent['type'], string>> = {
 
 /** A timeline entry for an audit event. */
 export function timelineEntryOf(event: AuditEvent): TimelineEntry {
-  const data = event.data as {
+  const raw = event.data as Record<string, unknown>;
+  // A decision's outcome and comment are in `data.decision`; a vote's at the top.
+  const data = { ...raw, ...((raw.decision as Record<string, unknown> | undefined) ?? {}) } as {
     outcome?: unknown;
     comment?: unknown;
     assignee?: unknown;
