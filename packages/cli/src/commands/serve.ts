@@ -264,7 +264,7 @@ export const serve: Command = {
     const started = await startServe({
       port,
       host: typeof values.host === 'string' ? values.host : (env.HOLDPOINT_HOST ?? '127.0.0.1'),
-      store: typeof values.store === 'string' ? values.store : (env.HOLDPOINT_STORE || defaultStore),
+      store: typeof values.store === 'string' ? values.store : env.HOLDPOINT_STORE || defaultStore,
       ...(typeof values['audit-key-file'] === 'string' ? { auditKeyFile: values['audit-key-file'] } : {}),
       allowedHosts: (typeof values['allowed-hosts'] === 'string'
         ? values['allowed-hosts']
