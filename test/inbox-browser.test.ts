@@ -4,7 +4,7 @@
 // agent continue; a form task's validation; a stranger's 403; a forged post; a phone-sized screen.
 // HOLDPOINT_SCREENSHOTS=1 writes the screenshots of docs/inbox.md.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,9 +82,10 @@ beforeAll(async () => {
       '--json',
       '--port',
       '0',
-      '--admin',
-      'admin@localhost',
-      '--demo',
+      // What `npm start` runs.
+      ...(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start as string)
+        .split(' serve ')[1]!
+        .split(' '),
     ],
     {
       cwd,

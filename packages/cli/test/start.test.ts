@@ -1,7 +1,7 @@
 // `npm start` is `holdpoint serve --admin admin@localhost --demo`: the printed link opens the inbox
 // with the demo agent's task; approving it there lets the waiting agent continue. Also the people
 // and channel commands of the real binary.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,15 @@ const quiet = {
 };
 
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+/** The arguments `npm start` gives `holdpoint` (root package.json). */
+const startArgs = (
+  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    scripts: { start: string };
+  }
+).scripts.start
+  .split(' serve ')[1]
+  ?.split(' ') as string[];
 
 /** A browser's cookies over fetch: enough to sign in and post forms. */
 function browser(base: string) {
@@ -56,7 +65,7 @@ function lines(child: ReturnType<typeof startHoldpoint>) {
 describe('npm start', () => {
   it('prints a one-time link that opens the inbox with the demo task; approving it lets the demo agent continue', async () => {
     const cwd = mkdtempSync(join(folder, 'fresh-'));
-    const { child, info } = await serveProcess(['--admin', 'admin@localhost', '--demo'], { cwd, env: quiet });
+    const { child, info } = await serveProcess(startArgs, { cwd, env: quiet });
     const printed = lines(child);
     try {
       expect(info.inbox).toBe(`${info.url}/`);
@@ -87,7 +96,7 @@ describe('npm start', () => {
       await stopProcess(child);
     }
     // A second start: the demo has been answered, it asks nothing again.
-    const again = await serveProcess(['--admin', 'admin@localhost', '--demo'], { cwd, env: quiet });
+    const again = await serveProcess(startArgs, { cwd, env: quiet });
     const printedAgain = lines(again.child);
     try {
       const response = await fetch(`${again.info.url}/v1/tasks?status=pending`, {

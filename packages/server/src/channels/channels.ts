@@ -5,7 +5,7 @@
 // at-least-once: a crash between a receiver's 2xx and the done mark sends it again with the same id.
 import { randomBytes } from 'node:crypto';
 import type { AuditEvent, Holdpoint, HumanTask } from '@holdpoint/core';
-import { readFeed } from '../engine-feed.js';
+import { readFeed, rewindCursor } from '../engine-feed.js';
 import type { TimelineEntry } from '../inbox/pages.js';
 import type { People } from '../people/people.js';
 import { isEmailAddress, type User } from '../people/users.js';
@@ -37,6 +37,8 @@ export interface ChannelOptions {
   onError?: (error: unknown) => void;
 }
 
+// How far back each feed read starts (see `rewindCursor`).
+const feedRewindMs = 10_000;
 const defaultRetryDelaysMs = [1000, 5000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000];
 const mailedTypes = new Set(['task-created', 'task-reminded', 'task-escalated']);
 const notifyingTypes = new Set([
@@ -98,14 +100,28 @@ export function createChannels(parts: {
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
 
-  /** Queue the deliveries of the events after the cursor, then move the cursor. */
+  // Events this process has queued lately: reading a rewound cursor again skips them without a store read.
+  const queued = new Set<string>();
+
+  /**
+   * Queue the deliveries of the events after the cursor, then move the cursor. Each round reads
+   * from a little before the stored cursor (`rewindCursor`), so a feed entry that landed behind it
+   * is still queued; queueing is idempotent.
+   */
   async function pump(): Promise<void> {
-    let cursor = await outbox.cursor();
+    const stored = await outbox.cursor();
+    let cursor = stored === undefined ? undefined : rewindCursor(hp, stored, feedRewindMs);
     for (let round = 0; round < 50 && !closing.signal.aborted; round++) {
       const page = await readFeed(hp, { limit: 200, ...(cursor === undefined ? {} : { since: cursor }) });
-      const subscriptions = page.entries.length > 0 ? await webhooks.listStored() : [];
-      for (const { event } of page.entries) await enqueue(event, subscriptions);
-      if (page.cursor !== cursor) await outbox.setCursor(page.cursor);
+      const fresh = page.entries.filter(({ event }) => !queued.has(event.id));
+      const subscriptions = fresh.length > 0 ? await webhooks.listStored() : [];
+      for (const { event } of fresh) {
+        await enqueue(event, subscriptions);
+        queued.add(event.id);
+      }
+      if (queued.size > 50_000) queued.clear();
+      // Never move the stored cursor back (the rewound read may end before it).
+      if (page.entries.length > 0 && page.cursor !== stored) await outbox.setCursor(page.cursor);
       if (page.entries.length < 200) return;
       cursor = page.cursor;
     }
