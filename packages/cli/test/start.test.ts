@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { serveProcess, startHoldpoint, stopProcess } from './serve-process.js';
+import { run } from '../src/main.js';
+import { serveProcess, type startHoldpoint, stopProcess } from './serve-process.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'holdpoint-start-'));
 const quiet = {
@@ -112,19 +113,20 @@ describe('npm start', () => {
 });
 
 describe('people and channel commands', () => {
-  function holdpoint(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const child = startHoldpoint(args, { cwd: folder, env: quiet });
+  // In this process (the same code as the binary; the binary itself is run above and in cli.test.ts).
+  async function holdpoint(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     let stdout = '';
     let stderr = '';
-    child.stdout?.on('data', (chunk) => {
-      stdout += chunk;
+    const code = await run(args, {
+      stdout: (text) => {
+        stdout += `${text}\n`;
+      },
+      stderr: (text) => {
+        stderr += `${text}\n`;
+      },
+      env: quiet,
     });
-    child.stderr?.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    return new Promise((resolve) =>
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })),
-    );
+    return { code, stdout, stderr };
   }
   const store = ['--store', `sqlite://${join(folder, 'commands.db')}`];
 
