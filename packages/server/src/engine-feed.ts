@@ -58,3 +58,12 @@ export async function readFeed(
 export async function listTasks(hp: Holdpoint, query: TaskQuery): Promise<TaskListPage> {
   return hp.listTasks(query);
 }
+
+/**
+ * The cursor from which a reader that must not miss an event (the channels' outbox) reads on. The
+ * engine's feed gives every event exactly once, in the order the store made it readable, so a cursor
+ * never needs moving back: it is returned as is. (Kept so the readers that ask stay unchanged.)
+ */
+export function rewindCursor(_hp: Holdpoint, cursor: string, _ms: number): string {
+  return cursor;
+}
