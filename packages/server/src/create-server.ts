@@ -7,6 +7,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { ApiKeys } from './auth/api-keys.js';
 import { Authority } from './auth/authority.js';
+import { type CallerTasks, callerTasks, type ListFieldNames } from './auth/caller-tasks.js';
 import { type Authenticator, apiKeyAuthenticator, authenticate, type Principal } from './auth/principal.js';
 import { type ChannelOptions, type Channels, createChannels } from './channels/channels.js';
 import { OutboxStore } from './channels/outbox.js';
@@ -99,6 +100,16 @@ export interface HoldpointServer {
   startChannels(): Promise<void>;
   /** The caller of a request, as the API sees it. @throws ApiError UNAUTHORIZED */
   authenticate(request: Request): Promise<Principal>;
+  /**
+   * The task calls a caller may make, under the same rules as `/v1/tasks` — for another front end
+   * on the same keys, so that a key may do there exactly what it may do here (the CLI mounts MCP at
+   * `/mcp` with it). `fields` names the list filters in refusals (default: the API's `query.intent`).
+   *
+   * @example
+   * const tasks = server.tasksFor(await server.authenticate(request));
+   * await tasks.getTask(id); // FORBIDDEN unless the key may see it
+   */
+  tasksFor(principal: Principal, fields?: ListFieldNames): CallerTasks;
   /** The OpenAPI 3.1 document (also at `GET /v1/openapi.json`). */
   openApiDocument(): Record<string, unknown>;
   /** Listen on a port (0: any free one). Headers and request time are bounded by the limits. */
@@ -306,6 +317,7 @@ export function createHoldpointServer(options: HoldpointServerOptions): Holdpoin
     startChannels: () => startChannels(),
     fetch: async (request) => app.fetch(request),
     authenticate: (request) => authenticate(authenticators, request),
+    tasksFor: (principal, fields) => callerTasks(context.hp, context.authority, principal, fields),
     openApiDocument,
     async listen({ port = 0, host = '127.0.0.1' } = {}) {
       const server = createAdaptorServer({

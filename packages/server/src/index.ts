@@ -1,4 +1,5 @@
 export { type ApiKeyInfo, ApiKeys, type CreateKeyOptions, type KeyScope } from './auth/api-keys.js';
+export type { CallerTasks, ListFieldNames } from './auth/caller-tasks.js';
 export {
   type Authenticator,
   apiKeyAuthenticator,
@@ -23,6 +24,7 @@ export {
   type HoldpointServerOptions,
   type Listener,
 } from './create-server.js';
+export type { TaskListPage, TaskQuery } from './engine-feed.js';
 export { ApiError, type ApiErrorBody, type ApiErrorCode, errorStatuses } from './errors.js';
 export type { InboxOptions } from './inbox/routes.js';
 export { defaultLimits, maxWaitSeconds, type ServerLimits } from './limits.js';

@@ -15,6 +15,11 @@ export interface WaitersOptions {
   pollIntervalMs: number;
   /** Read the intent's current state (the waiters settle from it). */
   load(intentId: string): Promise<IntentState>;
+  /**
+   * Whether a change of this intent is being recorded and handed to the delivery hook right now: its
+   * waiters are settled after the hook returned (by the engine, with {@link Waiters.check}), not before.
+   */
+  delivering(intentId: string): boolean;
   onError: (error: unknown) => void;
 }
 
@@ -40,7 +45,8 @@ export class Waiters {
   /** Wait for a task to end: resolves with its result, or rejects when `signal` aborts. */
   wait(task: HumanTask, signal: AbortSignal | undefined): Promise<HumanResult> {
     const done = resultOf(task);
-    if (done) return Promise.resolve(done);
+    // While the event that ended the task is being delivered, this waiter is settled after it.
+    if (done && !this.#options.delivering(task.intentId)) return Promise.resolve(done);
     signal?.throwIfAborted();
     return new Promise<HumanResult>((resolve, reject) => {
       const waiter: Waiter = {
@@ -79,8 +85,18 @@ export class Waiters {
     });
   }
 
-  /** Resolve the waiters of every task of this state that has ended. */
+  /** Whether someone waits here for a task of this intent. */
+  hasIntent(intentId: string): boolean {
+    for (const taskId of this.#byTask.keys()) if (intentIdOfTask(taskId) === intentId) return true;
+    return false;
+  }
+
+  /**
+   * Resolve the waiters of every task of this state that has ended — unless a change of the intent is
+   * being delivered: an agent resumed by an event finds the hook already called for it.
+   */
   settle(state: IntentState): void {
+    if (this.#options.delivering(state.intent.id)) return;
     for (const taskId of state.intent.taskIds) {
       const waiters = this.#byTask.get(taskId);
       if (!waiters) continue;
