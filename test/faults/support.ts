@@ -267,6 +267,27 @@ export async function mapLimit<T, R>(
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Re-read what is still pending until nothing is, or until nothing more has ended for `stallMs`:
+ * the engines get the time they need on a busy machine, and a task that is stuck is still found.
+ * Resolves with what is left pending.
+ */
+export async function untilSettled(
+  pending: readonly string[],
+  stillPending: (ids: readonly string[]) => Promise<string[]>,
+  { stallMs = 20_000, intervalMs = 250 }: { stallMs?: number; intervalMs?: number } = {},
+): Promise<string[]> {
+  let left = [...pending];
+  let progressAt = performance.now();
+  while (left.length > 0 && performance.now() - progressAt < stallMs) {
+    await sleep(intervalMs);
+    const now = await stillPending(left);
+    if (now.length < left.length) progressAt = performance.now();
+    left = now;
+  }
+  return left;
+}
+
 /** Whole milliseconds of a duration in seconds with one decimal, for summary lines. */
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
