@@ -107,8 +107,8 @@ export function jsonLines(child: ChildProcess): {
 }
 
 /**
- * CPU time (user + system, in clock ticks) a child has used so far, from /proc on Linux; `undefined`
- * where that cannot be read (the child is then taken as idle).
+ * CPU time (user + system, in ms) a child has used so far, from /proc on Linux (100 clock ticks a
+ * second); `undefined` where that cannot be read (the child is then taken as idle).
  */
 export function cpuTimeOf(child: ChildProcess): number | undefined {
   if (child.pid === undefined) return undefined;
@@ -116,7 +116,7 @@ export function cpuTimeOf(child: ChildProcess): number | undefined {
     const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces, so split after its closing parenthesis).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return undefined;
   }
