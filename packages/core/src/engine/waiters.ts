@@ -27,6 +27,8 @@ export class Waiters {
   readonly #options: WaitersOptions;
   readonly #byTask = new Map<string, Set<Waiter>>();
   #pollTimer: NodeJS.Timeout | undefined;
+  /** Reads in progress (checks and poll rounds), which close() waits for. */
+  readonly #reading = new Set<Promise<void>>();
 
   constructor(options: WaitersOptions) {
     this.#options = options;
@@ -91,13 +93,27 @@ export class Waiters {
   }
 
   /** Re-read an intent with waiters and settle them. */
-  async check(intentId: string): Promise<void> {
-    try {
-      this.settle(await this.#options.load(intentId));
-    } catch (error) {
-      // A store that is down now is retried by the next poll.
-      if (!StoreUnavailableError.isInstance(error)) this.#options.onError(error);
-    }
+  check(intentId: string): Promise<void> {
+    return this.#read(async () => {
+      try {
+        this.settle(await this.#options.load(intentId));
+      } catch (error) {
+        // A store that is down now is retried by the next poll.
+        if (!StoreUnavailableError.isInstance(error)) this.#options.onError(error);
+      }
+    });
+  }
+
+  /** Wait for the reads in progress (the engine closes; call after {@link rejectAll}). */
+  async close(): Promise<void> {
+    while (this.#reading.size > 0) await Promise.all([...this.#reading]);
+  }
+
+  #read(work: () => Promise<void>): Promise<void> {
+    const reading = work();
+    this.#reading.add(reading);
+    void reading.then(() => this.#reading.delete(reading));
+    return reading;
   }
 
   /** Reject every waiter (the engine closes). */

@@ -21,6 +21,8 @@ import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backen
 
 /** A connection that cannot be made within this long fails the call instead of waiting. */
 const CONNECT_TIMEOUT_MS = 5_000;
+/** `close()` waits this long for queries in flight before it ends the pool and fails them. */
+const CLOSE_DRAIN_MS = 10_000;
 /** First wait before the listening connection is opened again after it dropped; doubles up to 5 s. */
 const LISTEN_RETRY_MS = 250;
 
@@ -141,6 +143,11 @@ export class PostgresStore implements StoreBackend {
   #listenRetryMs = LISTEN_RETRY_MS;
   #listenTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /**
+   * Queries in flight, with the means to fail them: `pg.Pool.end()` never answers requests still
+   * queued for a connection, so close() waits for them, and fails those the server never answers.
+   */
+  readonly #inFlight = new Map<Promise<unknown>, (error: unknown) => void>();
 
   private constructor(options: {
     query: Query;
@@ -317,6 +324,13 @@ export class PostgresStore implements StoreBackend {
     const client = this.#listenClient;
     this.#listenClient = undefined;
     await client?.end().catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CLOSE_DRAIN_MS);
+    });
+    await Promise.race([Promise.all(this.#inFlight.keys()), late]);
+    clearTimeout(timer);
+    for (const fail of this.#inFlight.values()) fail(storeClosedError('postgres', 'close'));
     if (this.#ownsPool) await releasePool(this.#uri);
   }
 
@@ -361,13 +375,26 @@ export class PostgresStore implements StoreBackend {
     if (this.#closed) throw storeClosedError('postgres', operation);
   }
 
-  async #run(operation: string, sql: string, values: unknown[]): Promise<Record<string, unknown>[]> {
-    this.#ensureOpen(operation);
+  #run(operation: string, sql: string, values: unknown[]): Promise<Record<string, unknown>[]> {
     try {
-      return await this.#query(sql, values);
+      this.#ensureOpen(operation);
     } catch (error) {
-      throw storeError('postgres', operation, error, postgresRefusal);
+      return Promise.reject(error);
     }
+    let fail!: (error: unknown) => void;
+    const answer = new Promise<Record<string, unknown>[]>((resolve, reject) => {
+      fail = reject;
+      this.#query(sql, values).then(resolve, (error: unknown) =>
+        reject(storeError('postgres', operation, error, postgresRefusal)),
+      );
+    });
+    const settled = answer.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#inFlight.set(settled, fail);
+    void settled.then(() => this.#inFlight.delete(settled));
+    return answer;
   }
 }
 
