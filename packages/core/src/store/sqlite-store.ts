@@ -33,6 +33,7 @@ const SCHEMA = `
     value TEXT NOT NULL,
     expires INTEGER
   );
+  CREATE INDEX IF NOT EXISTS holdpoint_claims_lapsing ON holdpoint_claims (expires) WHERE expires IS NOT NULL;
   CREATE TABLE IF NOT EXISTS holdpoint_index (
     name TEXT NOT NULL,
     member TEXT NOT NULL,
@@ -310,7 +311,11 @@ export class SqliteStore implements StoreBackend {
   #sweep(now: number): void {
     if (now - this.#lastSweep < SWEEP_INTERVAL_MS) return;
     this.#lastSweep = now;
-    this.#statement('DELETE FROM holdpoint_claims WHERE expires IS NOT NULL AND expires <= ?').run(now);
+    // A batch at a time, found by the partial index: the claims table also holds every audit event.
+    this.#statement(
+      `DELETE FROM holdpoint_claims WHERE key IN (
+         SELECT key FROM holdpoint_claims WHERE expires IS NOT NULL AND expires <= ? LIMIT 1000)`,
+    ).run(now);
   }
 
   #key(key: string): string {
