@@ -382,7 +382,8 @@ export class PostgresStore implements StoreBackend {
     this.#lastSweep = now;
     this.#run(
       'sweep',
-      `DELETE FROM ${this.#tables.claims} WHERE key IN (
+      // The outer condition is checked again on a row a concurrent claim just took over: kept.
+      `DELETE FROM ${this.#tables.claims} WHERE expires IS NOT NULL AND expires <= $1 AND key IN (
          SELECT key FROM ${this.#tables.claims} WHERE expires IS NOT NULL AND expires <= $1 LIMIT ${SWEEP_BATCH})`,
       [now],
     ).catch(() => {});
@@ -396,26 +397,25 @@ export class PostgresStore implements StoreBackend {
     if (this.#closed) throw storeClosedError('postgres', operation);
   }
 
-  #run(operation: string, sql: string, values: unknown[]): Promise<Record<string, unknown>[]> {
-    try {
-      this.#ensureOpen(operation);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async #run(operation: string, sql: string, values: unknown[]): Promise<Record<string, unknown>[]> {
+    this.#ensureOpen(operation);
     let fail!: (error: unknown) => void;
-    const answer = new Promise<Record<string, unknown>[]>((resolve, reject) => {
+    const failed = new Promise<never>((_, reject) => {
       fail = reject;
-      this.#query(sql, values).then(resolve, (error: unknown) =>
-        reject(storeError('postgres', operation, error, postgresRefusal)),
-      );
     });
-    const settled = answer.then(
+    const query = this.#query(sql, values);
+    const settled = query.then(
       () => undefined,
       () => undefined,
     );
     this.#inFlight.set(settled, fail);
-    void settled.then(() => this.#inFlight.delete(settled));
-    return answer;
+    try {
+      return await Promise.race([query, failed]);
+    } catch (error) {
+      throw storeError('postgres', operation, error, postgresRefusal);
+    } finally {
+      this.#inFlight.delete(settled);
+    }
   }
 }
 
