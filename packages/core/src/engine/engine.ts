@@ -1,5 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
+// The real clock, even under a test's fake timers: how long close() waits is plumbing, not logic time.
+import { clearTimeout, setTimeout } from 'node:timers';
 import type { AuditEvent } from '../audit/audit-event.js';
 import { type AuditVerification, compareWithChain, exportAudit, verifyAudit } from '../audit/audit-export.js';
 import { generateSigningKey, type SigningKey, signingKeyFrom } from '../audit/signing.js';
@@ -245,6 +247,12 @@ export class HoldpointEngine implements Holdpoint {
     this.#waiters = new Waiters({
       pollIntervalMs: settings.pollIntervalMs,
       load: (intentId) => this.#chain.load(intentId),
+      changed: async (heads) => {
+        const next = await guard(store, 'read', () =>
+          store.readClaims(heads.map((head) => layout.eventKey(head.intentId, head.seq + 1))),
+        );
+        return heads.filter((_, index) => next[index] !== undefined).map((head) => head.intentId);
+      },
       onError,
     });
   }
@@ -568,6 +576,7 @@ export class HoldpointEngine implements Holdpoint {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), closeDrainMs);
+      timer.unref();
     });
     if ((await Promise.race([drained, late])) === 'late') {
       // The store stopped answering: what is still in flight is answered here, saying so.

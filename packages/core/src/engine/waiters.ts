@@ -3,11 +3,17 @@ import type { HumanResult, HumanTask } from '../model.js';
 import { intentIdOfTask } from '../store/layout.js';
 import type { IntentState } from './intent-state.js';
 import { resultOf } from './task-rules.js';
+import { yieldToEventLoop } from './yield.js';
 
 interface Waiter {
   resolve: (result: HumanResult) => void;
   reject: (error: unknown) => void;
 }
+
+/** Intents whose heads one read of the safety-net poll looks at (one round trip per batch). */
+const pollBatch = 500;
+/** Changed intents the poll re-reads at once. */
+const loadConcurrency = 8;
 
 /** Settings of the waiters. */
 export interface WaitersOptions {
@@ -15,6 +21,11 @@ export interface WaitersOptions {
   pollIntervalMs: number;
   /** Read the intent's current state (the waiters settle from it). */
   load(intentId: string): Promise<IntentState>;
+  /**
+   * Which of these intents have an event after `seq` — one round trip for the whole batch. The poll
+   * re-reads only those.
+   */
+  changed(heads: ReadonlyArray<{ intentId: string; seq: number }>): Promise<string[]>;
   onError: (error: unknown) => void;
 }
 
@@ -26,7 +37,12 @@ export interface WaitersOptions {
 export class Waiters {
   readonly #options: WaitersOptions;
   readonly #byTask = new Map<string, Set<Waiter>>();
+  /** The last `seq` seen of each intent someone waits on: the poll asks only whether it moved on. */
+  readonly #seen = new Map<string, number>();
   #pollTimer: NodeJS.Timeout | undefined;
+  /** The poll round in progress: a round never starts while the last one runs. */
+  #polling: Promise<void> | undefined;
+  #stopped = false;
   /** Reads in progress (checks and poll rounds), which close() waits for. */
   readonly #reading = new Set<Promise<void>>();
 
@@ -62,8 +78,9 @@ export class Waiters {
         set?.delete(waiter);
         if (set?.size === 0) this.#byTask.delete(task.id);
         if (this.#byTask.size === 0) {
-          clearInterval(this.#pollTimer);
+          clearTimeout(this.#pollTimer);
           this.#pollTimer = undefined;
+          this.#seen.clear();
         }
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -73,9 +90,7 @@ export class Waiters {
         this.#byTask.set(task.id, set);
       }
       set.add(waiter);
-      // The slow poll is the safety net under the store's wake-ups; it also keeps the process alive
-      // while an agent waits.
-      this.#pollTimer ??= setInterval(() => void this.#poll(), this.#options.pollIntervalMs);
+      this.#armPoll();
       // The decision may have landed between reading the task and registering the waiter.
       void this.check(task.intentId);
     });
@@ -86,6 +101,8 @@ export class Waiters {
     for (const taskId of state.intent.taskIds) {
       const waiters = this.#byTask.get(taskId);
       if (!waiters) continue;
+      const seen = this.#seen.get(state.intent.id);
+      if (seen === undefined || seen < state.intent.seq) this.#seen.set(state.intent.id, state.intent.seq);
       const result = resultOf(state.tasks[taskId] as HumanTask);
       if (!result) continue;
       for (const waiter of [...waiters]) waiter.resolve(structuredClone(result));
@@ -106,7 +123,10 @@ export class Waiters {
 
   /** Wait for the reads in progress (the engine closes; call after {@link rejectAll}). */
   async close(): Promise<void> {
-    while (this.#reading.size > 0) await Promise.all([...this.#reading]);
+    this.#stopped = true;
+    while (this.#reading.size > 0 || this.#polling) {
+      await Promise.all([...this.#reading, this.#polling]);
+    }
   }
 
   #read(work: () => Promise<void>): Promise<void> {
@@ -118,16 +138,57 @@ export class Waiters {
 
   /** Reject every waiter (the engine closes). */
   rejectAll(error: () => unknown): void {
+    this.#stopped = true;
     for (const waiters of [...this.#byTask.values()]) {
       for (const waiter of [...waiters]) waiter.reject(error());
     }
     this.#byTask.clear();
-    clearInterval(this.#pollTimer);
+    this.#seen.clear();
+    clearTimeout(this.#pollTimer);
     this.#pollTimer = undefined;
   }
 
+  /**
+   * The slow poll is the safety net under the store's wake-ups; its timer also keeps the process
+   * alive while an agent waits. The next round is armed when the last one ends, so rounds never
+   * overlap however long one takes.
+   */
+  #armPoll(): void {
+    if (this.#pollTimer !== undefined || this.#polling !== undefined || this.#stopped) return;
+    this.#pollTimer = setTimeout(() => {
+      this.#pollTimer = undefined;
+      this.#polling = this.#poll().finally(() => {
+        this.#polling = undefined;
+        if (this.#byTask.size > 0) this.#armPoll();
+      });
+    }, this.#options.pollIntervalMs);
+  }
+
+  /**
+   * One round: ask in batches which waited intents moved past the `seq` last seen (one round trip per
+   * {@link pollBatch} intents, yielding between batches), then re-read only those, a few at a time.
+   */
   async #poll(): Promise<void> {
     const intents = new Set([...this.#byTask.keys()].map((taskId) => intentIdOfTask(taskId) as string));
-    await Promise.all([...intents].map((intentId) => this.check(intentId)));
+    for (const intentId of this.#seen.keys()) if (!intents.has(intentId)) this.#seen.delete(intentId);
+    const heads = [...intents].map((intentId) => ({ intentId, seq: this.#seen.get(intentId) ?? 0 }));
+    const changed: string[] = [];
+    for (let start = 0; start < heads.length && !this.#stopped; start += pollBatch) {
+      try {
+        changed.push(...(await this.#options.changed(heads.slice(start, start + pollBatch))));
+      } catch (error) {
+        // A store that is down now is tried again next round.
+        if (!StoreUnavailableError.isInstance(error)) this.#options.onError(error);
+        return;
+      }
+      await yieldToEventLoop();
+    }
+    const queue = changed.reverse();
+    const worker = async () => {
+      for (let intentId = queue.pop(); intentId !== undefined && !this.#stopped; intentId = queue.pop()) {
+        await this.check(intentId);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(loadConcurrency, queue.length) }, worker));
   }
 }
