@@ -65,7 +65,10 @@ async function waiters(url: string): Promise<LongRunResult> {
   const keys = Array.from({ length: spec.count }, (_, index) => `wait-${index}`);
   const tasks: string[] = [];
   await inParallel(spec.count, 32, async (index) => {
-    const task = await seeder.requestHuman({ assignee: 'ann@acme.test', idempotencyKey: keys[index] as string });
+    const task = await seeder.requestHuman({
+      assignee: 'ann@acme.test',
+      idempotencyKey: keys[index] as string,
+    });
     tasks[index] = task.id;
   });
   await seeder.close();
@@ -115,7 +118,11 @@ async function startup(url: string): Promise<LongRunResult> {
   const seeder = await createHoldpoint({ store: url, timers: false, onError });
   const tasks: string[] = [];
   await inParallel(spec.count, 32, async (index) => {
-    const task = await seeder.requestHuman({ assignee: 'ann@acme.test', timeout: 200, idempotencyKey: `due-${index}` });
+    const task = await seeder.requestHuman({
+      assignee: 'ann@acme.test',
+      timeout: 200,
+      idempotencyKey: `due-${index}`,
+    });
     tasks[index] = task.id;
   });
   await new Promise((resolve) => setTimeout(resolve, 300));
@@ -149,6 +156,8 @@ try {
   console.log(JSON.stringify({ result }));
   process.exit(0);
 } catch (error) {
-  console.log(JSON.stringify({ error: error instanceof Error ? error.stack : String(error), id: randomUUID() }));
+  console.log(
+    JSON.stringify({ error: error instanceof Error ? error.stack : String(error), id: randomUUID() }),
+  );
   process.exit(1);
 }

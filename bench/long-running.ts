@@ -46,13 +46,20 @@ const count = Number(values.count);
 const durationMs = Number(values.duration) * 1000;
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const commit = execFileSync('git', ['rev-parse', '--short', values.baseline as string], { cwd: root, encoding: 'utf8' }).trim();
+const commit = execFileSync('git', ['rev-parse', '--short', values.baseline as string], {
+  cwd: root,
+  encoding: 'utf8',
+}).trim();
 const baselineRoot = join(root, 'packages/core/.tmp', `baseline-${commit}`);
 if (!existsSync(baselineRoot)) {
   mkdirSync(baselineRoot, { recursive: true });
-  execFileSync('sh', ['-c', `git archive ${commit} packages/core/src | tar -x -C ${JSON.stringify(baselineRoot)}`], {
-    cwd: root,
-  });
+  execFileSync(
+    'sh',
+    ['-c', `git archive ${commit} packages/core/src | tar -x -C ${JSON.stringify(baselineRoot)}`],
+    {
+      cwd: root,
+    },
+  );
 }
 const cores = {
   before: pathToFileURL(join(baselineRoot, 'packages/core/src/index.ts')).href,
@@ -87,7 +94,11 @@ function run(spec: LongRunSpec): Promise<LongRunResult> {
 }
 
 const format = (value: number | undefined) =>
-  value === undefined || Number.isNaN(value) ? '—' : value >= 100 ? value.toFixed(0) : value.toFixed(value >= 10 ? 1 : 2);
+  value === undefined || Number.isNaN(value)
+    ? '—'
+    : value >= 100
+      ? value.toFixed(0)
+      : value.toFixed(value >= 10 ? 1 : 2);
 
 console.log(
   `# long-running bench: ${scenario}, ${count} ${scenario === 'waiters' ? 'waiters' : 'overdue timers'}, baseline ${commit}, load ${loadavg()[0]?.toFixed(1)} at start\n`,

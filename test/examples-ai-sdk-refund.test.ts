@@ -26,7 +26,7 @@ function runExample(file: string): Promise<{ code: number | null; output: string
       output += chunk;
     });
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, output }));
+    child.on('close', (code) => resolve({ code, output }));
   });
 }
 

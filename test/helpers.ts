@@ -78,7 +78,7 @@ export function jsonLines(child: ChildProcess): {
             resolve(line);
           },
         });
-        child.once('exit', (code) => {
+        child.once('close', (code) => {
           clearTimeout(timer);
           reject(new Error(`the child exited with ${code} before the expected line; stderr: ${stderr}`));
         });
@@ -122,7 +122,7 @@ export function runExample(
       output += chunk;
     });
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, output }));
+    child.on('close', (code) => resolve({ code, output }));
   }).finally(() => rmSync(cwd, { recursive: true, force: true }));
 }
 

@@ -99,3 +99,53 @@ export async function dropPostgresSchemas(url: string, schemas: readonly string[
     await client.end().catch(() => {});
   }
 }
+
+// Captured when this module loads, before a test fakes the clock: waiting must take real time
+// without moving a fake clock.
+const realSetTimeout = globalThis.setTimeout;
+
+/** Options of {@link eventually}. */
+export interface EventuallyOptions {
+  /**
+   * How long to keep trying, in real ms, before the last failure is thrown. Generous on purpose: on a
+   * busy two-core machine a correct wait can take seconds; a wrong one still fails.
+   * @default 15_000
+   */
+  timeout?: number;
+  /** Real ms between tries. @default 20 */
+  interval?: number;
+  /**
+   * Run before each retry: under a fake clock, `() => vi.advanceTimersByTimeAsync(0)` runs the
+   * timers that fell due now, without moving the clock.
+   */
+  beforeRetry?: () => unknown;
+}
+
+/**
+ * The suite's one way to wait: run `check` (an assertion, or anything that throws until the awaited
+ * thing is so) until it passes, and return what it returned. Wait for the very thing the test then
+ * asserts on — never for a proxy of it, never for a fixed time.
+ * @example
+ * const task = await eventually(async () => {
+ *   const [found] = await hp.listTasks({ assignee: 'ann@acme.test' });
+ *   expect(found).toBeDefined();
+ *   return found!;
+ * });
+ * @throws the last failure of `check` once `timeout` has passed.
+ */
+export async function eventually<T>(
+  check: () => T | Promise<T>,
+  options: EventuallyOptions = {},
+): Promise<T> {
+  const { timeout = 15_000, interval = 20, beforeRetry } = options;
+  const started = performance.now();
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (performance.now() - started > timeout) throw error;
+    }
+    await new Promise((resolve) => realSetTimeout(resolve, interval));
+    await beforeRetry?.();
+  }
+}

@@ -25,7 +25,7 @@ function runAgent(phase: 'start' | 'resume', files: string[]): Promise<Record<st
       output += chunk;
     });
     child.on('error', reject);
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       if (code !== 0) reject(new Error(`agent ${phase} exited with ${code}:\n${output}`));
       else resolve(JSON.parse(output.trim().split('\n').at(-1) ?? '{}'));
     });
@@ -40,7 +40,9 @@ function runsIn(file: string): unknown[] {
     .map((line) => JSON.parse(line));
 }
 
-describe('deferred approval across processes (SQLite file)', () => {
+// Three agent processes, each loading TypeScript through tsx: the timeout is a hang guard sized to
+// that work on two busy cores.
+describe('deferred approval across processes (SQLite file)', { timeout: 120_000 }, () => {
   it('a new process continues the conversation from the stored decision, with the approved change', async () => {
     const db = join(directory, 'holdpoint.db');
     const files = [db, join(directory, 'conversation.json'), join(directory, 'runs.jsonl')];

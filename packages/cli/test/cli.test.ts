@@ -40,6 +40,9 @@ let server: Awaited<ReturnType<typeof serve>>;
 let admin: string;
 let agent: string;
 const remote = () => ['--url', server.info.url, '--key', admin];
+// Each test starts the binary several times (up to eleven), and each start loads TypeScript through
+// tsx: on two busy cores one start can take seconds. The timeout is a hang guard sized to that work.
+const processes = { timeout: 180_000 };
 
 beforeAll(async () => {
   const keygen = await holdpoint(['audit', 'keygen', '--out', auditKeyFile]);
@@ -52,7 +55,7 @@ beforeAll(async () => {
     body: JSON.stringify({ name: 'agent', scope: 'agent' }),
   });
   agent = ((await created.json()) as { secret: string }).secret;
-}, 60_000);
+}, processes.timeout);
 
 afterAll(async () => {
   if (server) await stop(server.child);
@@ -72,7 +75,7 @@ async function askHuman(assignee: string): Promise<{ id: string; intentId: strin
   return (await response.json()) as { id: string; intentId: string; versionDigest: string };
 }
 
-describe('holdpoint serve', () => {
+describe('holdpoint serve', processes, () => {
   it('prints its URL, where the audit key is, and a first admin key only on the first start', async () => {
     expect(server.info).toMatchObject({
       url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
@@ -91,7 +94,7 @@ describe('holdpoint serve', () => {
   });
 });
 
-describe('holdpoint tasks', () => {
+describe('holdpoint tasks', processes, () => {
   it('lists, shows and decides against a running server, with exit codes scripts can use', async () => {
     const task = await askHuman('cfo@acme.test');
     const listed = await holdpoint(['tasks', 'list', '--status', 'pending', '--json', ...remote()]);
@@ -198,7 +201,7 @@ describe('holdpoint tasks', () => {
   });
 });
 
-describe('holdpoint audit', () => {
+describe('holdpoint audit', processes, () => {
   it('exports a trail and verifies it against the trusted key; a changed one fails with exit code 7', async () => {
     const task = await askHuman('cfo@acme.test');
     await holdpoint(['tasks', 'decide', task.id, '--outcome', 'approved', ...remote()]);
@@ -229,7 +232,7 @@ describe('holdpoint audit', () => {
   });
 });
 
-describe('holdpoint keys and help', () => {
+describe('holdpoint keys and help', processes, () => {
   it('creates, lists and revokes keys on the store directly', async () => {
     const created = await holdpoint([
       'keys',
@@ -275,7 +278,7 @@ describe('holdpoint keys and help', () => {
   });
 });
 
-describe('MCP, composed by the CLI', () => {
+describe('MCP, composed by the CLI', processes, () => {
   it('serve mounts MCP at /mcp with the same API keys: an agent key asks a human there', async () => {
     const transport = new StreamableHTTPClientTransport(new URL(`${server.info.url}/mcp`), {
       requestInit: { headers: { Authorization: `Bearer ${agent}` } },

@@ -14,7 +14,7 @@ import {
   ValidationError,
 } from '../src/index.js';
 import { auditEvents, backgroundErrors, engineFor, errorOf } from './helpers/engine.js';
-import { advance, eventually, fakeClock } from './helpers/fake-clock.js';
+import { advance, eventuallyAtFakeTime as eventually, fakeClock } from './helpers/fake-clock.js';
 import { storeCases } from './helpers/stores.js';
 
 const ann = 'ann@acme.test';
@@ -456,9 +456,76 @@ describe.each(storeCases)('timers under hostile conditions on $name (fake clock)
     expect(backgroundErrors).toHaveLength(1);
     // The failed timer is gone; what was written ahead for the escalation that never happened is
     // dropped when it falls due.
-    const due = await store.indexRange('due', { limit: 10 });
-    expect(due.map((entry) => entry.member)).not.toContain(`${task.id}|deadline|0`);
+    await eventually(async () =>
+      expect((await store.indexRange('due', { limit: 10 })).map((entry) => entry.member)).not.toContain(
+        `${task.id}|deadline|0`,
+      ),
+    );
     expect((await hp.getTask(task.id)).status).toBe('pending');
+  });
+
+  it('fires a deadline that fell due before its task was recorded, once the task is', async () => {
+    await storeCase.ready();
+    const store = await createStore(storeCase.spec());
+    opened.push(store);
+    // The task's event is held at the store while its deadline — written ahead — falls due.
+    let reached = () => {};
+    const held = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let dueReads = 0;
+    const slow = wrap(store, {
+      claim: async (key, value, ttl) => {
+        if (key.startsWith('ev:') && value.includes('"type":"task-created"')) {
+          reached();
+          await released;
+        }
+        return store.claim(key, value, ttl);
+      },
+      indexRange: (index, options) => {
+        if (index === 'due' && options.max !== undefined) dueReads++;
+        return store.indexRange(index, options);
+      },
+    });
+    const hp = await engineFor('unused', { store: slow, pollInterval: '1s' });
+    const asking = hp.requestHuman({ assignee: ann, timeout: '1s' });
+    await held;
+    const readsBefore = dueReads;
+    await advance(2_000);
+    // A round has looked at the due timer while its task did not exist yet.
+    await eventually(() => expect(dueReads).toBeGreaterThan(readsBefore));
+    release();
+    const task = await asking;
+    await advance(1_000);
+    await eventually(async () => expect((await hp.getTask(task.id)).status).toBe('timed_out'));
+  });
+
+  it('drops the timers of a task that was never recorded, after a grace period', async () => {
+    await storeCase.ready();
+    const store = await createStore(storeCase.spec());
+    opened.push(store);
+    const refusing = wrap(store, {
+      claim: (key, value, ttl) =>
+        key.startsWith('ev:') && value.includes('"type":"task-created"')
+          ? Promise.reject(new Error('connection reset'))
+          : store.claim(key, value, ttl),
+    });
+    const hp = await engineFor('unused', { store: refusing, pollInterval: '1s' });
+    const intent = await hp.submit({ type: 'never-asked' });
+    expect((await errorOf(hp.requestHuman({ intentId: intent.id, assignee: ann, timeout: '1s' }))).code).toBe(
+      'STORE_UNAVAILABLE',
+    );
+    // A store of its own: the only timers in it are this task's.
+    const timers = () => store.indexRange('due', { limit: 100 });
+    expect(await timers()).toHaveLength(1);
+    await advance(30_000);
+    expect(await timers()).toHaveLength(1);
+    await advance(40_000);
+    await eventually(async () => expect(await timers()).toEqual([]));
   });
 
   it("keeps a removed assignee's earlier quorum vote after reassign, and takes no more from them", async () => {

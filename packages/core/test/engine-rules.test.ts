@@ -1,3 +1,4 @@
+import { eventually } from '@holdpoint/test-services';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type Holdpoint, HoldpointError, taskTypeRules, taskTypes, versionDigest } from '../src/index.js';
@@ -220,8 +221,8 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
       assignee: 'ann@acme.test',
       idempotencyKey: `w-${intent.id}`,
     });
-    await vitestWaitFor(
-      async () => (await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' })).length > 0,
+    await eventually(async () =>
+      expect(await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' })).not.toEqual([]),
     );
     expect((await hp.getIntent(intent.id)).status).toBe('WAITING');
     const [task] = await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' });
@@ -285,7 +286,7 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
       assignee: 'ann@acme.test',
       idempotencyKey: `c-${intent.id}`,
     });
-    await vitestWaitFor(async () => (await hp.getIntent(intent.id)).taskIds.length === 2);
+    await eventually(async () => expect((await hp.getIntent(intent.id)).taskIds).toHaveLength(2));
     await hp.cancel(intent.id, { reason: 'superseded' });
     await expect(waiting).resolves.toMatchObject({ status: 'canceled' });
     expect((await hp.getTask(task.id)).status).toBe('canceled');
@@ -370,12 +371,59 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     const spec = await storeCase.spec();
     const delivered: string[] = [];
     const agent = await engineFor(spec);
-    await engineFor(spec, { notify: (notification) => void delivered.push(notification.type) });
+    const deliverer = await engineFor(spec, {
+      notify: (notification) => void delivered.push(notification.type),
+    });
     const task = await agent.requestHuman({ assignee: 'ann@acme.test' });
     await agent.decide(task.id, { outcome: 'approved', actor: 'ann@acme.test' });
-    await vitestWaitFor(async () => delivered.length >= 2);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await eventually(() => expect([...delivered].sort()).toEqual(['task-created', 'task-decided']));
+    // Once the engines are closed nothing more can arrive: each event was delivered once.
+    await Promise.all([agent.close(), deliverer.close()]);
     expect(delivered.sort()).toEqual(['task-created', 'task-decided']);
+  });
+
+  it('resumes a waiter only after the delivery hook was called for the event that ended its task', async () => {
+    const delivered: string[] = [];
+    let hookEntered = () => {};
+    const entered = new Promise<void>((resolve) => {
+      hookEntered = resolve;
+    });
+    let releaseHook = () => {};
+    const released = new Promise<void>((resolve) => {
+      releaseHook = resolve;
+    });
+    const hp = await engine({
+      notify: async (notification) => {
+        if (notification.type === 'task-decided') {
+          hookEntered();
+          await released;
+        }
+        delivered.push(notification.type);
+      },
+    });
+    const request = { assignee: 'ann@acme.test', idempotencyKey: `hook-${Math.random()}` };
+    const task = await hp.requestHuman(request);
+    let resumed = false;
+    const waiting = hp.waitForHuman(request).then((result) => {
+      resumed = true;
+      return result;
+    });
+    const deciding = hp.decide(task.id, { outcome: 'approved', actor: 'ann@acme.test' });
+    // The hook runs for the recorded decision: neither that waiter nor a new one resumes meanwhile.
+    await entered;
+    expect((await hp.getTask(task.id)).status).toBe('decided');
+    let lateResumed = false;
+    const late = hp.waitForHuman(request).then((result) => {
+      lateResumed = true;
+      return result;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([resumed, lateResumed]).toEqual([false, false]);
+    releaseHook();
+    await expect(waiting).resolves.toMatchObject({ status: 'decided', outcome: 'approved' });
+    await expect(late).resolves.toMatchObject({ status: 'decided', outcome: 'approved' });
+    expect(delivered).toEqual(['task-created', 'task-decided']);
+    await deciding;
   });
 
   it('lets exactly one of 50 concurrent decisions win', async () => {
@@ -396,11 +444,3 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     expect(decisions).toHaveLength(1);
   });
 });
-
-async function vitestWaitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

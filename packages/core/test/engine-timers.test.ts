@@ -1,45 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createStore, type Holdpoint, type Notification } from '../src/index.js';
+import {
+  createStore,
+  type Holdpoint,
+  type HumanTask,
+  type Notification,
+  type RequestHumanOptions,
+} from '../src/index.js';
 import { layout } from '../src/store/layout.js';
 import { auditEvents, backgroundErrors, errorOf, engineFor as openEngine } from './helpers/engine.js';
+import { advance, eventuallyAtFakeTime as eventually, fakeClock } from './helpers/fake-clock.js';
 import { storeCases } from './helpers/stores.js';
 
 const hour = 3_600_000;
-// Captured before the clock is faked: polling for store I/O must not move the fake clock.
-const realSetTimeout = globalThis.setTimeout;
-const pause = (ms: number) => new Promise((resolve) => realSetTimeout(resolve, ms));
-
-/**
- * Let the engine's real store I/O (Redis, PostgreSQL) finish and run the fake timers it armed for
- * "now" meanwhile — without moving the fake clock.
- */
-async function settle(): Promise<void> {
-  for (let round = 0; round < 5; round++) {
-    await vi.advanceTimersByTimeAsync(0);
-    await pause(10);
-  }
-}
-
-/** Retry an assertion in real time until it passes, running timers that fall due now. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5_000): Promise<void> {
-  const started = performance.now();
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (performance.now() - started > timeoutMs) throw error;
-      await vi.advanceTimersByTimeAsync(0);
-      await pause(10);
-    }
-  }
-}
 
 describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) => {
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
-    vi.setSystemTime(new Date('2026-11-20T09:00:00Z'));
-  });
+  beforeEach(() => fakeClock());
   afterEach(() => {
     vi.useRealTimers();
   });
@@ -47,13 +22,6 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
   // The safety-net poll would wake every few seconds of fake time; these tests are about the timers.
   const engineFor = (spec: string, options: Parameters<typeof openEngine>[1] = {}) =>
     openEngine(spec, { pollInterval: '24h', ...options });
-
-  /** Move the fake clock, letting store I/O finish before and after. */
-  async function advance(ms: number): Promise<void> {
-    await settle();
-    await vi.advanceTimersByTimeAsync(ms);
-    await settle();
-  }
 
   async function typesOf(hp: Holdpoint, intentId: string): Promise<string[]> {
     return (await auditEvents(hp, intentId)).map((event) => event.type as string);
@@ -106,18 +74,19 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
       timeout: '10h',
       remind: { after: '2h', every: '3h', max: 2 },
     });
+    const reminders = () =>
+      delivered
+        .filter((notification) => notification.type === 'task-reminded')
+        .map((notification) => notification.event.data.reminder);
     await advance(2 * hour - 1);
     expect(delivered.map((notification) => notification.type)).toEqual(['task-created']);
     await advance(1);
-    await eventually(async () => expect(await typesOf(hp, task.intentId)).toContain('task-reminded'));
+    await eventually(() => expect(reminders()).toEqual([1]));
     await advance(3 * hour);
-    await eventually(async () =>
-      expect((await typesOf(hp, task.intentId)).filter((type) => type === 'task-reminded')).toHaveLength(2),
-    );
+    await eventually(() => expect(reminders()).toEqual([1, 2]));
     await advance(4 * hour);
     expect((await typesOf(hp, task.intentId)).filter((type) => type === 'task-reminded')).toHaveLength(2);
-    const reminders = delivered.filter((notification) => notification.type === 'task-reminded');
-    expect(reminders.map((notification) => notification.event.data.reminder)).toEqual([1, 2]);
+    expect(reminders()).toEqual([1, 2]);
     expect((await hp.getTask(task.id)).remindersSent).toBe(2);
   });
 
@@ -126,12 +95,15 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     const hp = await engineFor(await storeCase.spec(), {
       notify: (notification) => void delivered.push(notification),
     });
-    const task = await hp.requestHuman({
+    const request: RequestHumanOptions = {
       assignee: 'cfo@acme.test',
       timeout: '1h',
       escalateTo: [{ assignee: 'deputy@acme.test', timeout: '2h' }, 'ceo@acme.test'],
       onTimeout: 'reject',
-    });
+      idempotencyKey: 'escalate-1',
+    };
+    const task = await hp.requestHuman(request);
+    const waiting = hp.waitForHuman(request);
     await advance(hour);
     await eventually(async () => expect((await hp.getTask(task.id)).escalationLevel).toBe(1));
     expect((await hp.getTask(task.id)).assignees).toEqual(['cfo@acme.test', 'deputy@acme.test']);
@@ -143,17 +115,15 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     await advance(1);
     await eventually(async () => expect((await hp.getTask(task.id)).escalationLevel).toBe(2));
     await advance(hour);
-    await eventually(async () => expect((await hp.getTask(task.id)).status).toBe('decided'));
+    await expect(waiting).resolves.toMatchObject({ outcome: 'rejected', decidedBy: 'policy' });
+    // A waiter on the engine that recorded the decision resumes after the hook was called for it.
+    expect(delivered.map((notification) => notification.type)).toEqual([
+      'task-created',
+      'task-escalated',
+      'task-escalated',
+      'task-decided',
+    ]);
     expect((await hp.getTask(task.id)).decision).toMatchObject({ outcome: 'rejected', decidedBy: 'policy' });
-    // The decision is visible before the engine that recorded it has handed it to the hook.
-    await eventually(async () =>
-      expect(delivered.map((notification) => notification.type)).toEqual([
-        'task-created',
-        'task-escalated',
-        'task-escalated',
-        'task-decided',
-      ]),
-    );
   });
 
   it('lets the delegate and the original assignee decide after escalation, only the delegate with reassign', async () => {
@@ -221,11 +191,10 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
   });
 });
 
-async function eventuallyTask(hp: Holdpoint, assignee: string) {
-  let found: Awaited<ReturnType<Holdpoint['listTasks']>>[number] | undefined;
-  await eventually(async () => {
-    [found] = await hp.listTasks({ assignee });
+function eventuallyTask(hp: Holdpoint, assignee: string): Promise<HumanTask> {
+  return eventually(async () => {
+    const [found] = await hp.listTasks({ assignee });
     expect(found).toBeDefined();
+    return found as HumanTask;
   });
-  return found!;
 }

@@ -3,7 +3,7 @@ import type { HumanResult } from '../src/index.js';
 import { createStore } from '../src/store/create-store.js';
 import type { StoreBackend } from '../src/store/store-backend.js';
 import { engineFor } from './helpers/engine.js';
-import { advance, fakeClock, settle } from './helpers/fake-clock.js';
+import { advance, eventuallyAtFakeTime, fakeClock, settle } from './helpers/fake-clock.js';
 
 const ann = 'ann@acme.test';
 const opened: StoreBackend[] = [];
@@ -84,13 +84,13 @@ describe('the waiters’ safety-net poll', () => {
     counts.keys = 0;
     await advance(1_000);
     // One round: one read per 500 intents, asking only whether each moved past the seq last seen.
-    expect(counts.reads).toBe(3);
+    await eventuallyAtFakeTime(() => expect(counts.reads).toBe(3));
     expect(counts.keys).toBe(1_200);
 
     // Decided on another engine; this one hears nothing, and the next round finds it.
     await human.decide(first?.id as string, { outcome: 'approved', actor: ann });
     await advance(1_000);
-    expect(results).toHaveLength(1);
+    await eventuallyAtFakeTime(() => expect(results).toHaveLength(1));
     expect(results[0]).toMatchObject({ status: 'decided', outcome: 'approved', taskId: first?.id });
     expect(waits).toHaveLength(1_200);
   });
@@ -105,7 +105,7 @@ describe('the waiters’ safety-net poll', () => {
     counts.reads = 0;
     counts.mostInFlight = 0;
     await advance(1_000);
-    expect(counts.reads).toBe(1);
+    await eventuallyAtFakeTime(() => expect(counts.reads).toBe(1));
     // Ten more intervals pass while the store does not answer: no second round piles up.
     for (let second = 0; second < 10; second++) await advance(1_000);
     expect(counts.reads).toBe(1);
@@ -114,6 +114,6 @@ describe('the waiters’ safety-net poll', () => {
     await settle();
     // Once it ends, the next round comes an interval later.
     await advance(1_000);
-    expect(counts.reads).toBe(2);
+    await eventuallyAtFakeTime(() => expect(counts.reads).toBe(2));
   });
 });

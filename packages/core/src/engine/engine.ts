@@ -127,6 +127,12 @@ const drainedCalls = [
  */
 const closeDrainMs = 10_000;
 
+/**
+ * How long a timer whose task is not recorded waits for it before it is dropped: far longer than
+ * writing the task's event takes after its timers were written.
+ */
+const unrecordedTaskGraceMs = 60_000;
+
 /** What an idempotency key of `requestHuman` holds: the whole request, with its ids assigned. */
 interface IdempotencyRecord {
   fingerprint: string;
@@ -186,6 +192,8 @@ export class HoldpointEngine implements Holdpoint {
   readonly #outbox: Outbox;
   readonly #waiters: Waiters;
   readonly #listeners = new Set<{ listener: (event: AuditEvent) => void }>();
+  /** Intents with a notifying change being recorded and delivered, and how many such changes. */
+  readonly #delivering = new Map<string, number>();
   #signingKey: Promise<SigningKey> | undefined;
   #unsubscribe: (() => void) | undefined;
   #closed = false;
@@ -242,7 +250,7 @@ export class HoldpointEngine implements Holdpoint {
       pollIntervalMs: settings.pollIntervalMs,
       enabled: settings.runTimers,
       onError,
-      host: { fire: (id) => this.#fireTimer(id), afterRound: () => this.#outbox.drain() },
+      host: { fire: (id, due) => this.#fireTimer(id, due), afterRound: () => this.#outbox.drain() },
     });
     this.#waiters = new Waiters({
       pollIntervalMs: settings.pollIntervalMs,
@@ -253,6 +261,7 @@ export class HoldpointEngine implements Holdpoint {
         );
         return heads.filter((_, index) => next[index] !== undefined).map((head) => head.intentId);
       },
+      delivering: (intentId) => this.#delivering.has(intentId),
       onError,
     });
   }
@@ -745,36 +754,43 @@ export class HoldpointEngine implements Holdpoint {
    * Fire one due timer. A failure a retry may fix (the store is away, the engine closing) is thrown:
    * the timer stays due and is fired again. Any other failure would recur on every round, so it is
    * recorded once in the intent's chain (`task-timer-failed`, which the timeline shows), reported
-   * once, and the timer is dropped.
+   * once, and the timer is dropped. `false` when the timer stays due: its task is not recorded yet.
    */
-  async #fireTimer(id: string): Promise<void> {
+  async #fireTimer(id: string, due: number): Promise<boolean> {
     const timer = parseTimerId(id);
     const intentId = timer && intentIdOfTask(timer.taskId);
-    if (!timer || intentId === undefined) return;
+    if (!timer || intentId === undefined) return true;
     try {
-      await this.#fire(timer, intentId);
+      return await this.#fire(timer, intentId, due);
     } catch (error) {
       if (StoreUnavailableError.isInstance(error) || EngineClosedError.isInstance(error)) throw error;
       const reason = error instanceof Error ? error.message : String(error);
       const { event } = await this.#append(intentId, (current) => timerFailed(current, timer, reason));
       if (event) this.#reportError(error);
+      return true;
     }
   }
 
-  async #fire(timer: TimerId, intentId: string): Promise<void> {
+  async #fire(timer: TimerId, intentId: string, due: number): Promise<boolean> {
     const { taskId, count } = timer;
     const state = await this.#chain.loadMaybe(intentId);
-    const task = state && pendingTask(state, taskId);
-    if (!state || !task) return;
+    if (!state?.tasks[taskId]) {
+      // Timers are written ahead of their task's event: one that falls due before the event is
+      // recorded (a short timeout, a slow store) waits for it. A task that never came to be (its
+      // request was refused, or its engine died before recording it) drops its timers after a grace.
+      return due < this.#settings.now() - unrecordedTaskGraceMs;
+    }
+    const task = pendingTask(state, taskId);
+    if (!task) return true;
     const nowMs = this.#settings.now();
     if (timer.kind === 'remind') {
-      if (!task.remind) return;
+      if (!task.remind) return true;
       const next = nextReminder(task, count, nowMs);
       await this.#append(intentId, (current) => remindTask(current, taskId, count), {
         from: state,
         ahead: () => (next ? [this.#addTimers([next])] : []),
       });
-      return;
+      return true;
     }
     const deadline = escalationDeadline(task, count, nowMs);
     const step = task.escalateTo[count];
@@ -785,6 +801,7 @@ export class HoldpointEngine implements Holdpoint {
         ...(step ? this.#indexAssignees(task, [step.assignee]) : []),
       ],
     });
+    return true;
   }
 
   #addTimers(timers: readonly DueTimer[]): Promise<void> {
@@ -797,19 +814,45 @@ export class HoldpointEngine implements Holdpoint {
   // ---------------------------------------------------------------------------------------------
   // Derived writes
 
-  /** Append through the chain, with the outbox entry written ahead of every notifying event. */
-  #append(
+  /**
+   * Append through the chain, with the outbox entry written ahead of every notifying event. When this
+   * engine delivers, the intent's waiters are held from before the event is recorded until the hook
+   * has been called for it: an agent that resumes on an event can count on its notification having
+   * gone out (the mail was sent before the agent acts on the decision). A poll or wake-up meanwhile
+   * settles nothing; the waiters are settled afterwards from the newest state.
+   */
+  async #append(
     intentId: string,
     build: (state: IntentState) => Change | null,
     options: { from?: IntentState; ahead?: () => Array<Promise<unknown>> } = {},
   ): Promise<{ state: IntentState; event?: AuditEvent }> {
-    return this.#chain.append(intentId, build, {
-      ...(options.from === undefined ? {} : { from: options.from }),
-      ahead: (change, eventId) => [
-        ...(options.ahead?.() ?? []),
-        ...(isNotifying(change.type) ? [this.#outbox.entryAhead(intentId, eventId)] : []),
-      ],
-    });
+    let held = false;
+    try {
+      return await this.#chain.append(intentId, build, {
+        ...(options.from === undefined ? {} : { from: options.from }),
+        ahead: (change, eventId) => {
+          if (!isNotifying(change.type)) return options.ahead?.() ?? [];
+          if (this.#outbox.delivers) {
+            held = true;
+            this.#delivering.set(intentId, (this.#delivering.get(intentId) ?? 0) + 1);
+          }
+          return [...(options.ahead?.() ?? []), this.#outbox.entryAhead(intentId, eventId)];
+        },
+      });
+    } finally {
+      if (held) await this.#releaseWaiters(intentId);
+    }
+  }
+
+  /** End one hold on an intent's waiters; the last one settles them from the newest state. */
+  async #releaseWaiters(intentId: string): Promise<void> {
+    const left = (this.#delivering.get(intentId) ?? 1) - 1;
+    if (left > 0) {
+      this.#delivering.set(intentId, left);
+      return;
+    }
+    this.#delivering.delete(intentId);
+    if (this.#waiters.hasIntent(intentId)) await this.#waiters.check(intentId);
   }
 
   /** Index a task under its (new) assignees: all their tasks, and their pending ones. */
@@ -861,6 +904,7 @@ export class HoldpointEngine implements Holdpoint {
     }
     await Promise.all(after).catch((error) => this.#settings.onError(error));
     this.#emit(event);
+    // Skipped while the change is held for its delivery: `#append` settles the waiters after it.
     this.#waiters.settle(state);
     if (notifies) await this.#outbox.deliver(state, event);
   }

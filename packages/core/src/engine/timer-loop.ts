@@ -20,8 +20,11 @@ const maxTimerDelayMs = 2_147_483_647;
 
 /** What the timer loop asks of the engine. */
 export interface TimerHost {
-  /** Fire one due timer (by its id in the `due` index); the loop holds its lease meanwhile. */
-  fire(timerId: string): Promise<void>;
+  /**
+   * Fire one due timer (by its id in the `due` index and its due time); the loop holds its lease
+   * meanwhile. `false` leaves it due, to be fired by a later round (its task is not recorded yet).
+   */
+  fire(timerId: string, due: number): Promise<boolean>;
   /** Work done at the end of each round, after the due timers (the delivery outbox). */
   afterRound(): Promise<void>;
 }
@@ -53,6 +56,8 @@ export class TimerLoop {
   #running: Promise<void> | undefined;
   #again = false;
   #closed = false;
+  /** The time up to which the last round read due timers: what is still due by then was left. */
+  #lookedUpTo = Number.NEGATIVE_INFINITY;
 
   constructor(options: TimerLoopOptions) {
     this.#options = options;
@@ -127,8 +132,10 @@ export class TimerLoop {
     const { store, now, pollIntervalMs } = this.#options;
     try {
       const [next] = await store.indexRange(layout.dueIndex, { limit: 1 });
-      // A timer still due now is leased by another engine (or failed): look again a little later.
-      this.schedule(next ? Math.max(next.score, now() + leaseRetryMs) : now() + pollIntervalMs);
+      // A timer the last round saw due and left is leased by another engine (or waits for its task):
+      // look again a little later. One that fell due after that read is fired at once.
+      if (!next) this.schedule(now() + pollIntervalMs);
+      else this.schedule(next.score <= this.#lookedUpTo ? now() + leaseRetryMs : next.score);
     } catch (error) {
       if (!StoreUnavailableError.isInstance(error)) this.#options.onError(error);
       this.schedule(now() + pollIntervalMs);
@@ -137,29 +144,28 @@ export class TimerLoop {
 
   async #fireDue(): Promise<void> {
     for (let page = 1; page <= pagesPerRound; page++) {
-      const due = await this.#options.store.indexRange(layout.dueIndex, {
-        max: this.#options.now(),
-        limit: duePage,
-      });
+      const max = this.#options.now();
+      const due = await this.#options.store.indexRange(layout.dueIndex, { max, limit: duePage });
+      this.#lookedUpTo = max;
       // Engines reading the same page start at different places, so they spread over it instead of
       // queueing for the same leases; within an engine a few tasks' timers fire at once, since a
       // firing mostly waits for the store. One task's timers fire in due order (a reminder before
       // the deadline that ends the task).
-      const byTask = new Map<string, string[]>();
+      const byTask = new Map<string, Array<{ member: string; score: number }>>();
       for (const entry of due) {
         const taskId = entry.member.slice(0, entry.member.indexOf('|'));
-        byTask.set(taskId, [...(byTask.get(taskId) ?? []), entry.member]);
+        byTask.set(taskId, [...(byTask.get(taskId) ?? []), entry]);
       }
       const queue = shuffled([...byTask.values()]);
       let fired = 0;
       let failure: unknown;
       const worker = async () => {
         for (let timers = queue.pop(); timers !== undefined && !this.#closed; timers = queue.pop()) {
-          for (const member of timers) {
+          for (const { member, score } of timers) {
             if (this.#closed) return;
             try {
-              // Leased by another engine: leave this task's later timers for after it, too.
-              if (!(await this.#fireLeased(member))) break;
+              // Leased by another engine (or left due): leave this task's later timers for after it, too.
+              if (!(await this.#fireLeased(member, score))) break;
               fired++;
             } catch (error) {
               failure ??= error;
@@ -176,14 +182,14 @@ export class TimerLoop {
     }
   }
 
-  /** Fire one due timer under a lease; false when another engine holds the lease. */
-  async #fireLeased(timerId: string): Promise<boolean> {
+  /** Fire one due timer under a lease; false when another engine holds the lease or it stays due. */
+  async #fireLeased(timerId: string, due: number): Promise<boolean> {
     const { store, engineId } = this.#options;
     // A lease keeps several engines from doing the same work; the chain keeps it exactly once.
     const lease = layout.timerLease(timerId);
     if (!(await store.claim(lease, engineId, timerLeaseMs))) return false;
     try {
-      await this.#options.host.fire(timerId);
+      if (!(await this.#options.host.fire(timerId, due))) return false;
       await store.indexRemove(layout.dueIndex, [timerId]);
       return true;
     } finally {

@@ -1,6 +1,5 @@
 import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import type { HumanResult, HumanTask } from '../model.js';
-import { intentIdOfTask } from '../store/layout.js';
 import type { IntentState } from './intent-state.js';
 import { resultOf } from './task-rules.js';
 import { yieldToEventLoop } from './yield.js';
@@ -26,6 +25,11 @@ export interface WaitersOptions {
    * re-reads only those.
    */
   changed(heads: ReadonlyArray<{ intentId: string; seq: number }>): Promise<string[]>;
+  /**
+   * Whether a change of this intent is being recorded and handed to the delivery hook right now: its
+   * waiters are settled after the hook returned (by the engine, with {@link Waiters.check}), not before.
+   */
+  delivering(intentId: string): boolean;
   onError: (error: unknown) => void;
 }
 
@@ -37,6 +41,8 @@ export interface WaitersOptions {
 export class Waiters {
   readonly #options: WaitersOptions;
   readonly #byTask = new Map<string, Set<Waiter>>();
+  /** How many tasks of each intent are waited for here. */
+  readonly #tasksOfIntent = new Map<string, number>();
   /** The last `seq` seen of each intent someone waits on: the poll asks only whether it moved on. */
   readonly #seen = new Map<string, number>();
   #pollTimer: NodeJS.Timeout | undefined;
@@ -58,7 +64,8 @@ export class Waiters {
   /** Wait for a task to end: resolves with its result, or rejects when `signal` aborts. */
   wait(task: HumanTask, signal: AbortSignal | undefined): Promise<HumanResult> {
     const done = resultOf(task);
-    if (done) return Promise.resolve(done);
+    // While the event that ended the task is being delivered, this waiter is settled after it.
+    if (done && !this.#options.delivering(task.intentId)) return Promise.resolve(done);
     signal?.throwIfAborted();
     return new Promise<HumanResult>((resolve, reject) => {
       const waiter: Waiter = {
@@ -76,7 +83,15 @@ export class Waiters {
         signal?.removeEventListener('abort', onAbort);
         const set = this.#byTask.get(task.id);
         set?.delete(waiter);
-        if (set?.size === 0) this.#byTask.delete(task.id);
+        if (set?.size === 0) {
+          this.#byTask.delete(task.id);
+          const left = (this.#tasksOfIntent.get(task.intentId) ?? 1) - 1;
+          if (left > 0) this.#tasksOfIntent.set(task.intentId, left);
+          else {
+            this.#tasksOfIntent.delete(task.intentId);
+            this.#seen.delete(task.intentId);
+          }
+        }
         if (this.#byTask.size === 0) {
           clearTimeout(this.#pollTimer);
           this.#pollTimer = undefined;
@@ -88,6 +103,7 @@ export class Waiters {
       if (!set) {
         set = new Set();
         this.#byTask.set(task.id, set);
+        this.#tasksOfIntent.set(task.intentId, (this.#tasksOfIntent.get(task.intentId) ?? 0) + 1);
       }
       set.add(waiter);
       this.#armPoll();
@@ -96,8 +112,17 @@ export class Waiters {
     });
   }
 
-  /** Resolve the waiters of every task of this state that has ended. */
+  /** Whether someone waits here for a task of this intent. */
+  hasIntent(intentId: string): boolean {
+    return this.#tasksOfIntent.has(intentId);
+  }
+
+  /**
+   * Resolve the waiters of every task of this state that has ended — unless a change of the intent is
+   * being delivered: an agent resumed by an event finds the hook already called for it.
+   */
   settle(state: IntentState): void {
+    if (this.#options.delivering(state.intent.id)) return;
     for (const taskId of state.intent.taskIds) {
       const waiters = this.#byTask.get(taskId);
       if (!waiters) continue;
@@ -143,6 +168,7 @@ export class Waiters {
       for (const waiter of [...waiters]) waiter.reject(error());
     }
     this.#byTask.clear();
+    this.#tasksOfIntent.clear();
     this.#seen.clear();
     clearTimeout(this.#pollTimer);
     this.#pollTimer = undefined;
@@ -169,9 +195,10 @@ export class Waiters {
    * {@link pollBatch} intents, yielding between batches), then re-read only those, a few at a time.
    */
   async #poll(): Promise<void> {
-    const intents = new Set([...this.#byTask.keys()].map((taskId) => intentIdOfTask(taskId) as string));
-    for (const intentId of this.#seen.keys()) if (!intents.has(intentId)) this.#seen.delete(intentId);
-    const heads = [...intents].map((intentId) => ({ intentId, seq: this.#seen.get(intentId) ?? 0 }));
+    const heads = [...this.#tasksOfIntent.keys()].map((intentId) => ({
+      intentId,
+      seq: this.#seen.get(intentId) ?? 0,
+    }));
     const changed: string[] = [];
     for (let start = 0; start < heads.length && !this.#stopped; start += pollBatch) {
       try {
