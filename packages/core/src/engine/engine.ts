@@ -269,8 +269,9 @@ export class HoldpointEngine implements Holdpoint {
   /** Start listening for wake-ups and firing timers; called by `createHoldpoint`. */
   async start(): Promise<void> {
     this.#unsubscribe = this.#store.subscribe((message) => this.#onMessage(message));
-    // Overdue timers fire now: time that passed while no engine ran counts.
-    await this.#timers.start();
+    // Overdue timers fire now, in the background: time that passed while no engine ran counts, and
+    // start-up does not wait for however many there are.
+    this.#timers.start();
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import type { HumanResult, HumanTask } from '../model.js';
 import type { IntentState } from './intent-state.js';
 import { resultOf } from './task-rules.js';
-import { yieldToEventLoop } from './yield.js';
+import { yieldIfLong } from './yield.js';
 
 interface Waiter {
   resolve: (result: HumanResult) => void;
@@ -208,12 +208,13 @@ export class Waiters {
         if (!StoreUnavailableError.isInstance(error)) this.#options.onError(error);
         return;
       }
-      await yieldToEventLoop();
+      await yieldIfLong();
     }
     const queue = changed.reverse();
     const worker = async () => {
       for (let intentId = queue.pop(); intentId !== undefined && !this.#stopped; intentId = queue.pop()) {
         await this.check(intentId);
+        await yieldIfLong();
       }
     };
     await Promise.all(Array.from({ length: Math.min(loadConcurrency, queue.length) }, worker));
