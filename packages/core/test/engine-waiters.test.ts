@@ -117,3 +117,29 @@ describe('the waiters’ safety-net poll', () => {
     await eventuallyAtFakeTime(() => expect(counts.reads).toBe(2));
   });
 });
+
+describe('pages of the event feed with large contexts', () => {
+  it('stop at about 8 MB of events, and the cursors still give every event exactly once', async () => {
+    vi.useRealTimers();
+    const hp = await engineFor(`memory://feed-${Math.random()}`, { timers: false });
+    // Contexts may be up to 1 MiB each: twelve of 900 KB are more than one page may carry.
+    const draft = 'x'.repeat(900 * 1024);
+    for (let index = 0; index < 12; index++)
+      await hp.requestHuman({ assignee: ann, context: { draft, index } });
+    const pages: number[] = [];
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await hp.events({ limit: 100, ...(cursor === undefined ? {} : { since: cursor }) });
+      if (page.events.length === 0) break;
+      pages.push(page.events.length);
+      seen.push(...page.events.map((event) => `${event.intentId}:${event.seq}`));
+      cursor = page.cursor;
+    }
+    // 24 events (intent-submitted and task-created per task), 12 of them ~900 KB: at most 9 of those a page.
+    expect(seen).toHaveLength(24);
+    expect(new Set(seen).size).toBe(24);
+    expect(pages.length).toBeGreaterThanOrEqual(2);
+    expect(pages[0]).toBeLessThan(24);
+  });
+});

@@ -127,6 +127,9 @@ const drainedCalls = [
  */
 const closeDrainMs = 10_000;
 
+/** The most event text one `events()` page carries (at least one event, however big). */
+const eventsPageBytes = 8 * 1024 * 1024;
+
 /**
  * How long a timer whose task is not recorded waits for it before it is dropped: far longer than
  * writing the task's event takes after its timers were written.
@@ -498,12 +501,17 @@ export class HoldpointEngine implements Holdpoint {
     const entries = await guard(this.#store, 'events', () =>
       this.#store.indexRange(layout.eventsIndex, { min, limit: limit + 50 }),
     );
-    const fresh = entries
+    const candidates = entries
       .filter((entry) => !after || entry.score > after.score || entry.member > after.member)
       .slice(0, limit);
-    const events = (await this.#chain.readEvents(fresh.map((entry) => parseFeedMember(entry.member)))).filter(
-      (event) => event !== undefined,
+    // A page stops at about eventsPageBytes of events, whatever their contexts weigh; the cursor
+    // then points after the last event it holds.
+    const read = await this.#chain.readEventsUpTo(
+      candidates.map((entry) => parseFeedMember(entry.member)),
+      eventsPageBytes,
     );
+    const fresh = candidates.slice(0, read.length);
+    const events = read.filter((event) => event !== undefined);
     const last = fresh.at(-1);
     return { events, ...(last ? { cursor: `${last.score}|${last.member}` } : {}) };
   }
