@@ -9,7 +9,7 @@ import { postgresUrl, redisUrl, type StorePlace } from './stores.js';
 
 /** What the parent asks of one run. */
 export interface LongRunSpec {
-  scenario: 'waiters' | 'startup';
+  scenario: 'waiters' | 'startup' | 'contexts';
   place: StorePlace;
   /** `import()` target of the core: `@holdpoint/core`, or a file URL of a baseline copy's `src/index.ts`. */
   core: string;
@@ -76,8 +76,13 @@ async function waiters(url: string): Promise<LongRunResult> {
   const waits = keys.map((key) =>
     hp.waitForHuman({ assignee: 'ann@acme.test', idempotencyKey: key }).catch(() => undefined),
   );
-  // Registered: every waiter did its first read.
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  // Registered: every waiter did its first read (a getTask no longer queues behind those reads).
+  for (let tries = 0; tries < 600; tries++) {
+    const at = performance.now();
+    await hp.getTask(tasks[0] as string);
+    if (performance.now() - at < 50) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   global.gc?.();
   const heapBefore = process.memoryUsage().heapUsed;
   const delay = monitorEventLoopDelay({ resolution: 10 });
@@ -152,9 +157,40 @@ async function startup(url: string): Promise<LongRunResult> {
   };
 }
 
+/**
+ * Large contexts: `count` tasks whose contexts are 900 KB each (the limit is 1 MiB), all decided, in
+ * one engine. The heap it keeps afterwards, and what one `events()` page of up to 100 events weighs.
+ */
+async function contexts(url: string): Promise<LongRunResult> {
+  const hp = await createHoldpoint({ store: url, timers: false, onError });
+  global.gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const draft = 'x'.repeat(900 * 1024);
+  for (let index = 0; index < spec.count; index++) {
+    const task = await hp.requestHuman({ assignee: 'ann@acme.test', context: { draft, index } });
+    await hp.decide(task.id, { outcome: 'approved', actor: 'ann@acme.test' });
+  }
+  global.gc?.();
+  const heapKept = process.memoryUsage().heapUsed - heapBefore;
+  const page = await hp.events({ limit: 100 });
+  const pageBytes = JSON.stringify(page.events).length;
+  await hp.close();
+  return {
+    heapKeptMB: heapKept / megabyte,
+    eventsPageEvents: page.events.length,
+    eventsPageMB: pageBytes / megabyte,
+    backgroundErrors: errors.length,
+  };
+}
+
 try {
   const url = storeUrl(spec.place);
-  const result = spec.scenario === 'waiters' ? await waiters(url) : await startup(url);
+  const result =
+    spec.scenario === 'waiters'
+      ? await waiters(url)
+      : spec.scenario === 'startup'
+        ? await startup(url)
+        : await contexts(url);
   console.log(JSON.stringify({ result }));
   process.exit(0);
 } catch (error) {
