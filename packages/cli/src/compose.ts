@@ -20,13 +20,19 @@ export interface ServeParts {
  * The one place where `serve` adds what other packages serve on the same port, before it listens.
  * `@holdpoint/server` and `@holdpoint/mcp` never import each other: here MCP's Streamable HTTP
  * endpoint is mounted at `/mcp`, authenticating with the server's own API keys (the identity of the
- * key is the person at the client); the inbox joins the same way. Returns what stops them.
+ * key is the person at the client) and authorizing each tool call by the same rules as the API;
+ * the inbox joins the same way. Returns what stops them.
  */
 export async function composeServer(parts: ServeParts): Promise<() => Promise<void>> {
   const mcp = createMcpHttpHandler(parts.holdpoint, {
+    // A key may do over MCP exactly what it may do in /v1: the tools go through the server's rules.
     authenticate: async (_token, request) => {
       const principal = await parts.server.authenticate(request).catch(() => undefined);
-      return principal?.actor;
+      if (!principal) return undefined;
+      return {
+        actor: principal.actor,
+        tasks: parts.server.tasksFor(principal, { assignee: 'assignee', intentId: 'intentId' }),
+      };
     },
     allowedHosts: [...new Set(['localhost', '127.0.0.1', '[::1]', ...(parts.allowedHosts ?? [])])],
     ...(parts.inboxUrl === undefined ? {} : { inboxUrl: parts.inboxUrl }),

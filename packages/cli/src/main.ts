@@ -4,6 +4,16 @@ import type { CliIo, Command, OptionSpec } from './command.js';
 import { auditExport, auditKey, auditKeygen, auditVerify } from './commands/audit.js';
 import { keysCreate, keysList, keysRevoke } from './commands/keys.js';
 import { mcp } from './commands/mcp.js';
+import {
+  deadLettersList,
+  deadLettersReplay,
+  usersAdd,
+  usersLink,
+  usersList,
+  webhooksAdd,
+  webhooksList,
+  webhooksRemove,
+} from './commands/people-and-channels.js';
 import { serve } from './commands/serve.js';
 import { tasksDecide, tasksList, tasksShow } from './commands/tasks.js';
 import { CliError, exitCodes } from './exit-codes.js';
@@ -21,6 +31,14 @@ export const commands: Command[] = [
   keysCreate,
   keysList,
   keysRevoke,
+  usersAdd,
+  usersList,
+  usersLink,
+  webhooksAdd,
+  webhooksList,
+  webhooksRemove,
+  deadLettersList,
+  deadLettersReplay,
   mcp,
 ];
 

@@ -11,6 +11,8 @@ export interface ServeInfo {
   store: string;
   firstAdminKey?: string;
   auditKey: { source: string; fingerprint: string; warning?: string };
+  inbox: string;
+  signInLink?: { email: string; url: string; expiresAt: string };
 }
 
 /** The command line that runs `holdpoint <args>`: this Node.js with tsx. */

@@ -1,6 +1,6 @@
 import type { AuditEvent } from './audit/audit-event.js';
 import type { AuditVerification, VerifyOptions } from './audit/audit-export.js';
-import type { DecideInput, RequestHumanOptions, SubmitOptions } from './engine/options.js';
+import type { DecideInput, NoteTaskInput, RequestHumanOptions, SubmitOptions } from './engine/options.js';
 import type { Actor, HumanResult, HumanTask, Intent, TaskStatus } from './model.js';
 
 /** Options of {@link Holdpoint.waitForHuman}: those of `requestHuman`, and a signal to stop waiting. */
@@ -133,6 +133,17 @@ export interface Holdpoint {
    * required comment, evidence or valid form data is missing (`VALIDATION`).
    */
   decide(taskId: string, input: DecideInput): Promise<HumanTask>;
+  /**
+   * Record a note on a pending task by one of its current assignees: something they did that is not
+   * a decision — declined to answer where they were asked, dismissed the question — as a
+   * `task-noted` audit event. Nothing about the task changes; it stays pending. Refused like a
+   * decision: `NOT_ASSIGNED` (checked first, unless `asAdmin`), `NOT_FOUND`, `ALREADY_DECIDED` when
+   * the task has ended, `VALIDATION`; `INVALID_STATE` past 100 notes on one task.
+   *
+   * @example
+   * await hp.noteTask(taskId, { actor: 'cfo@acme.test', note: 'declined', via: 'mcp' });
+   */
+  noteTask(taskId: string, input: NoteTaskInput): Promise<HumanTask>;
   /** Cancel one pending task; its waiters get `status: 'canceled'`. */
   cancelTask(taskId: string, options?: CancelTaskOptions): Promise<HumanTask>;
 

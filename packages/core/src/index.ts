@@ -9,7 +9,7 @@ export { auditKeyFingerprint, verifyAudit } from './audit/audit-export.js';
 export { canonicalJson, versionDigest } from './canonical-json.js';
 export { createHoldpoint, defaultStore, type HoldpointOptions } from './create-holdpoint.js';
 export { type Duration, parseDuration } from './duration.js';
-export type { DecideInput, RequestHumanOptions, SubmitOptions } from './engine/options.js';
+export type { DecideInput, NoteTaskInput, RequestHumanOptions, SubmitOptions } from './engine/options.js';
 export {
   type Notification,
   type NotificationType,

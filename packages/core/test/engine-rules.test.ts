@@ -426,6 +426,61 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     await deciding;
   });
 
+  it('records a note by an assignee as task-noted, decides nothing, and refuses strangers and ended tasks', async () => {
+    const hp = await engine();
+    const task = await hp.requestHuman({ assignee: 'ann@acme.test', context: { amount: 5 } });
+    const noted = await hp.noteTask(task.id, {
+      actor: { id: 'ann@acme.test', name: 'Ann' },
+      note: 'declined',
+      comment: 'not in the client, please',
+      via: 'mcp',
+    });
+    expect(noted.status).toBe('pending');
+    expect(noted.decision).toBeUndefined();
+    const stranger = await errorOf(hp.noteTask(task.id, { actor: 'eve@acme.test', note: 'declined' }));
+    expect(stranger.code).toBe('NOT_ASSIGNED');
+    expect(stranger.message).not.toContain(task.versionDigest);
+    const badWord = await errorOf(hp.noteTask(task.id, { actor: 'ann@acme.test', note: 'said no!' }));
+    expect(badWord.code).toBe('VALIDATION');
+    expect(badWord).toMatchObject({ field: 'noteTask.note' });
+    await hp.noteTask(task.id, { actor: 'root', note: 'dismissed', asAdmin: true });
+
+    const events = await auditEvents(hp, task.intentId);
+    const notes = events.filter((event) => event.type === 'task-noted');
+    expect(notes).toHaveLength(2);
+    expect(notes[0]).toMatchObject({
+      taskId: task.id,
+      actor: { id: 'ann@acme.test', name: 'Ann' },
+      data: { note: 'declined', comment: 'not in the client, please', via: 'mcp' },
+    });
+    expect(notes[1]).toMatchObject({ actor: { id: 'root' }, data: { note: 'dismissed', asAdmin: true } });
+    expect((await hp.audit.verify(await hp.audit.export(task.intentId))).ok).toBe(true);
+
+    // Still the assignee's to decide; a note on an ended task is refused and records nothing.
+    await hp.decide(task.id, { outcome: 'approved', actor: 'ann@acme.test' });
+    const ended = await errorOf(hp.noteTask(task.id, { actor: 'ann@acme.test', note: 'declined' }));
+    expect(ended.code).toBe('ALREADY_DECIDED');
+    expect((await auditEvents(hp, task.intentId)).map((event) => event.type)).toEqual([
+      'intent-submitted',
+      'task-created',
+      'task-noted',
+      'task-noted',
+      'task-decided',
+    ]);
+  });
+
+  it('records at most 100 notes on one task', async () => {
+    const hp = await engine();
+    const task = await hp.requestHuman({ assignee: 'ann@acme.test' });
+    for (let count = 0; count < 100; count++)
+      await hp.noteTask(task.id, { actor: 'ann@acme.test', note: 'dismissed' });
+    const refused = await errorOf(hp.noteTask(task.id, { actor: 'ann@acme.test', note: 'dismissed' }));
+    expect(refused.code).toBe('INVALID_STATE');
+    expect(
+      (await auditEvents(hp, task.intentId)).filter((event) => event.type === 'task-noted'),
+    ).toHaveLength(100);
+  });
+
   it('lets exactly one of 50 concurrent decisions win', async () => {
     const hp = await engine();
     const task = await hp.requestHuman({ assignee: 'ann@acme.test' });

@@ -11,7 +11,7 @@ import {
   type ToolAnnotations,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { type Holdpoint, listTaskPage } from './engine.js';
+import { engineAccess, type Holdpoint, type McpTaskAccess } from './engine.js';
 import { type HoldpointMcpOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { argumentError, describeView, engineError, toolError, toolResult, viewOf } from './results.js';
 import { EngineTaskStore } from './task-store.js';
@@ -52,8 +52,13 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Tool['inputSchem
  * the identity that created them (the authenticated identity over HTTP).
  * @internal used by {@link createMcpServer} and the HTTP handler (one server per session).
  */
-export function buildMcpServer(hp: Holdpoint, options: ResolvedOptions, user: Actor | undefined): McpServer {
-  const taskStore = new EngineTaskStore(hp, {
+export function buildMcpServer(
+  hp: Holdpoint,
+  options: ResolvedOptions,
+  user: Actor | undefined,
+  access: McpTaskAccess = engineAccess(hp, user),
+): McpServer {
+  const taskStore = new EngineTaskStore(access, {
     ...(user === undefined ? {} : { owner: user.id }),
     pollIntervalMs: options.taskPollIntervalMs,
     ...(options.taskUrl === undefined ? {} : { taskUrl: options.taskUrl }),
@@ -66,7 +71,7 @@ export function buildMcpServer(hp: Holdpoint, options: ResolvedOptions, user: Ac
   const server = mcp.server;
   const closed = new AbortController();
   server.onclose = () => closed.abort();
-  const context: WaitContext = { hp, server, options, taskStore, user, closed: closed.signal };
+  const context: WaitContext = { hp, access, server, options, taskStore, user, closed: closed.signal };
   const link = (taskId: string) => {
     const url = options.taskUrl?.(taskId);
     return url === undefined ? {} : { url };
@@ -97,21 +102,26 @@ export function buildMcpServer(hp: Holdpoint, options: ResolvedOptions, user: Ac
       output: taskView,
       annotations: { title: 'Get a human task', readOnlyHint: true, openWorldHint: false },
       run: async (args) => {
-        const task = await hp.getTask(args.taskId);
+        const task = await access.getTask(args.taskId);
         const view = viewOf(task, { ...link(task.id), withContext: true });
         return toolResult(view, describeView(view));
       },
     }),
     list_human_tasks: define({
       title: 'List human tasks',
-      description: 'List tasks, newest first, optionally only those of one assignee or in one status.',
+      description:
+        'List tasks, newest first, a page at a time: only those of one assignee, status, intent or type, or only overdue ones. Pass the returned cursor to read on. (A key that may only see its own work must name an intentId, or lists only its own tasks.)',
       input: listInput,
       output: listOutput,
       annotations: { title: 'List human tasks', readOnlyHint: true, openWorldHint: false },
       run: async (args) => {
-        const page = await listTaskPage(hp, {
+        const page = await access.listTasks({
           ...(args.assignee === undefined ? {} : { assignee: args.assignee }),
           ...(args.status === undefined ? {} : { status: args.status }),
+          ...(args.intentId === undefined ? {} : { intentId: args.intentId }),
+          ...(args.type === undefined ? {} : { type: args.type }),
+          ...(args.overdue === undefined ? {} : { overdue: args.overdue }),
+          ...(args.cursor === undefined ? {} : { cursor: args.cursor }),
           limit: args.limit ?? 20,
         });
         const tasks = page.tasks.map((task) => viewOf(task, link(task.id)));
@@ -141,10 +151,10 @@ export function buildMcpServer(hp: Holdpoint, options: ResolvedOptions, user: Ac
         openWorldHint: false,
       },
       run: async (args) => {
-        const task = await hp.cancelTask(args.taskId, {
-          ...(args.reason === undefined ? {} : { reason: args.reason }),
-          ...(user === undefined ? {} : { actor: user }),
-        });
+        const task = await access.cancelTask(
+          args.taskId,
+          args.reason === undefined ? {} : { reason: args.reason },
+        );
         const view = viewOf(task, link(task.id));
         return toolResult(view, describeView(view));
       },

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Actor, HoldpointError, type HumanTask, taskTypeRules } from '@holdpoint/core';
+import { type Actor, type HumanTask, taskTypeRules } from '@holdpoint/core';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type {
   ClientCapabilities,
@@ -8,8 +8,9 @@ import type {
   ElicitResult,
   PrimitiveSchemaDefinition,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { Holdpoint } from './engine.js';
+import type { McpTaskAccess } from './engine.js';
 import type { ResolvedOptions } from './options.js';
+import { isRefusal, refusalOf } from './results.js';
 
 /** How the person at the client is asked, if at all. */
 export type ElicitationPlan =
@@ -92,13 +93,16 @@ export function planElicitation(
   context: {
     user: Actor | undefined;
     capabilities: ClientCapabilities | undefined;
+    /** Whether the caller's answers can be recorded (an agent key's cannot). */
+    mayDecide: boolean;
     url: string | undefined;
     sensitive: boolean;
     options: ResolvedOptions;
   },
 ): ElicitationPlan | undefined {
   const { user, capabilities, url, options } = context;
-  if (!options.elicitation || user === undefined || task.status !== 'pending') return undefined;
+  if (!options.elicitation || !context.mayDecide || user === undefined || task.status !== 'pending')
+    return undefined;
   if (!task.assignees.includes(user.id) || task.votes.some((vote) => vote.actor.id === user.id))
     return undefined;
   const data = dataFieldsOf(task.schema);
@@ -155,39 +159,52 @@ export function planElicitation(
 }
 
 /**
- * Ask, and record an accepted form as the person's decision (their id as the actor, bound to the
- * version they were shown). A declined or dismissed question decides nothing: the task stays open.
+ * Ask, and record the answer as the person's own: an accepted form is their decision (bound to the
+ * version they were shown); a declined or dismissed question decides nothing — the task stays open —
+ * and is recorded as their note (`declined`, `dismissed`), so the trail says they were asked.
  */
 export async function elicit(
-  hp: Holdpoint,
+  access: McpTaskAccess,
   server: Server,
   task: HumanTask,
   plan: Exclude<ElicitationPlan, { mode: 'link' }>,
-  context: { user: Actor; timeoutMs: number; relatedRequestId?: string | number; signal?: AbortSignal },
+  context: { timeoutMs: number; relatedRequestId?: string | number; signal?: AbortSignal },
 ): Promise<ElicitationAnswer> {
   const result = await server.elicitInput(plan.params, {
     timeout: context.timeoutMs,
     ...(context.signal ? { signal: context.signal } : {}),
     ...(context.relatedRequestId === undefined ? {} : { relatedRequestId: context.relatedRequestId }),
   });
-  if (result.action !== 'accept' || plan.mode === 'url') return { action: result.action };
+  if (result.action !== 'accept') {
+    try {
+      await access.noteTask(task.id, {
+        note: result.action === 'decline' ? 'declined' : 'dismissed',
+        via: 'mcp',
+      });
+    } catch (error) {
+      // Decided meanwhile, or not theirs any more: the answer still decided nothing.
+      if (!isRefusal(error)) throw error;
+    }
+    return { action: result.action };
+  }
+  if (plan.mode === 'url') return { action: 'accept' };
   const content = result.content ?? {};
   const data = Object.fromEntries(
     plan.dataFields.filter((field) => content[field] !== undefined).map((field) => [field, content[field]]),
   );
   const comment = typeof content.comment === 'string' && content.comment !== '' ? content.comment : undefined;
   try {
-    const decided = await hp.decide(task.id, {
+    const decided = await access.decide(task.id, {
       outcome: typeof content.outcome === 'string' ? content.outcome : (task.allowedOutcomes[0] as string),
       ...(comment === undefined ? {} : { comment }),
       ...(typeof content.evidence === 'string' ? { evidence: content.evidence } : {}),
       ...(plan.dataFields.length > 0 ? { data } : {}),
-      actor: context.user,
       versionDigest: task.versionDigest,
     });
     return { action: 'accept', task: decided };
   } catch (error) {
-    if (!HoldpointError.isInstance(error)) throw error;
-    return { action: 'accept', refused: `${error.code}: ${error.message}` };
+    const refusal = refusalOf(error);
+    if (!refusal) throw error;
+    return { action: 'accept', refused: `${refusal.code}: ${refusal.message}` };
   }
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Actor, type Duration, parseDuration } from '@holdpoint/core';
 import { getRequestListener } from '@hono/node-server';
@@ -7,19 +7,36 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { buildMcpServer } from './create-mcp-server.js';
-import type { Holdpoint } from './engine.js';
+import type { Holdpoint, McpTaskAccess } from './engine.js';
 import { checkOptions, type HoldpointMcpOptions, mcpOptionShape, resolveOptions } from './options.js';
+
+/** Who a request comes from, as {@link McpHttpOptions.authenticate} says, and what they may do. */
+export interface McpCaller {
+  /** The identity: the person at the client. MCP tasks and sessions are bound to it. */
+  actor: Actor;
+  /**
+   * The task calls as this caller may make them — the same rules as wherever else the key is used
+   * (`@holdpoint/server`'s `server.tasksFor(principal)`). Every tool call and MCP task read goes
+   * through it. @default the engine itself, with `actor` as the one who decides and cancels
+   */
+  tasks?: McpTaskAccess;
+}
 
 /** Options of {@link createMcpHttpHandler}: the server's options, plus who may connect from where. */
 export interface McpHttpOptions extends HoldpointMcpOptions {
   /**
    * Check the bearer token of every request (`Authorization: Bearer <token>`) and say whom it
-   * belongs to; `undefined` refuses it (401). The identity is the person at the client: gates
-   * assigned to them are asked through elicitation, and MCP tasks are bound to them. Without this
-   * option no token is asked for and the person at the client is `user`.
+   * belongs to — an identity, or an {@link McpCaller} that also says what the caller may do;
+   * `undefined` refuses it (401). The identity is the person at the client: gates assigned to them
+   * are asked through elicitation, and MCP tasks are bound to them. A session is bound to the token
+   * that opened it. Without this option no token is asked for and the person at the client is `user`.
    * @example authenticate: async (token) => (await keys.verify(token))?.owner
+   * @example authenticate: async (_token, request) => { const principal = await server.authenticate(request); return { actor: principal.actor, tasks: server.tasksFor(principal) }; }
    */
-  authenticate?: (token: string, request: Request) => Actor | undefined | Promise<Actor | undefined>;
+  authenticate?: (
+    token: string,
+    request: Request,
+  ) => Actor | McpCaller | undefined | Promise<Actor | McpCaller | undefined>;
   /**
    * Host names (without port) that requests may be addressed to; any other `Host` is refused (403)
    * — the guard against DNS rebinding. Give the server's public name when it is reached by one.
@@ -55,7 +72,8 @@ export interface McpHttpHandler {
 interface Session {
   server: McpServer;
   transport: WebStandardStreamableHTTPServerTransport;
-  principalId: string | undefined;
+  /** Who opened it: the identity, and a digest of the token it authenticated with. */
+  binding: string;
   active: number;
   lastSeen: number;
 }
@@ -215,21 +233,29 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
     return undefined;
   }
 
-  async function principalOf(request: Request): Promise<{ principal?: Actor; token?: string } | Response> {
-    if (!authenticate) return resolved.user ? { principal: resolved.user } : {};
+  async function callerOf(request: Request): Promise<{ caller?: McpCaller; token?: string } | Response> {
+    if (!authenticate) return resolved.user ? { caller: { actor: resolved.user } } : {};
     const header = request.headers.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const challenge = { 'WWW-Authenticate': 'Bearer realm="holdpoint"' };
     if (!match)
       return jsonRpcError(401, -32001, 'Unauthorized: send Authorization: Bearer <API key>', challenge);
     const token = match[1] as string;
-    const principal = await authenticate(token, request);
-    if (!principal || typeof principal.id !== 'string' || principal.id === '') {
+    const answer = await authenticate(token, request);
+    const caller: McpCaller | undefined =
+      answer === undefined ? undefined : 'actor' in answer ? answer : { actor: answer };
+    if (!caller || typeof caller.actor?.id !== 'string' || caller.actor.id === '') {
       return jsonRpcError(401, -32001, 'Unauthorized: the API key was not accepted', {
         'WWW-Authenticate': 'Bearer realm="holdpoint", error="invalid_token"',
       });
     }
-    return { principal, token };
+    return { caller, token };
+  }
+
+  /** A session answers only the identity that opened it, with the same token. */
+  function bindingOf(caller: McpCaller | undefined, token: string | undefined): string {
+    const digest = token === undefined ? '' : createHash('sha256').update(token).digest('hex');
+    return `${caller?.actor.id ?? ''}\n${digest}`;
   }
 
   async function handle(
@@ -255,22 +281,20 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
   async function fetch(request: Request): Promise<Response> {
     const foreign = refuseForeign(request);
     if (foreign) return foreign;
-    const who = await principalOf(request);
+    const who = await callerOf(request);
     if (who instanceof Response) return who;
-    const authInfo = who.principal
-      ? {
-          token: who.token ?? '',
-          clientId: who.principal.id,
-          scopes: [],
-          extra: { principal: who.principal },
-        }
+    const principal = who.caller?.actor;
+    const binding = bindingOf(who.caller, who.token);
+    const authInfo = principal
+      ? { token: who.token ?? '', clientId: principal.id, scopes: [], extra: { principal } }
       : undefined;
     const init = authInfo ? { authInfo } : {};
     const sessionId = request.headers.get('mcp-session-id');
     if (sessionId !== null) {
       const session = sessions.get(sessionId);
-      // A session is only ever answered for the identity that opened it.
-      if (!session || session.principalId !== who.principal?.id) {
+      // A session is only ever answered for the identity and key that opened it: another key of the
+      // same identity may be allowed less.
+      if (!session || session.binding !== binding) {
         return jsonRpcError(404, -32001, 'Session not found: initialize a new session');
       }
       return handle(session, request, init);
@@ -300,7 +324,7 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
         'Retry-After': '60',
       });
     }
-    const server = buildMcpServer(hp, resolved, who.principal);
+    const server = buildMcpServer(hp, resolved, principal, who.caller?.tasks);
     const session: Session = {
       server,
       transport: new WebStandardStreamableHTTPServerTransport({
@@ -312,7 +336,7 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
           sessions.delete(id);
         },
       }),
-      principalId: who.principal?.id,
+      binding,
       active: 0,
       lastSeen: Date.now(),
     };

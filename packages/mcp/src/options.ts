@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { type Actor, type Duration, parseDuration, ValidationError } from '@holdpoint/core';
 import { z } from 'zod';
 
@@ -33,8 +34,18 @@ export interface HoldpointMcpOptions {
   elicitationTimeout?: Duration;
   /** Contexts whose JSON is longer than this many characters are shown in the inbox (URL mode), not in a form. @default 2000 */
   maxFormContext?: number;
-  /** The name and version this server reports to clients. @default { name: 'holdpoint', version: '0.1.0' } */
+  /** The name and version this server reports to clients. @default { name: 'holdpoint', version: <this package's version> } */
   serverInfo?: { name: string; version: string };
+}
+
+let packageVersion: string | undefined;
+
+/** The version of `@holdpoint/mcp`, from its package.json (one level above `src/` and `dist/`). */
+export function mcpPackageVersion(): string {
+  packageVersion ??= (
+    JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  ).version;
+  return packageVersion;
 }
 
 /** Options after validation: durations in milliseconds, defaults filled in. */
@@ -112,6 +123,6 @@ export function resolveOptions(options: HoldpointMcpOptions | undefined, where: 
     elicitation: parsed.elicitation ?? true,
     elicitationTimeoutMs: positiveDuration(parsed.elicitationTimeout, 600_000, `${where}.elicitationTimeout`),
     maxFormContext: parsed.maxFormContext ?? 2_000,
-    serverInfo: parsed.serverInfo ?? { name: 'holdpoint', version: '0.1.0' },
+    serverInfo: parsed.serverInfo ?? { name: 'holdpoint', version: mcpPackageVersion() },
   };
 }

@@ -104,16 +104,51 @@ export function argumentError(tool: string, error: z.ZodError): CallToolResult {
   );
 }
 
+/** A refusal the caller may read: its code and message. */
+export interface Refusal {
+  code: string;
+  message: string;
+  retryable: boolean;
+  /** The engine's field (`requestHuman.quorum`), for a validation error. */
+  field?: string;
+}
+
 /**
- * An engine refusal as a tool error: the code, and for a validation error the argument it is about
- * (the engine names fields `waitForHuman.quorum`; the tool's argument is `quorum`).
+ * The refusal an error carries, if it is one: a `HoldpointError`, or an error with a string `code`
+ * and an HTTP `status` 400–499 (how a task access such as the server's refuses).
+ */
+export function refusalOf(error: unknown): Refusal | undefined {
+  if (HoldpointError.isInstance(error)) {
+    const field = ValidationError.isInstance(error) ? error.field : undefined;
+    return {
+      code: error.code,
+      message: error.message,
+      retryable: error.retryable,
+      ...(field === undefined ? {} : { field }),
+    };
+  }
+  if (!(error instanceof Error)) return undefined;
+  const { code, status } = error as Error & { code?: unknown; status?: unknown };
+  if (typeof code !== 'string' || typeof status !== 'number' || status < 400 || status > 499)
+    return undefined;
+  return { code, message: error.message, retryable: false };
+}
+
+/** Whether the error is a refusal rather than a failure. */
+export function isRefusal(error: unknown): boolean {
+  return refusalOf(error) !== undefined;
+}
+
+/**
+ * A refusal as a tool error: the code, and for a validation error the argument it is about (the
+ * engine names fields `waitForHuman.quorum`; the tool's argument is `quorum`).
  */
 export function engineError(error: unknown): CallToolResult | undefined {
-  if (!HoldpointError.isInstance(error)) return undefined;
-  // The engine names fields after its method (`waitForHuman.quorum`); the tool's argument is `quorum`.
-  const field = ValidationError.isInstance(error) ? error.field : undefined;
+  const refusal = refusalOf(error);
+  if (!refusal) return undefined;
+  const field = refusal.field;
   const argument = field?.includes('.') ? field.replace(/^[A-Za-z]+\./, '') : undefined;
   const about = argument ? ` (argument '${argument}')` : '';
-  const retry = error.retryable ? ' This can be retried.' : '';
-  return toolError(`${error.code}${about}: ${error.message}${retry}`);
+  const retry = refusal.retryable ? ' This can be retried.' : '';
+  return toolError(`${refusal.code}${about}: ${refusal.message}${retry}`);
 }

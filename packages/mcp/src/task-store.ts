@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { AlreadyDecidedError, type HumanTask, NotFoundError, ValidationError } from '@holdpoint/core';
+import { AlreadyDecidedError, type HumanTask } from '@holdpoint/core';
 import type { TaskStore } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
 import type { CallToolResult, Result, Task } from '@modelcontextprotocol/sdk/types.js';
-import type { Holdpoint } from './engine.js';
-import { describeView, toolResult, viewOf } from './results.js';
+import type { McpTaskAccess } from './engine.js';
+import { describeView, refusalOf, toolResult, viewOf } from './results.js';
 
 /** What `wait_for_human` records about the MCP client in the task's metadata. */
 export interface McpMetadata {
@@ -28,10 +28,11 @@ const failedTtlMs = 600_000;
  * refused (invalid arguments) are kept here, briefly, as `failed` tasks holding the tool error.
  *
  * Tasks are bound to the identity that created them: with an `owner`, a task created by another
- * identity is "not found".
+ * identity is "not found"; and every read goes through the caller's access, so a task the caller
+ * may not see is "not found" too.
  */
 export class EngineTaskStore implements TaskStore {
-  readonly #hp: Holdpoint;
+  readonly #access: McpTaskAccess;
   readonly #owner: string | undefined;
   readonly #pollIntervalMs: number;
   readonly #taskUrl: ((taskId: string) => string) | undefined;
@@ -40,10 +41,10 @@ export class EngineTaskStore implements TaskStore {
   readonly notes = new Map<string, string>();
 
   constructor(
-    hp: Holdpoint,
+    access: McpTaskAccess,
     options: { owner?: string; pollIntervalMs: number; taskUrl?: (taskId: string) => string },
   ) {
-    this.#hp = hp;
+    this.#access = access;
     this.#owner = options.owner;
     this.#pollIntervalMs = options.pollIntervalMs;
     this.#taskUrl = options.taskUrl;
@@ -105,10 +106,12 @@ export class EngineTaskStore implements TaskStore {
 
   async #read(taskId: string): Promise<HumanTask | undefined> {
     try {
-      const task = await this.#hp.getTask(taskId);
+      const task = await this.#access.getTask(taskId);
       return this.visible(task) ? task : undefined;
     } catch (error) {
-      if (NotFoundError.isInstance(error) || ValidationError.isInstance(error)) return undefined;
+      // Unknown, malformed, or not the caller's to see: all the same "not found", revealing nothing.
+      const refusal = refusalOf(error);
+      if (refusal && !refusal.retryable) return undefined;
       throw error;
     }
   }
@@ -146,10 +149,7 @@ export class EngineTaskStore implements TaskStore {
     const task = await this.#read(taskId);
     if (!task) return;
     try {
-      await this.#hp.cancelTask(taskId, {
-        reason: statusMessage ?? 'canceled by the MCP client',
-        ...(this.#owner === undefined ? {} : { actor: this.#owner }),
-      });
+      await this.#access.cancelTask(taskId, { reason: statusMessage ?? 'canceled by the MCP client' });
     } catch (error) {
       // Decided meanwhile: the task keeps its decision.
       if (!AlreadyDecidedError.isInstance(error)) throw error;

@@ -118,7 +118,20 @@ export const listInput = z
       .enum(['pending', 'decided', 'timed_out', 'canceled'])
       .optional()
       .describe('Only tasks in this status.'),
+    intentId: z
+      .string()
+      .trim()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe("Only the tasks of this intent ('int_…', from wait_for_human's intentId)."),
+    type: z.enum(taskTypes).optional().describe('Only tasks of this type.'),
+    overdue: z
+      .boolean()
+      .optional()
+      .describe('true: only pending tasks past their deadline; false: all others.'),
     limit: z.int().min(1).max(100).optional().describe('At most this many tasks (default 20), newest first.'),
+    cursor: z.string().min(1).max(2_000).optional().describe('The cursor of the previous page, to read on.'),
   })
   .strict();
 

@@ -8,7 +8,7 @@ import type {
   ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import { type ElicitationAnswer, type ElicitationPlan, elicit, planElicitation } from './elicitation.js';
-import type { Holdpoint } from './engine.js';
+import type { Holdpoint, McpTaskAccess } from './engine.js';
 import type { ResolvedOptions } from './options.js';
 import { describeView, toolError, toolResult, viewOf } from './results.js';
 import { type EngineTaskStore, type McpMetadata, mcpMetadataOf } from './task-store.js';
@@ -19,7 +19,10 @@ export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** What `wait_for_human` works with: the engine, the MCP server it answers on, and who is at the client. */
 export interface WaitContext {
+  /** The engine, for wake-ups and re-reads of a task the caller was already allowed to see. */
   hp: Holdpoint;
+  /** The task calls as this caller may make them. */
+  access: McpTaskAccess;
   server: Server;
   options: ResolvedOptions;
   taskStore: EngineTaskStore;
@@ -46,14 +49,14 @@ export async function waitForHuman(
   extra: Extra,
   asTask: boolean,
 ): Promise<CallToolResult | CreateTaskResult> {
-  const { hp, options, taskStore } = context;
+  const { hp, access, options, taskStore } = context;
   const { wait = true, sensitive = false, ...request } = args;
   const owner = context.user?.id;
   const metadata: McpMetadata = {
     ...(owner === undefined ? {} : { owner }),
     ...(sensitive ? { sensitive: true } : {}),
   };
-  const task = await hp.requestHuman({ ...request, metadata: { mcp: metadata } });
+  const task = await access.requestHuman({ ...request, metadata: { mcp: metadata } });
   const url = options.taskUrl?.(task.id);
   const respond = (current: HumanTask, extras: Omit<Parameters<typeof viewOf>[1], 'url'> = {}) => {
     const view = viewOf(current, { ...extras, ...(url === undefined ? {} : { url }) });
@@ -100,6 +103,7 @@ export async function waitForHuman(
     plan = planElicitation(task, {
       user: context.user,
       capabilities: context.server.getClientCapabilities(),
+      mayDecide: context.access.mayDecide !== false,
       url,
       sensitive: Boolean(mcpMetadataOf(task).sensitive),
       options,
@@ -126,13 +130,13 @@ export async function waitForHuman(
       );
       const elicitation = answer?.action;
       if (answer === undefined || answer.action !== 'accept') {
-        return respond(await hp.getTask(task.id), {
+        return respond(await access.getTask(task.id), {
           ...(elicitation === undefined ? {} : { elicitation }),
           next: `The task stays open: nothing was decided. ${resume}`,
         });
       }
       if (answer.refused) {
-        return respond(await hp.getTask(task.id), {
+        return respond(await access.getTask(task.id), {
           elicitation: 'accept',
           next: `The answer could not be recorded (${answer.refused}); the task stays open. ${resume}`,
         });
@@ -150,7 +154,7 @@ export async function waitForHuman(
       return respond(ended, extras);
     } catch (error) {
       if (!limit?.aborted || extra.signal.aborted) throw error;
-      return respond(await hp.getTask(task.id), {
+      return respond(await access.getTask(task.id), {
         ...extras,
         next: `Still pending after ${seconds(Date.now() - started)} (the client sent no progress token, so the call returns before its timeout). ${resume}`,
       });
@@ -169,10 +173,8 @@ async function askQuietly(
   extra: Extra | undefined,
   timeoutMs: number,
 ): Promise<ElicitationAnswer | undefined> {
-  const user = context.user as Actor;
   try {
-    return await elicit(context.hp, context.server, task, plan, {
-      user,
+    return await elicit(context.access, context.server, task, plan, {
       timeoutMs,
       ...(extra ? { relatedRequestId: extra.requestId, signal: extra.signal } : { signal: context.closed }),
     });
@@ -209,6 +211,7 @@ async function runAsTask(
     const plan = planElicitation(task, {
       user: context.user,
       capabilities: context.server.getClientCapabilities(),
+      mayDecide: context.access.mayDecide !== false,
       url,
       sensitive,
       options,

@@ -185,6 +185,57 @@ describe('waiting over HTTP', () => {
   });
 });
 
+describe('idle sessions', { timeout: 60_000 }, () => {
+  it('a session left idle is closed; its MCP task is not: a new session reads its status and result', async () => {
+    const idle = await startHttpServer(store, { keys, sessionIdleTimeout: '1s', taskPollInterval: '100ms' });
+    const first = await connectHttp(idle.url, 'key-bob');
+    // As clients do: the tool list says wait_for_human may run as a task.
+    await first.client.listTools();
+    const stream = first.client.experimental.tasks.callToolStream(
+      { name: 'wait_for_human', arguments: { title: 'Renew the certificate', assignee: 'ops@acme.test' } },
+      CallToolResultSchema,
+    );
+    let taskId = '';
+    for await (const message of stream) {
+      if (message.type === 'taskCreated') {
+        taskId = message.task.taskId;
+        break;
+      }
+      if (message.type === 'error') throw message.error;
+    }
+    const sessionId = first.transport.sessionId as string;
+    expect(taskId).toMatch(/^tsk_/);
+    // The client goes away without ending its session (as a closed laptop does).
+    await first.client.close();
+    const ask = () =>
+      fetch(idle.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          authorization: 'Bearer key-bob',
+          'mcp-session-id': sessionId,
+          'mcp-protocol-version': '2025-11-25',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }),
+      }).then((response) => response.status);
+    // Each request makes the session busy again: ask less often than the idle timeout.
+    await expect.poll(ask, { timeout: 30_000, interval: 2_500 }).toBe(404);
+
+    const { client } = await connectHttp(idle.url, 'key-bob');
+    clients.push(client);
+    expect(await client.experimental.tasks.getTask(taskId)).toMatchObject({ status: 'working' });
+    await human.decide(taskId, { outcome: 'approved', actor: 'ops@acme.test' });
+    await expect
+      .poll(async () => (await client.experimental.tasks.getTask(taskId)).status, { timeout: 15_000 })
+      .toBe('completed');
+    expect(viewOf(await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema))).toMatchObject(
+      { status: 'decided', outcome: 'approved', actor: { id: 'ops@acme.test' } },
+    );
+    await idle.stop();
+  });
+});
+
 describe('elicitation: the person at the client answers a gate addressed to them', () => {
   it('accept: the form answer is recorded as their decision, bound to the version they saw', async () => {
     const { client, asked } = await personAt('key-alice', () => ({
@@ -249,7 +300,7 @@ describe('elicitation: the person at the client answers a gate addressed to them
   });
 
   for (const action of ['decline', 'cancel'] as const) {
-    it(`${action}: nothing is decided in their name; the task stays open and the result says so`, async () => {
+    it(`${action}: nothing is decided in their name; the task stays open, the result says so, the trail has their note`, async () => {
       const { client } = await personAt('key-alice', () => ({ action }));
       const view = await callWait(client, {
         title: `Approve the budget (${action})`,
@@ -265,11 +316,22 @@ describe('elicitation: the person at the client answers a gate addressed to them
       expect(task.status).toBe('pending');
       expect(task.decision).toBeUndefined();
       expect(task.votes).toEqual([]);
-      const events = (await human.audit.export(view.taskId.replace(/^tsk_([^.]+)\..*$/, 'int_$1')))
+      // Recorded as what it was — their note that they declined or dismissed the question — not a decision.
+      const events = (await human.audit.export(view.intentId))
         .trim()
         .split('\n')
-        .map((line) => JSON.parse(line).type);
-      expect(events).toEqual(['intent-submitted', 'task-created', 'signature']);
+        .map((line) => JSON.parse(line));
+      expect(events.map((event) => event.type)).toEqual([
+        'intent-submitted',
+        'task-created',
+        'task-noted',
+        'signature',
+      ]);
+      expect(events[2]).toMatchObject({
+        taskId: view.taskId,
+        actor: { id: 'alice@acme.test' },
+        data: { note: action === 'decline' ? 'declined' : 'dismissed', via: 'mcp' },
+      });
     });
   }
 

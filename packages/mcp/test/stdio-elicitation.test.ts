@@ -50,7 +50,7 @@ describe('elicitation over stdio', () => {
   });
 
   for (const action of ['decline', 'cancel'] as const) {
-    it(`${action}: nothing decided in her name, the task stays open`, async () => {
+    it(`${action}: nothing decided in her name, the task stays open, her note is in the trail`, async () => {
       answer = { action };
       const view = await callWait(client, {
         title: `Rename the repo (${action})`,
@@ -60,6 +60,20 @@ describe('elicitation over stdio', () => {
       const task = await human.getTask(view.taskId);
       expect(task.status).toBe('pending');
       expect(task.decision).toBeUndefined();
+      // The trail says what she did: a note, not a decision.
+      const events = (await human.audit.export(task.intentId))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { type: string; actor?: { id: string }; data?: unknown });
+      expect(events.filter((event) => event.type === 'task-noted')).toEqual([
+        expect.objectContaining({
+          actor: { id: 'alice@acme.test', name: 'Alice' },
+          data: expect.objectContaining({
+            note: action === 'decline' ? 'declined' : 'dismissed',
+            via: 'mcp',
+          }),
+        }),
+      ]);
       // She can still decide elsewhere, and that decision is the one that counts.
       await human.decide(task.id, { outcome: 'approved', actor: 'alice@acme.test' });
       expect((await human.getTask(task.id)).decision?.outcome).toBe('approved');

@@ -1,5 +1,6 @@
 // Over stdio, with the SDK's real Client and a spawned server process (what `holdpoint mcp` runs);
 // the human decides through another engine on the same SQLite file.
+import { readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { CallToolResultSchema, type Progress } from '@modelcontextprotocol/sdk/types.js';
@@ -38,6 +39,8 @@ afterAll(async () => {
 
 describe('holdpoint mcp over stdio', () => {
   it('lists the four tools with input and output schemas, annotations and task support', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    expect(client.getServerVersion()).toEqual({ name: 'holdpoint', version });
     expect(client.getServerCapabilities()).toMatchObject({
       tools: {},
       tasks: { cancel: {}, requests: { tools: { call: {} } } },
@@ -215,6 +218,47 @@ describe('holdpoint mcp over stdio', () => {
     expect(
       errorText(await client.callTool({ name: 'cancel_human_task', arguments: { taskId: task.id } })),
     ).toContain('ALREADY_DECIDED');
+  });
+
+  it('list_human_tasks filters by intent, type and deadline, and pages on with a cursor', async () => {
+    const list = async (args: Record<string, unknown>) => {
+      const result = await client.callTool({ name: 'list_human_tasks', arguments: args });
+      expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+      return result.structuredContent as { tasks: Array<{ taskId: string; title: string }>; cursor?: string };
+    };
+    const ask = (args: Record<string, unknown>) =>
+      callWait(client, { assignee: 'lister@acme.test', wait: false, ...args });
+    const form = await ask({ task: 'form', title: 'L form', schema: { type: 'object' } });
+    const late = await ask({ title: 'L late', timeout: '1h' });
+    const others = [];
+    for (const index of [1, 2, 3]) others.push(await ask({ title: `L approval ${index}` }));
+
+    const ofIntent = await list({ intentId: form.intentId });
+    expect(ofIntent.tasks.map((task) => task.title)).toEqual(['L form']);
+    const forms = await list({ assignee: 'lister@acme.test', type: 'form' });
+    expect(forms.tasks.map((task) => task.title)).toEqual(['L form']);
+    // Not past its deadline: not overdue (overdue ones: list-tasks.test.ts, on an engine without timers).
+    expect((await list({ assignee: 'lister@acme.test', overdue: true })).tasks).toEqual([]);
+    expect((await list({ assignee: 'lister@acme.test', overdue: false })).tasks).toContainEqual(
+      expect.objectContaining({ taskId: late.taskId }),
+    );
+
+    const titles: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await list({
+        assignee: 'lister@acme.test',
+        type: 'approval',
+        limit: 2,
+        ...(cursor ? { cursor } : {}),
+      });
+      expect(page.tasks.length).toBeLessThanOrEqual(2);
+      titles.push(...page.tasks.map((task) => task.title));
+      cursor = page.cursor;
+    } while (cursor);
+    // Newest first, each once, across pages.
+    expect(titles).toEqual(['L approval 3', 'L approval 2', 'L approval 1', 'L late']);
+    expect(others).toHaveLength(3);
   });
 
   it('invalid arguments give tool errors that name the argument', async () => {

@@ -6,7 +6,9 @@ import type { Principal } from './auth/principal.js';
 import type { Holdpoint } from './engine-feed.js';
 import type { ChangeHub } from './events/change-hub.js';
 import type { StreamSlots } from './events/stream-slots.js';
+import type { TimelineEntry } from './inbox/pages.js';
 import type { ServerLimits } from './limits.js';
+import type { People } from './people/people.js';
 
 /** Hono variables: the authenticated caller of a `/v1` route (absent on the public ones). */
 export interface ServerEnv {
@@ -29,4 +31,12 @@ export interface ServerContext {
   auditKeySource: string;
   /** Aborted when the server closes: open streams and waits end. */
   closing: AbortSignal;
+  /** Users, sign-in links and sessions (the inbox's people). */
+  people: People;
+  /** The URL people reach the server by, for links; absent: the address of each request. */
+  publicUrl?: string;
+  /** Where failures that are bugs are reported. */
+  onError: (error: unknown) => void;
+  /** What the channels delivered for an intent, for its timeline (absent without channels). */
+  deliveries?: (intentId: string) => Promise<TimelineEntry[]>;
 }

@@ -7,13 +7,21 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { ApiKeys } from './auth/api-keys.js';
 import { Authority } from './auth/authority.js';
+import { type CallerTasks, callerTasks, type ListFieldNames } from './auth/caller-tasks.js';
 import { type Authenticator, apiKeyAuthenticator, authenticate, type Principal } from './auth/principal.js';
+import { type ChannelOptions, type Channels, createChannels } from './channels/channels.js';
+import { OutboxStore } from './channels/outbox.js';
+import { channelRoutes } from './channels/routes.js';
+import { Webhooks } from './channels/webhooks.js';
 import type { ServerApp, ServerContext, ServerEnv } from './context.js';
 import type { Holdpoint } from './engine-feed.js';
 import { ApiError, apiErrorOf, errorStatuses } from './errors.js';
 import { ChangeHub } from './events/change-hub.js';
 import { StreamSlots } from './events/stream-slots.js';
+import { type InboxOptions, inboxRoutes } from './inbox/routes.js';
 import { defaultLimits, type ServerLimits } from './limits.js';
+import { createPeople, type People } from './people/people.js';
+import { peopleRoutes } from './people/routes.js';
 import { auditAndKeyRoutes } from './routes/audit-and-keys.js';
 import { eventRoutes } from './routes/events.js';
 import { healthAndDocRoutes } from './routes/health-and-docs.js';
@@ -43,6 +51,18 @@ export interface HoldpointServerOptions {
   auditKeySource?: string;
   /** Errors the server answered with a 500 (bugs), and failures of open streams. @default console.error */
   onError?: (error: unknown) => void;
+  /**
+   * The URL people reach the server by (`https://holdpoint.example.com`): sign-in links and links
+   * in mail start with it. @default the address of each request
+   */
+  publicUrl?: string;
+  /** Serve the web inbox at `/` (people sign in with links). @default off */
+  inbox?: InboxOptions | boolean;
+  /**
+   * Deliver task events to webhooks and by email from a durable outbox (run it in `serve`, not in
+   * one-off clients). `/v1/webhooks` and `/v1/dead-letters` are there either way.
+   */
+  channels?: Omit<ChannelOptions, 'publicUrl'> & { publicUrl?: string };
 }
 
 /** A running HTTP listener. */
@@ -67,8 +87,29 @@ export interface HoldpointServer {
   fetch(request: Request): Promise<Response>;
   /** API keys in the store. */
   readonly keys: ApiKeys;
+  /** Users, sign-in links and sessions of the inbox, in the store. */
+  readonly people: People;
+  /** Webhook subscriptions in the store. */
+  readonly webhooks: Webhooks;
+  /** The channels' outbox (queued deliveries, dead letters) in the store. */
+  readonly outbox: OutboxStore;
+  /**
+   * Start delivering (the `channels` option): reads the engine's feed from where the last server
+   * stopped. Called by `listen`; call it yourself when answering through `fetch` only.
+   */
+  startChannels(): Promise<void>;
   /** The caller of a request, as the API sees it. @throws ApiError UNAUTHORIZED */
   authenticate(request: Request): Promise<Principal>;
+  /**
+   * The task calls a caller may make, under the same rules as `/v1/tasks` — for another front end
+   * on the same keys, so that a key may do there exactly what it may do here (the CLI mounts MCP at
+   * `/mcp` with it). `fields` names the list filters in refusals (default: the API's `query.intent`).
+   *
+   * @example
+   * const tasks = server.tasksFor(await server.authenticate(request));
+   * await tasks.getTask(id); // FORBIDDEN unless the key may see it
+   */
+  tasksFor(principal: Principal, fields?: ListFieldNames): CallerTasks;
   /** The OpenAPI 3.1 document (also at `GET /v1/openapi.json`). */
   openApiDocument(): Record<string, unknown>;
   /** Listen on a port (0: any free one). Headers and request time are bounded by the limits. */
@@ -123,6 +164,15 @@ export function createHoldpointServer(options: HoldpointServerOptions): Holdpoin
   const keys = new ApiKeys(options.store);
   const authenticators = [...(options.authenticators ?? []), apiKeyAuthenticator(keys)];
   const closing = new AbortController();
+  const people = createPeople(options.store, {
+    ...(typeof options.inbox === 'object' && options.inbox.sessionTtlMs !== undefined
+      ? { sessionTtlMs: options.inbox.sessionTtlMs }
+      : {}),
+  });
+  const webhooks = new Webhooks(options.store);
+  const outbox = new OutboxStore(options.store);
+  const publicUrl = options.publicUrl ?? options.channels?.publicUrl;
+  let channels: Channels | undefined;
   const context: ServerContext = {
     hp: options.holdpoint,
     store: options.store,
@@ -133,6 +183,10 @@ export function createHoldpointServer(options: HoldpointServerOptions): Holdpoin
     limits,
     auditKeySource: options.auditKeySource ?? 'store',
     closing: closing.signal,
+    people,
+    ...(publicUrl === undefined ? {} : { publicUrl }),
+    onError,
+    deliveries: async (intentId) => (channels ? channels.deliveries(intentId) : []),
   };
 
   const app: ServerApp = new OpenAPIHono<ServerEnv>({
@@ -215,6 +269,41 @@ export function createHoldpointServer(options: HoldpointServerOptions): Holdpoin
   eventRoutes(app, context);
   auditAndKeyRoutes(app, context);
   healthAndDocRoutes(app, context, openApiDocument);
+  peopleRoutes(app, context);
+  channelRoutes(app, context, { webhooks, outbox, wake: () => void channels?.runOnce().catch(onError) });
+
+  let channelsStarted: Promise<void> | undefined;
+  const startChannels = (listenerUrl?: string) => {
+    channelsStarted ??= (async () => {
+      if (!options.channels) return;
+      const base = publicUrl ?? listenerUrl;
+      if (base === undefined)
+        throw new Error('channels need publicUrl (or a listener) for the links in mail');
+      channels = createChannels({
+        hp: options.holdpoint,
+        outbox,
+        webhooks,
+        people,
+        options: { onError, ...options.channels, publicUrl: base },
+      });
+      await channels.start();
+    })();
+    return channelsStarted;
+  };
+  if (options.inbox) {
+    const inboxOptions = typeof options.inbox === 'object' ? options.inbox : {};
+    inboxRoutes(app, context, {
+      ...inboxOptions,
+      ...(inboxOptions.mailSignInLink === undefined && options.channels?.mail
+        ? {
+            mailSignInLink: async (user, url, expiresAt) => {
+              await startChannels();
+              await channels?.mailSignInLink?.(user, url, expiresAt);
+            },
+          }
+        : {}),
+    });
+  }
 
   const listeners = new Set<Listener>();
   let closed: Promise<void> | undefined;
@@ -222,8 +311,13 @@ export function createHoldpointServer(options: HoldpointServerOptions): Holdpoin
   return {
     app,
     keys,
+    people,
+    webhooks,
+    outbox,
+    startChannels: () => startChannels(),
     fetch: async (request) => app.fetch(request),
     authenticate: (request) => authenticate(authenticators, request),
+    tasksFor: (principal, fields) => callerTasks(context.hp, context.authority, principal, fields),
     openApiDocument,
     async listen({ port = 0, host = '127.0.0.1' } = {}) {
       const server = createAdaptorServer({
@@ -269,12 +363,19 @@ export function createHoldpointServer(options: HoldpointServerOptions): Holdpoin
           }),
       };
       listeners.add(listener);
+      try {
+        await startChannels(listener.url);
+      } catch (error) {
+        await listener.close();
+        throw error;
+      }
       return listener;
     },
     close() {
       closed ??= (async () => {
         closing.abort();
         context.hub.close();
+        await channels?.close();
         await Promise.all([...listeners].map((listener) => listener.close()));
       })();
       return closed;

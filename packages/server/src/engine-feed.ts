@@ -121,3 +121,19 @@ export async function listTasks(hp: Holdpoint, query: TaskQuery): Promise<TaskLi
     ...(offset + limit < matching.length ? { cursor: String(offset + limit) } : {}),
   };
 }
+
+/**
+ * A cursor moved back by `ms`, for readers that must not miss an event (the channels' outbox): the
+ * current engine indexes an event in its feed just after recording it, by its recording time, so an
+ * entry can land a moment behind a cursor that already passed that time (a concurrent append, or
+ * another process's clock). Reading again from a little earlier — and skipping what was seen —
+ * catches those. An engine with the storage-layout feed (exactly once, in order) needs no rewind:
+ * the cursor is returned as is.
+ */
+export function rewindCursor(hp: Holdpoint, cursor: string, ms: number): string {
+  if (hasFeedAndLists(hp)) return cursor;
+  const match = /^(\d+)\|/.exec(cursor);
+  if (!match) return cursor;
+  // `!` sorts before every feed member (`<intentId>:<seq>`), so the rewound cursor is before them all.
+  return `${Math.max(0, Number(match[1]) - ms)}|!`;
+}

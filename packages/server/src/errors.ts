@@ -17,7 +17,11 @@ export type ApiErrorCode =
   | 'ROUTE_NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
   | 'TOO_MANY_STREAMS'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  // People and channels.
+  | 'SIGN_IN_LINK_INVALID'
+  | 'CSRF_TOKEN_INVALID'
+  | 'TOO_MANY_REQUESTS';
 
 /**
  * The one table from error codes to HTTP statuses. Everything a client can get wrong is a 4xx;
@@ -29,6 +33,7 @@ export const errorStatuses: Record<ApiErrorCode, ContentfulStatusCode> = {
   INVALID_OUTCOME: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
+  CSRF_TOKEN_INVALID: 403,
   NOT_ASSIGNED: 403,
   NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
@@ -39,7 +44,9 @@ export const errorStatuses: Record<ApiErrorCode, ContentfulStatusCode> = {
   INVALID_STATE: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  SIGN_IN_LINK_INVALID: 410,
   TOO_MANY_STREAMS: 429,
+  TOO_MANY_REQUESTS: 429,
   HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
   ENGINE_CLOSED: 503,

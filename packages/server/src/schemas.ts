@@ -422,3 +422,106 @@ export const Me = z
       .openapi({ description: 'What authenticated the caller', example: 'api-key:k_4f1c2b9a0d6e7f35' }),
   })
   .openapi('Me');
+
+// ---------------------------------------------------------------------------------------------
+// People of the inbox
+
+export const User = z
+  .object({
+    id: z.string().openapi({ description: 'The email address, lower case', example: 'cfo@acme.test' }),
+    name: z.string().optional(),
+    admin: z.boolean(),
+    createdAt: isoTime,
+    createdBy: z.string().optional(),
+  })
+  .openapi('User');
+
+export const UpsertUserBody = z
+  .strictObject({
+    email: text(254).openapi({ example: 'cfo@acme.test' }),
+    name: text(200).optional(),
+    admin: z.boolean().optional().openapi({
+      description: 'Admins see and may decide every task. Default: unchanged (false for a new user)',
+    }),
+  })
+  .openapi('UpsertUser');
+
+export const CreateSignInLinkBody = z
+  .strictObject({
+    email: text(254).openapi({ example: 'cfo@acme.test' }),
+    next: text(500).optional().openapi({
+      description: 'A path of the inbox to open after signing in, e.g. `/tasks/tsk_…`',
+      example: '/',
+    }),
+    ttl: duration
+      .optional()
+      .openapi({ description: 'How long the link works (1 minute to 7 days). Default 1 hour' }),
+    createUser: z.boolean().optional().openapi({
+      description: 'Add the person (not an admin) when they are not a user yet. Default false: 404',
+    }),
+  })
+  .openapi('CreateSignInLink');
+
+export const SignInLink = z
+  .object({
+    url: z
+      .string()
+      .openapi({ description: 'The link: single use; a GET shows a confirm page, only its POST signs in' }),
+    userId: z.string(),
+    expiresAt: isoTime,
+  })
+  .openapi('SignInLink');
+
+// ---------------------------------------------------------------------------------------------
+// Channels: webhooks and dead letters
+
+export const WebhookEventType = z
+  .enum([
+    'task-created',
+    'task-reminded',
+    'task-escalated',
+    'task-decided',
+    'task-timed-out',
+    'task-canceled',
+  ])
+  .openapi('WebhookEventType');
+
+export const Webhook = z
+  .object({
+    id: z.string().openapi({ example: 'wh_4f1c2b9a0d6e7f35' }),
+    url: z.string(),
+    events: z.array(WebhookEventType),
+    description: z.string().optional(),
+    createdAt: isoTime,
+    createdBy: z.string().optional(),
+  })
+  .openapi('Webhook');
+
+export const CreateWebhookBody = z
+  .strictObject({
+    url: text(2000).openapi({ example: 'http://127.0.0.1:4000/holdpoint' }),
+    events: z.array(WebhookEventType).min(1).optional().openapi({ description: 'Default: every type' }),
+    description: text(500).optional(),
+  })
+  .openapi('CreateWebhook');
+
+export const CreatedWebhook = z
+  .object({
+    webhook: Webhook,
+    secret: z.string().openapi({ description: 'The signing secret (`whsec_…`), shown once' }),
+  })
+  .openapi('CreatedWebhook');
+
+export const DeadLetter = z
+  .object({
+    id: z.string().openapi({ description: 'The delivery id (the same on every attempt and replay)' }),
+    channel: z.enum(['webhook', 'email']),
+    target: z.string().openapi({ description: 'The webhook id, or the email address' }),
+    eventType: z.string(),
+    intentId: z.string(),
+    taskId: z.string(),
+    attempts: z.number().int(),
+    lastError: z.string(),
+    deadAt: isoTime,
+  })
+  .openapi('DeadLetter');

@@ -16,6 +16,8 @@ export type AuditEventType =
   | 'task-canceled'
   /** Someone not assigned tried to decide (recorded once per person and task; the decision was refused). */
   | 'task-decision-refused'
+  /** An assignee did something that is not a decision (declined to answer where they were asked); the task stays pending. */
+  | 'task-noted'
   /** A timer could not be fired and retrying would not help: it was dropped (recorded once). */
   | 'task-timer-failed';
 

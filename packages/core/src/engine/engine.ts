@@ -47,9 +47,11 @@ import type { IntentState } from './intent-state.js';
 import {
   type DecideInput,
   type NormalizedRequest,
+  type NoteTaskInput,
   normalizeActor,
   normalizeDecision,
   normalizeIdentifier,
+  normalizeNote,
   normalizeRequest,
   normalizeResult,
   normalizeSubmit,
@@ -75,6 +77,7 @@ import {
   initialTimers,
   newTask,
   nextReminder,
+  noteTask,
   pendingTask,
   refuseDecision,
   remindTask,
@@ -452,6 +455,14 @@ export class HoldpointEngine implements Holdpoint {
     const data = reasonOf(options.reason, 'cancelTask.reason');
     const intentId = this.#intentIdOf(taskId);
     const { state } = await this.#append(intentId, (current) => cancelTask(current, taskId, actor, data));
+    return structuredClone(state.tasks[taskId] as HumanTask);
+  }
+
+  async noteTask(taskId: string, input: NoteTaskInput): Promise<HumanTask> {
+    this.#assertOpen('noteTask');
+    const note = normalizeNote(input);
+    const intentId = this.#intentIdOf(taskId);
+    const { state } = await this.#append(intentId, (current) => noteTask(current, taskId, note));
     return structuredClone(state.tasks[taskId] as HumanTask);
   }
 

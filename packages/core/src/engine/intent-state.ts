@@ -171,6 +171,7 @@ export function applyEvent(previous: IntentState | undefined, event: AuditEvent)
       cancelPendingTasks(state, event.at);
       break;
     case 'task-decision-refused':
+    case 'task-noted':
     case 'task-timer-failed':
       // Nothing about the task changes: the event is the record.
       break;

@@ -434,6 +434,62 @@ export function normalizeDecision(input: unknown): NormalizedDecision {
   };
 }
 
+/** The input of `noteTask`. */
+export interface NoteTaskInput {
+  /** Who the note is about and from: an id from authentication, or `{ id, name? }`. A current assignee (or `asAdmin`). */
+  actor: string | Actor;
+  /**
+   * What happened, in a word: `declined` (they were asked and declined to answer there),
+   * `dismissed` (they closed the question unanswered), or your own (letters, digits, `-`, `_`, `.`, at most 100 bytes).
+   */
+  note: string;
+  /** Their words, if any. */
+  comment?: string;
+  /** Where it happened: the channel or client, e.g. `mcp`, `inbox`, `email`. */
+  via?: string;
+  /** The caller authorised this actor by other means (an admin): skip the assignee check. @default false */
+  asAdmin?: boolean;
+}
+
+const noteWord = identifier(inputLimits.outcomeBytes).refine((value) => /^[A-Za-z0-9._-]+$/.test(value), {
+  message: 'must be a word of letters, digits, ".", "-" or "_" (e.g. declined)',
+});
+
+const noteSchema = z
+  .object({
+    actor: actorSchema,
+    note: noteWord,
+    comment: text(inputLimits.text).optional(),
+    via: noteWord.optional(),
+    asAdmin: z.boolean().optional(),
+  })
+  .strict();
+
+/** A `noteTask` input after validation. */
+export interface NormalizedNote {
+  actor: Actor;
+  note: string;
+  comment?: string;
+  via?: string;
+  asAdmin: boolean;
+}
+
+/** Validate a `noteTask` input. */
+export function normalizeNote(input: unknown): NormalizedNote {
+  const parsed = parseWith(noteSchema, input, 'noteTask');
+  const actor: Actor =
+    typeof parsed.actor === 'string'
+      ? { id: parsed.actor.trim() }
+      : { id: parsed.actor.id.trim(), ...(parsed.actor.name ? { name: parsed.actor.name } : {}) };
+  return {
+    actor,
+    note: parsed.note,
+    ...(parsed.comment === undefined ? {} : { comment: parsed.comment }),
+    ...(parsed.via === undefined ? {} : { via: parsed.via }),
+    asAdmin: parsed.asAdmin ?? false,
+  };
+}
+
 /** Validate an actor given to `cancelTask` and friends. */
 export function normalizeActor(actor: unknown, field: string): Actor | null {
   if (actor === undefined || actor === null) return null;

@@ -15,7 +15,12 @@ import { type TimerId, timerId } from '../store/layout.js';
 import { taskTypeRules } from '../task-types.js';
 import { formDataProblems } from './form-schema.js';
 import { type IntentState, isFinalIntentStatus } from './intent-state.js';
-import { type NormalizedDecision, type NormalizedRequest, policyOutcome } from './options.js';
+import {
+  type NormalizedDecision,
+  type NormalizedNote,
+  type NormalizedRequest,
+  policyOutcome,
+} from './options.js';
 
 /** A change to record as one audit event. */
 export interface Change {
@@ -326,6 +331,49 @@ export function decideTask(
     taskId,
     actor: decision.actor,
     data: { decision: final, ...(decision.asAdmin ? { asAdmin: true } : {}) },
+  };
+}
+
+/** How many notes one task records; a note past them is refused (`INVALID_STATE`), so no chain grows without bound. */
+export const notesPerTask = 100;
+
+/**
+ * A note on a pending task by one of its current assignees (or an admin): something they did that
+ * is not a decision — declined to answer where they were asked, dismissed the question. Checked like
+ * a decision: someone not assigned gets `NOT_ASSIGNED` first and learns nothing about the task; a
+ * task that has ended is `ALREADY_DECIDED`. Nothing about the task changes.
+ */
+export function noteTask(state: IntentState, taskId: string, input: NormalizedNote): Change {
+  const current = state.tasks[taskId];
+  if (!current) throw taskNotFound(taskId);
+  if (!input.asAdmin && !current.assignees.includes(input.actor.id)) {
+    throw new NotAssignedError({
+      taskId,
+      actor: input.actor.id,
+      message: `noteTask: ${input.actor.id} is not an assignee of task ${taskId}`,
+    });
+  }
+  openTask(state, taskId, 'noteTask', 'a note is for a pending task');
+  assertNotFinal(state, 'noteTask');
+  const count = (state.once ?? []).filter((mark) => mark.startsWith(`noted:${taskId}:`)).length;
+  if (count >= notesPerTask) {
+    throw new InvalidStateError({
+      id: taskId,
+      status: current.status,
+      message: `noteTask: task ${taskId} already holds ${notesPerTask} notes; no more are recorded`,
+    });
+  }
+  return {
+    type: 'task-noted',
+    taskId,
+    actor: input.actor,
+    data: {
+      note: input.note,
+      ...(input.comment === undefined ? {} : { comment: input.comment }),
+      ...(input.via === undefined ? {} : { via: input.via }),
+      ...(input.asAdmin ? { asAdmin: true } : {}),
+      once: `noted:${taskId}:${count + 1}`,
+    },
   };
 }
 

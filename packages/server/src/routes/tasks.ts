@@ -1,11 +1,9 @@
 import type { HumanResult, HumanTask, RequestHumanOptions } from '@holdpoint/core';
 import { createRoute } from '@hono/zod-openapi';
-import { requireRole } from '../auth/authority.js';
-import { idempotencyKeyOf, scopedKey, withClientKey } from '../auth/idempotency.js';
+import { callerTasks } from '../auth/caller-tasks.js';
+import { idempotencyKeyOf } from '../auth/idempotency.js';
 import type { Principal } from '../auth/principal.js';
 import type { ServerApp, ServerContext } from '../context.js';
-import { listTasks } from '../engine-feed.js';
-import { ApiError } from '../errors.js';
 import {
   CancelBody,
   CreateTaskBody,
@@ -125,61 +123,26 @@ function resultOf(task: HumanTask): HumanResult | (Omit<HumanResult, 'status'> &
   }
 }
 
-/** The filters a caller may list with: people see their own tasks, agents those of their intents. */
-async function allowedQuery(
-  principal: Principal,
-  query: { assignee?: string; intent?: string },
-  { authority }: ServerContext,
-): Promise<{ assignee?: string }> {
-  if (principal.role === 'person') {
-    if (query.assignee !== undefined && query.assignee !== principal.actor.id) {
-      throw new ApiError(
-        'FORBIDDEN',
-        'A person key lists only its own tasks: leave out assignee or give your own id.',
-        {
-          field: 'query.assignee',
-        },
-      );
-    }
-    return { assignee: principal.actor.id };
-  }
-  if (principal.role === 'agent') {
-    if (query.intent === undefined) {
-      throw new ApiError('FORBIDDEN', 'An agent key lists the tasks of one of its intents: give intent.', {
-        field: 'query.intent',
-      });
-    }
-    await authority.assertOwns(principal, query.intent, `list the tasks of intent ${query.intent}`);
-  }
-  return query.assignee === undefined ? {} : { assignee: query.assignee };
-}
-
 /** Tasks: create, list, get, decide, cancel, and wait for the result. */
 export function taskRoutes(app: ServerApp, context: ServerContext): void {
   const { hp, authority, hub, slots, limits, closing } = context;
+  // Every task call goes through the caller's rules, the same ones other front ends use (MCP).
+  const tasksOf = (principal: Principal) => callerTasks(hp, authority, principal);
 
   app.openapi(create, async (c) => {
-    const principal = c.get('principal');
-    requireRole(principal, ['agent', 'admin'], 'ask humans');
     const { idempotencyKey: bodyKey, ...body } = c.req.valid('json');
     const key = idempotencyKeyOf(c.req.valid('header')['Idempotency-Key'], bodyKey);
-    if (body.intentId !== undefined) {
-      await hp.getIntent(body.intentId);
-      await authority.assertOwns(principal, body.intentId, `add a task to intent ${body.intentId}`);
-    }
-    const task = await hp.requestHuman({
+    const task = await tasksOf(c.get('principal')).requestHuman({
       ...(body as RequestHumanOptions),
-      ...(key === undefined ? {} : { idempotencyKey: scopedKey(principal, key) }),
+      ...(key === undefined ? {} : { idempotencyKey: key }),
     });
-    await authority.recordOwner(task.intentId, principal);
-    return c.json(withClientKey(task), 201);
+    return c.json(task, 201);
   });
 
   app.openapi(list, async (c) => {
     const query = c.req.valid('query');
-    const allowed = await allowedQuery(c.get('principal'), query, context);
-    const page = await listTasks(hp, {
-      ...allowed,
+    const page = await tasksOf(c.get('principal')).listTasks({
+      ...(query.assignee === undefined ? {} : { assignee: query.assignee }),
       ...(query.status === undefined ? {} : { status: query.status }),
       ...(query.intent === undefined ? {} : { intentId: query.intent }),
       ...(query.type === undefined ? {} : { type: query.type }),
@@ -187,37 +150,23 @@ export function taskRoutes(app: ServerApp, context: ServerContext): void {
       ...(query.limit === undefined ? {} : { limit: query.limit }),
       ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
     });
-    return c.json({ ...page, tasks: page.tasks.map(withClientKey) }, 200);
+    return c.json(page, 200);
   });
 
   app.openapi(get, async (c) => {
-    const task = await hp.getTask(c.req.valid('param').id);
-    await authority.assertMayRead(c.get('principal'), task);
-    return c.json(withClientKey(task), 200);
+    return c.json(await tasksOf(c.get('principal')).getTask(c.req.valid('param').id), 200);
   });
 
   app.openapi(decide, async (c) => {
-    const principal = c.get('principal');
-    requireRole(principal, ['person', 'admin'], 'decide tasks');
     const { id } = c.req.valid('param');
-    const input = { ...c.req.valid('json'), actor: principal.actor };
-    // The engine checks assignment first: someone not assigned gets NOT_ASSIGNED and nothing else
-    // about the task, and the attempt is recorded in the intent's audit (task-decision-refused).
-    const decided = await hp.decide(id, principal.role === 'admin' ? { ...input, asAdmin: true } : input);
-    return c.json(withClientKey(decided), 200);
+    return c.json(await tasksOf(c.get('principal')).decide(id, c.req.valid('json')), 200);
   });
 
   app.openapi(cancel, async (c) => {
     const { id } = c.req.valid('param');
     const { reason } = c.req.valid('json');
-    const principal = c.get('principal');
-    const task = await hp.getTask(id);
-    await authority.assertOwns(principal, task.intentId, `cancel task ${id}`);
-    const canceled = await hp.cancelTask(id, {
-      ...(reason === undefined ? {} : { reason }),
-      actor: principal.actor,
-    });
-    return c.json(withClientKey(canceled), 200);
+    const canceled = await tasksOf(c.get('principal')).cancelTask(id, reason === undefined ? {} : { reason });
+    return c.json(canceled, 200);
   });
 
   app.openapi(result, async (c) => {
