@@ -227,6 +227,12 @@ export interface Holdpoint {
   /** Audit trail export and verification. */
   readonly audit: HoldpointAudit;
 
-  /** Stop timers and wake-ups; pending waits reject with `ENGINE_CLOSED`. Idempotent. */
+  /**
+   * Shut down: new calls are refused and pending waits reject with `ENGINE_CLOSED`; every other call
+   * in flight settles before the store closes — resolved when its change was recorded, `ENGINE_CLOSED`
+   * when it was not. Once the promise resolves nothing of the engine runs any more (no timer, no
+   * `onError`). A store that stopped answering is waited for 10 s at most. Idempotent.
+   * @example process.once('SIGTERM', () => void hp.close());
+   */
   close(): Promise<void>;
 }

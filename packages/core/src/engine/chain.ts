@@ -14,8 +14,15 @@ import type { Change } from './task-rules.js';
 const probeWindow = 8;
 /** A snapshot of the state is written every this many events. */
 const snapshotEvery = 8;
-/** Intent states kept in memory, least recently used dropped first. */
+/** Intent states kept in memory, least recently used dropped first: at most this many… */
 const cacheLimit = 2_000;
+/**
+ * …and at most this many bytes, as the JSON text of the events (or snapshot) they were built from:
+ * a few intents with multi-megabyte contexts must not hold a heap that 2,000 small ones fit in.
+ */
+const cacheBytes = 64 * 1024 * 1024;
+/** A state bigger than this is not cached at all (it would push out hundreds of others). */
+const cacheEntryBytes = cacheBytes / 8;
 /**
  * Claims of the next `seq` one append may lose before it gives up: each loss means another engine
  * appended meanwhile, so only a store hammered by one intent's writers gets near it.
@@ -60,7 +67,10 @@ export class IntentChain {
   readonly #host: ChainHost;
   readonly #onError: (error: unknown) => void;
   readonly #assertOpen: (operation: string) => void;
-  readonly #cache = new Map<string, IntentState>();
+  readonly #cache = new Map<string, { state: IntentState; bytes: number }>();
+  #cachedBytes = 0;
+  /** The size of each state this chain built (see {@link cacheBytes}). */
+  readonly #sizes = new WeakMap<IntentState, number>();
 
   constructor(options: {
     store: StoreBackend;
@@ -98,12 +108,14 @@ export class IntentChain {
    */
   async loadMaybe(intentId: string, known?: IntentState): Promise<IntentState | undefined> {
     if (typeof intentId !== 'string' || !intentId.startsWith('int_')) return undefined;
-    let state = known ?? this.#cache.get(intentId);
+    let state = known ?? this.#cache.get(intentId)?.state;
+    let bytes = state === undefined ? 0 : this.#sizeOf(state);
     if (!state) {
       const snapshot = await guard(this.#store, 'read', () =>
         this.#store.keyv.get(layout.snapshotKey(intentId)),
       );
       state = (snapshot as IntentState | undefined) ?? undefined;
+      bytes = state === undefined ? 0 : this.#sizeOf(state);
     }
     for (;;) {
       const from = (state?.intent.seq ?? 0) + 1;
@@ -127,11 +139,13 @@ export class IntentChain {
           });
         }
         state = applyEvent(state, event);
+        bytes += value.length;
         applied++;
       }
       if (applied < probeWindow) break;
     }
     if (state && state.intent.seq > 0) {
+      this.#sizes.set(state, bytes);
       this.#remember(state);
       return state;
     }
@@ -205,12 +219,13 @@ export class IntentChain {
       // The state after the event, its feed record and its list and count changes are worked out
       // before the claim, so the store writes them in the claim's own transaction: the feed and
       // the lists can never miss an event, whatever crashes (store `appendEvent`).
+      const text = JSON.stringify(event);
       const previous = state.intent.seq === 0 ? undefined : state;
       const next = applyEvent(previous, event);
       const won = await guard(this.#store, 'claim', () =>
         this.#store.appendEvent(
           layout.eventKey(intentId, event.seq),
-          JSON.stringify(event),
+          text,
           feedRecordOf(previous, next, event),
           listWrites(previous, next),
         ),
@@ -232,6 +247,7 @@ export class IntentChain {
         }
         continue;
       }
+      this.#sizes.set(next, (previous === undefined ? 0 : this.#sizeOf(previous)) + text.length);
       this.#remember(next);
       // A snapshot only saves reads: a failed one is reported, and the next one repairs it.
       const snapshot =
@@ -265,6 +281,31 @@ export class IntentChain {
     return events;
   }
 
+  /**
+   * Events by position, in order, until their JSON text passes `maxBytes` (the first is always
+   * included): a page of events carries at most about that much, whatever their contexts weigh.
+   * Reads a few at a time. Returns the events read (`undefined` where there is none) — a prefix of `refs`.
+   */
+  async readEventsUpTo(
+    refs: ReadonlyArray<{ intentId: string; seq: number }>,
+    maxBytes: number,
+  ): Promise<(AuditEvent | undefined)[]> {
+    const events: (AuditEvent | undefined)[] = [];
+    let bytes = 0;
+    for (let start = 0; start < refs.length; start += 16) {
+      const chunk = refs.slice(start, start + 16);
+      const values = await guard(this.#store, 'read', () =>
+        this.#store.readClaims(chunk.map((ref) => layout.eventKey(ref.intentId, ref.seq))),
+      );
+      for (const value of values) {
+        bytes += value?.length ?? 0;
+        if (events.length > 0 && bytes > maxBytes) return events;
+        events.push(value === undefined ? undefined : parseEvent(this.#store, value));
+      }
+    }
+    return events;
+  }
+
   /** Events by position, `undefined` where there is none. */
   async readEvents(
     refs: ReadonlyArray<{ intentId: string; seq: number }>,
@@ -286,12 +327,31 @@ export class IntentChain {
   }
 
   #remember(state: IntentState): void {
-    this.#cache.delete(state.intent.id);
-    this.#cache.set(state.intent.id, state);
-    if (this.#cache.size > cacheLimit) {
-      const oldest = this.#cache.keys().next().value as string;
-      this.#cache.delete(oldest);
+    const id = state.intent.id;
+    const previous = this.#cache.get(id);
+    if (previous) {
+      this.#cache.delete(id);
+      this.#cachedBytes -= previous.bytes;
     }
+    const bytes = this.#sizeOf(state);
+    if (bytes > cacheEntryBytes) return;
+    this.#cache.set(id, { state, bytes });
+    this.#cachedBytes += bytes;
+    while (this.#cache.size > cacheLimit || this.#cachedBytes > cacheBytes) {
+      const [oldest, entry] = this.#cache.entries().next().value as [string, { bytes: number }];
+      this.#cache.delete(oldest);
+      this.#cachedBytes -= entry.bytes;
+    }
+  }
+
+  /** A state's size as JSON text: known for the states this chain built, measured once otherwise. */
+  #sizeOf(state: IntentState): number {
+    let bytes = this.#sizes.get(state);
+    if (bytes === undefined) {
+      bytes = JSON.stringify(state).length;
+      this.#sizes.set(state, bytes);
+    }
+    return bytes;
   }
 }
 

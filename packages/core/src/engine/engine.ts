@@ -1,5 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
+// The real clock, even under a test's fake timers: how long close() waits is plumbing, not logic time.
+import { clearTimeout, setTimeout } from 'node:timers';
 import type { AuditEvent } from '../audit/audit-event.js';
 import { type AuditVerification, compareWithChain, exportAudit, verifyAudit } from '../audit/audit-export.js';
 import { generateSigningKey, type SigningKey, signingKeyFrom } from '../audit/signing.js';
@@ -114,6 +116,34 @@ export interface EngineSettings {
 }
 
 /**
+ * The public calls `close()` waits for: each one in flight settles before the store is closed —
+ * resolved when its change was recorded, `ENGINE_CLOSED` when it was not.
+ */
+const drainedCalls = [
+  'submit',
+  'getIntent',
+  'complete',
+  'fail',
+  'cancel',
+  'requestHuman',
+  'waitForHuman',
+  'getTask',
+  'listTasks',
+  'decide',
+  'cancelTask',
+  'events',
+] as const;
+
+/**
+ * How long `close()` waits for calls in flight and background work before it closes the store anyway.
+ * Only a store that stopped answering is that slow (Redis and the PostgreSQL connect time out in 5 s).
+ */
+const closeDrainMs = 10_000;
+
+/** The most event text one `events()` page carries (at least one event, however big). */
+const eventsPageBytes = 8 * 1024 * 1024;
+
+/**
  * How long a timer whose task is not recorded waits for it before it is dropped: far longer than
  * writing the task's event takes after its timers were written.
  */
@@ -183,12 +213,23 @@ export class HoldpointEngine implements Holdpoint {
   #signingKey: Promise<SigningKey> | undefined;
   #unsubscribe: (() => void) | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
+  /** Public calls in flight, with the means to answer them if the store never does (see close()). */
+  readonly #calls = new Map<Promise<unknown>, (error: unknown) => void>();
+  /** Background work started by wake-ups (waiter checks, remote events), awaited by close(). */
+  readonly #background = new Set<Promise<unknown>>();
   /** Errors of work without a caller; work cut short by close() is not worth reporting. */
   readonly #reportError = (error: unknown): void => {
     if (!(this.#closed && EngineClosedError.isInstance(error))) this.#settings.onError(error);
   };
 
   constructor(store: StoreBackend, ownsStore: boolean, settings: EngineSettings) {
+    // Every public call is counted while in flight, so that close() can wait for it.
+    for (const name of drainedCalls) {
+      const call = this[name] as (...args: unknown[]) => Promise<unknown>;
+      (this as unknown as Record<string, unknown>)[name] = (...args: unknown[]) =>
+        this.#drained(name, () => call.apply(this, args));
+    }
     this.#store = store;
     this.#ownsStore = ownsStore;
     this.#settings = settings;
@@ -230,6 +271,12 @@ export class HoldpointEngine implements Holdpoint {
     this.#waiters = new Waiters({
       pollIntervalMs: settings.pollIntervalMs,
       load: (intentId) => this.#chain.load(intentId),
+      changed: async (heads) => {
+        const next = await guard(store, 'read', () =>
+          store.readClaims(heads.map((head) => layout.eventKey(head.intentId, head.seq + 1))),
+        );
+        return heads.filter((_, index) => next[index] !== undefined).map((head) => head.intentId);
+      },
       delivering: (intentId) => this.#delivering.has(intentId),
       onError,
     });
@@ -238,8 +285,9 @@ export class HoldpointEngine implements Holdpoint {
   /** Start listening for wake-ups and firing timers; called by `createHoldpoint`. */
   async start(): Promise<void> {
     this.#unsubscribe = this.#store.subscribe((message) => this.#onMessage(message));
-    // Overdue timers fire now: time that passed while no engine ran counts.
-    await this.#timers.start();
+    // Overdue timers fire now, in the background: time that passed while no engine ran counts, and
+    // start-up does not wait for however many there are.
+    this.#timers.start();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -325,6 +373,8 @@ export class HoldpointEngine implements Holdpoint {
     signal?.throwIfAborted();
     const request = normalizeRequest(options, 'waitForHuman');
     const task = await this.#request(request, 'waitForHuman');
+    // Closed while the task was being asked for: the waiters were already told.
+    this.#assertOpen('waitForHuman');
     return this.#waiters.wait(task, signal);
   }
 
@@ -520,9 +570,11 @@ export class HoldpointEngine implements Holdpoint {
     const refs = await guard(this.#store, 'events', () =>
       this.#store.readFeed({ limit, ...filter, ...(since === undefined ? {} : { after: since }) }),
     );
-    const read = await this.#chain.readEvents(refs);
+    // A page stops at about eventsPageBytes of events, whatever their contexts weigh; the cursor
+    // then points after the last event it holds.
+    const read = await this.#chain.readEventsUpTo(refs, eventsPageBytes);
     const entries: FeedEntry[] = [];
-    for (const [at, ref] of refs.entries()) {
+    for (const [at, ref] of refs.slice(0, read.length).entries()) {
       const event = read[at];
       // Written in one transaction with its feed entry, an event is always there.
       if (event === undefined) {
@@ -537,63 +589,135 @@ export class HoldpointEngine implements Holdpoint {
     return {
       events: entries.map((entry) => entry.event),
       entries,
-      cursor: refs.at(-1)?.position ?? since ?? '0',
+      cursor: entries.at(-1)?.cursor ?? since ?? '0',
     };
   }
 
   readonly audit: HoldpointAudit = {
-    export: async (intentId: string): Promise<string> => {
-      this.#assertOpen('audit.export');
-      const events = await this.#chain.readAll(intentId);
-      return exportAudit(intentId, events, await this.#signingKeyOf());
-    },
-    verify: async (jsonl: string, given: VerifyOptions = {}): Promise<AuditVerification> => {
-      this.#assertOpen('audit.verify');
-      if (typeof jsonl !== 'string') {
-        throw new ValidationError({
-          field: 'audit.verify.jsonl',
-          message: 'audit.verify: give the JSONL text returned by audit.export',
-        });
-      }
-      const options = optionsOf(given, 'audit.verify');
-      // The keys given are the ones trusted; without any, this store's own.
-      const result = verifyAudit(
-        jsonl,
-        options.publicKey === undefined && options.trustedKeys === undefined
-          ? { trustedKeys: [(await this.#signingKeyOf()).publicKey] }
-          : {
-              ...(options.publicKey === undefined ? {} : { publicKey: options.publicKey }),
-              ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
-            },
-      );
-      if (!result.ok) return result;
-      // An engine that holds the intent knows how long its chain really is.
-      // (An intent id no store key can hold is not one this store holds.)
-      const state = await this.#chain
-        .loadMaybe(result.intentId)
-        .catch((error) => (ValidationError.isInstance(error) ? undefined : Promise.reject(error)));
-      if (!state) return result;
-      return compareWithChain(
-        result,
-        state.intent.seq,
-        await this.#chain
-          .readEvents([{ intentId: result.intentId, seq: result.events }])
-          .then(([event]) => event?.hash),
-      );
-    },
-    publicKey: async (): Promise<string> => (await this.#signingKeyOf()).publicKeyPem,
+    export: (intentId: string): Promise<string> =>
+      this.#drained('audit.export', async () => {
+        const events = await this.#chain.readAll(intentId);
+        return exportAudit(intentId, events, await this.#signingKeyOf());
+      }),
+    verify: (jsonl: string, given: VerifyOptions = {}): Promise<AuditVerification> =>
+      this.#drained('audit.verify', () => this.#verify(jsonl, given)),
+    publicKey: (): Promise<string> =>
+      this.#drained('audit.publicKey', async () => (await this.#signingKeyOf()).publicKeyPem),
   };
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  async #verify(jsonl: string, given: VerifyOptions): Promise<AuditVerification> {
+    if (typeof jsonl !== 'string') {
+      throw new ValidationError({
+        field: 'audit.verify.jsonl',
+        message: 'audit.verify: give the JSONL text returned by audit.export',
+      });
+    }
+    const options = optionsOf(given, 'audit.verify');
+    // The keys given are the ones trusted; without any, this store's own.
+    const result = verifyAudit(
+      jsonl,
+      options.publicKey === undefined && options.trustedKeys === undefined
+        ? { trustedKeys: [(await this.#signingKeyOf()).publicKey] }
+        : {
+            ...(options.publicKey === undefined ? {} : { publicKey: options.publicKey }),
+            ...(options.trustedKeys === undefined ? {} : { trustedKeys: options.trustedKeys }),
+          },
+    );
+    if (!result.ok) return result;
+    // An engine that holds the intent knows how long its chain really is.
+    // (An intent id no store key can hold is not one this store holds.)
+    const state = await this.#chain
+      .loadMaybe(result.intentId)
+      .catch((error) => (ValidationError.isInstance(error) ? undefined : Promise.reject(error)));
+    if (!state) return result;
+    return compareWithChain(
+      result,
+      state.intent.seq,
+      await this.#chain
+        .readEvents([{ intentId: result.intentId, seq: result.events }])
+        .then(([event]) => event?.hash),
+    );
+  }
+
+  /**
+   * Close the engine. New calls are refused at once (`ENGINE_CLOSED`), waiters are rejected, and
+   * every call in flight settles before the store closes: resolved when its change was recorded,
+   * `ENGINE_CLOSED` when it was not (a change not yet claimed is not made). Nothing of the engine
+   * runs after the returned promise resolves.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     this.#outbox.close();
     this.#unsubscribe?.();
     this.#waiters.rejectAll(
       () => new EngineClosedError({ message: 'waitForHuman: the engine was closed while waiting' }),
     );
-    await this.#timers.close();
+    // The store stays open until the calls in flight and the background work have finished with it:
+    // a pool closed under them would leave them unanswered.
+    const drained = Promise.all([
+      this.#timers.close(),
+      this.#waiters.close(),
+      (async () => {
+        while (this.#calls.size > 0 || this.#background.size > 0) {
+          await Promise.allSettled([...this.#calls.keys(), ...this.#background]);
+        }
+      })(),
+    ]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), closeDrainMs);
+      timer.unref();
+    });
+    if ((await Promise.race([drained, late])) === 'late') {
+      // The store stopped answering: what is still in flight is answered here, saying so.
+      for (const abandon of this.#calls.values()) {
+        abandon(
+          new EngineClosedError({
+            message: `The engine was closed and the store did not answer this call within ${closeDrainMs / 1000} s; whether its change was recorded is unknown. Read it again (getTask, getIntent) from a new engine.`,
+          }),
+        );
+      }
+    }
+    clearTimeout(timer);
     if (this.#ownsStore) await this.#store.close();
+  }
+
+  /** Run a public call, counted while in flight so that close() can wait for it. */
+  #drained<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(
+        new EngineClosedError({
+          message: `${operation}: the engine is closed; create a new one with createHoldpoint()`,
+        }),
+      );
+    }
+    let abandon!: (error: unknown) => void;
+    const answer = new Promise<T>((resolve, reject) => {
+      abandon = reject;
+      work().then(resolve, reject);
+    });
+    const settled = answer.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#calls.set(settled, abandon);
+    void settled.then(() => this.#calls.delete(settled));
+    return answer;
+  }
+
+  /** Background work that close() waits for. */
+  #inBackground(work: Promise<unknown>): void {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#background.add(settled);
+    void settled.then(() => this.#background.delete(settled));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -845,8 +969,8 @@ export class HoldpointEngine implements Holdpoint {
     const wakeUp = decodeWakeUp(message);
     if (!wakeUp || wakeUp.engineId === this.#engineId) return;
     if (wakeUp.taskId !== undefined && this.#waiters.has(wakeUp.taskId))
-      void this.#waiters.check(wakeUp.intentId);
-    if (this.#listeners.size > 0) void this.#emitRemote(wakeUp.intentId, wakeUp.seq);
+      this.#inBackground(this.#waiters.check(wakeUp.intentId));
+    if (this.#listeners.size > 0) this.#inBackground(this.#emitRemote(wakeUp.intentId, wakeUp.seq));
     if (wakeUp.due !== undefined) this.#timers.schedule(wakeUp.due);
     if (wakeUp.outbox && this.#outbox.delivers) this.#timers.schedule(this.#settings.now());
   }

@@ -3,6 +3,7 @@ import type { HumanTask, Intent } from '../model.js';
 import { layout, outboxMember, parseOutboxMember } from '../store/layout.js';
 import type { StoreBackend } from '../store/store-backend.js';
 import type { IntentState } from './intent-state.js';
+import { yieldIfLong } from './yield.js';
 
 /** The audit events that the delivery hook is told about. */
 export const notificationTypes = [
@@ -134,6 +135,8 @@ export class Outbox {
     const due = await store.indexRange(layout.outboxIndex, { max: now(), limit: 100 });
     for (const entry of due) {
       if (this.#closed) return;
+      // A turn for the event loop between deliveries (see the timer loop).
+      await yieldIfLong();
       const { intentId, eventId } = parseOutboxMember(entry.member);
       const state = await host.loadMaybe(intentId);
       const event = state ? await host.findEvent(state, eventId) : undefined;

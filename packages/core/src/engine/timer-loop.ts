@@ -1,6 +1,7 @@
 import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { layout } from '../store/layout.js';
 import type { StoreBackend } from '../store/store-backend.js';
+import { yieldIfLong } from './yield.js';
 
 /** How long an engine holds a timer while firing it before another engine may take it over. */
 const timerLeaseMs = 10_000;
@@ -63,9 +64,13 @@ export class TimerLoop {
     this.#options = options;
   }
 
-  /** Run the first round now: timers that fell due while no engine ran fire at start-up. */
-  async start(): Promise<void> {
-    if (this.#options.enabled) await this.#round();
+  /**
+   * Start the first round now: timers that fell due while no engine ran fire at start-up — in the
+   * background (the round yields to the event loop as it goes), so that start-up does not wait for a
+   * backlog of any size.
+   */
+  start(): void {
+    if (this.#options.enabled) void this.#round();
   }
 
   /** Make sure a round runs at `at` (ms since the epoch) or sooner. */
@@ -170,6 +175,10 @@ export class TimerLoop {
             } catch (error) {
               failure ??= error;
               break;
+            } finally {
+              // On a synchronous store (SQLite, memory) a firing never waits for I/O: without a
+              // turn for the event loop between firings, a storm of due timers would hold it throughout.
+              await yieldIfLong();
             }
           }
         }

@@ -1,13 +1,18 @@
 import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import type { HumanResult, HumanTask } from '../model.js';
-import { intentIdOfTask } from '../store/layout.js';
 import type { IntentState } from './intent-state.js';
 import { resultOf } from './task-rules.js';
+import { yieldIfLong } from './yield.js';
 
 interface Waiter {
   resolve: (result: HumanResult) => void;
   reject: (error: unknown) => void;
 }
+
+/** Intents whose heads one read of the safety-net poll looks at (one round trip per batch). */
+const pollBatch = 500;
+/** Changed intents the poll re-reads at once. */
+const loadConcurrency = 8;
 
 /** Settings of the waiters. */
 export interface WaitersOptions {
@@ -15,6 +20,11 @@ export interface WaitersOptions {
   pollIntervalMs: number;
   /** Read the intent's current state (the waiters settle from it). */
   load(intentId: string): Promise<IntentState>;
+  /**
+   * Which of these intents have an event after `seq` — one round trip for the whole batch. The poll
+   * re-reads only those.
+   */
+  changed(heads: ReadonlyArray<{ intentId: string; seq: number }>): Promise<string[]>;
   /**
    * Whether a change of this intent is being recorded and handed to the delivery hook right now: its
    * waiters are settled after the hook returned (by the engine, with {@link Waiters.check}), not before.
@@ -31,7 +41,16 @@ export interface WaitersOptions {
 export class Waiters {
   readonly #options: WaitersOptions;
   readonly #byTask = new Map<string, Set<Waiter>>();
+  /** How many tasks of each intent are waited for here. */
+  readonly #tasksOfIntent = new Map<string, number>();
+  /** The last `seq` seen of each intent someone waits on: the poll asks only whether it moved on. */
+  readonly #seen = new Map<string, number>();
   #pollTimer: NodeJS.Timeout | undefined;
+  /** The poll round in progress: a round never starts while the last one runs. */
+  #polling: Promise<void> | undefined;
+  #stopped = false;
+  /** Reads in progress (checks and poll rounds), which close() waits for. */
+  readonly #reading = new Set<Promise<void>>();
 
   constructor(options: WaitersOptions) {
     this.#options = options;
@@ -64,10 +83,19 @@ export class Waiters {
         signal?.removeEventListener('abort', onAbort);
         const set = this.#byTask.get(task.id);
         set?.delete(waiter);
-        if (set?.size === 0) this.#byTask.delete(task.id);
+        if (set?.size === 0) {
+          this.#byTask.delete(task.id);
+          const left = (this.#tasksOfIntent.get(task.intentId) ?? 1) - 1;
+          if (left > 0) this.#tasksOfIntent.set(task.intentId, left);
+          else {
+            this.#tasksOfIntent.delete(task.intentId);
+            this.#seen.delete(task.intentId);
+          }
+        }
         if (this.#byTask.size === 0) {
-          clearInterval(this.#pollTimer);
+          clearTimeout(this.#pollTimer);
           this.#pollTimer = undefined;
+          this.#seen.clear();
         }
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -75,11 +103,10 @@ export class Waiters {
       if (!set) {
         set = new Set();
         this.#byTask.set(task.id, set);
+        this.#tasksOfIntent.set(task.intentId, (this.#tasksOfIntent.get(task.intentId) ?? 0) + 1);
       }
       set.add(waiter);
-      // The slow poll is the safety net under the store's wake-ups; it also keeps the process alive
-      // while an agent waits.
-      this.#pollTimer ??= setInterval(() => void this.#poll(), this.#options.pollIntervalMs);
+      this.#armPoll();
       // The decision may have landed between reading the task and registering the waiter.
       void this.check(task.intentId);
     });
@@ -87,8 +114,7 @@ export class Waiters {
 
   /** Whether someone waits here for a task of this intent. */
   hasIntent(intentId: string): boolean {
-    for (const taskId of this.#byTask.keys()) if (intentIdOfTask(taskId) === intentId) return true;
-    return false;
+    return this.#tasksOfIntent.has(intentId);
   }
 
   /**
@@ -100,6 +126,8 @@ export class Waiters {
     for (const taskId of state.intent.taskIds) {
       const waiters = this.#byTask.get(taskId);
       if (!waiters) continue;
+      const seen = this.#seen.get(state.intent.id);
+      if (seen === undefined || seen < state.intent.seq) this.#seen.set(state.intent.id, state.intent.seq);
       const result = resultOf(state.tasks[taskId] as HumanTask);
       if (!result) continue;
       for (const waiter of [...waiters]) waiter.resolve(structuredClone(result));
@@ -107,27 +135,88 @@ export class Waiters {
   }
 
   /** Re-read an intent with waiters and settle them. */
-  async check(intentId: string): Promise<void> {
-    try {
-      this.settle(await this.#options.load(intentId));
-    } catch (error) {
-      // A store that is down now is retried by the next poll.
-      if (!StoreUnavailableError.isInstance(error)) this.#options.onError(error);
+  check(intentId: string): Promise<void> {
+    return this.#read(async () => {
+      try {
+        this.settle(await this.#options.load(intentId));
+      } catch (error) {
+        // A store that is down now is retried by the next poll.
+        if (!StoreUnavailableError.isInstance(error)) this.#options.onError(error);
+      }
+    });
+  }
+
+  /** Wait for the reads in progress (the engine closes; call after {@link rejectAll}). */
+  async close(): Promise<void> {
+    this.#stopped = true;
+    while (this.#reading.size > 0 || this.#polling) {
+      await Promise.all([...this.#reading, this.#polling]);
     }
+  }
+
+  #read(work: () => Promise<void>): Promise<void> {
+    const reading = work();
+    this.#reading.add(reading);
+    void reading.then(() => this.#reading.delete(reading));
+    return reading;
   }
 
   /** Reject every waiter (the engine closes). */
   rejectAll(error: () => unknown): void {
+    this.#stopped = true;
     for (const waiters of [...this.#byTask.values()]) {
       for (const waiter of [...waiters]) waiter.reject(error());
     }
     this.#byTask.clear();
-    clearInterval(this.#pollTimer);
+    this.#tasksOfIntent.clear();
+    this.#seen.clear();
+    clearTimeout(this.#pollTimer);
     this.#pollTimer = undefined;
   }
 
+  /**
+   * The slow poll is the safety net under the store's wake-ups; its timer also keeps the process
+   * alive while an agent waits. The next round is armed when the last one ends, so rounds never
+   * overlap however long one takes.
+   */
+  #armPoll(): void {
+    if (this.#pollTimer !== undefined || this.#polling !== undefined || this.#stopped) return;
+    this.#pollTimer = setTimeout(() => {
+      this.#pollTimer = undefined;
+      this.#polling = this.#poll().finally(() => {
+        this.#polling = undefined;
+        if (this.#byTask.size > 0) this.#armPoll();
+      });
+    }, this.#options.pollIntervalMs);
+  }
+
+  /**
+   * One round: ask in batches which waited intents moved past the `seq` last seen (one round trip per
+   * {@link pollBatch} intents, yielding between batches), then re-read only those, a few at a time.
+   */
   async #poll(): Promise<void> {
-    const intents = new Set([...this.#byTask.keys()].map((taskId) => intentIdOfTask(taskId) as string));
-    await Promise.all([...intents].map((intentId) => this.check(intentId)));
+    const heads = [...this.#tasksOfIntent.keys()].map((intentId) => ({
+      intentId,
+      seq: this.#seen.get(intentId) ?? 0,
+    }));
+    const changed: string[] = [];
+    for (let start = 0; start < heads.length && !this.#stopped; start += pollBatch) {
+      try {
+        changed.push(...(await this.#options.changed(heads.slice(start, start + pollBatch))));
+      } catch (error) {
+        // A store that is down now is tried again next round.
+        if (!StoreUnavailableError.isInstance(error)) this.#options.onError(error);
+        return;
+      }
+      await yieldIfLong();
+    }
+    const queue = changed.reverse();
+    const worker = async () => {
+      for (let intentId = queue.pop(); intentId !== undefined && !this.#stopped; intentId = queue.pop()) {
+        await this.check(intentId);
+        await yieldIfLong();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(loadConcurrency, queue.length) }, worker));
   }
 }

@@ -1,9 +1,13 @@
 import { HoldpointError } from './holdpoint-error.js';
 
+/** Operations that only read (or open or close a connection): a failure of one changed nothing. */
+const readingOperation =
+  /^(read|readClaims|indexRange|events|listTasks|getTask|audit\.|connect|open|close|sweep)\b/;
+
 /**
- * The store could not be reached or refused the operation. Nothing was half-written — the change was
- * recorded whole or not at all (the store may have applied it before the connection broke). Try the
- * same call again once the store is back (`retryable` is true).
+ * The store could not be reached or refused the operation. A failed read changed nothing; a failed
+ * write was recorded whole or not at all (the store may have applied it before the connection
+ * broke) — never half-way. Try the same call again once the store is back (`retryable` is true).
  */
 export class StoreUnavailableError extends HoldpointError {
   /** Which backend failed: `sqlite`, `redis`, `postgres`, `memory`. */
@@ -11,9 +15,12 @@ export class StoreUnavailableError extends HoldpointError {
 
   constructor(options: { store: string; operation: string; cause?: unknown }) {
     const reason = options.cause instanceof Error ? `: ${options.cause.message}` : '';
+    const effect = readingOperation.test(options.operation)
+      ? 'It failed while reading: no change was recorded. Retry once the store is reachable.'
+      : 'Nothing was half-written: the change was recorded whole or not at all. Retry once the store is reachable (a retried decision that did get recorded is answered with ALREADY_DECIDED).';
     super({
       code: 'STORE_UNAVAILABLE',
-      message: `The ${options.store} store failed during ${options.operation}${reason}. Nothing was half-written: the change was recorded whole or not at all. Retry once the store is reachable (a retried decision that did get recorded is answered with ALREADY_DECIDED).`,
+      message: `The ${options.store} store failed during ${options.operation}${reason}. ${effect}`,
       cause: options.cause,
       retryable: true,
     });

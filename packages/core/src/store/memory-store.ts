@@ -38,6 +38,9 @@ interface MemoryClaim {
 interface MemoryState {
   records: Map<unknown, unknown>;
   claims: Map<string, MemoryClaim>;
+  /** Names of the claims that are leases, and when they were last swept for lapsed ones. */
+  leases: Set<string>;
+  lastSweep: number;
   indexes: Map<string, SortedIndex>;
   /** One event per prefix; each backend listens on its own prefix. */
   messages: EventEmitter;
@@ -70,6 +73,8 @@ function newState(records: Map<unknown, unknown> = new Map()): MemoryState {
   const state: MemoryState = {
     records,
     claims: new Map(),
+    leases: new Set(),
+    lastSweep: 0,
     indexes: new Map(),
     messages,
     feeds: new Map(),
@@ -130,9 +135,12 @@ export class MemoryStore implements StoreBackend {
     this.#open('claim');
     const name = this.#key(key);
     const now = Date.now();
+    this.#sweep(now);
     const held = this.#state.claims.get(name);
     if (held !== undefined && (held.expires === undefined || held.expires > now)) return false;
     this.#state.claims.set(name, { value, expires: ttl === undefined ? undefined : now + ttl });
+    if (ttl === undefined) this.#state.leases.delete(name);
+    else this.#state.leases.add(name);
     return true;
   }
 
@@ -153,7 +161,24 @@ export class MemoryStore implements StoreBackend {
     checkValue(value, 'claim value');
     this.#open('releaseClaim');
     const name = this.#key(key);
-    if (this.#state.claims.get(name)?.value === value) this.#state.claims.delete(name);
+    if (this.#state.claims.get(name)?.value === value) {
+      this.#state.claims.delete(name);
+      this.#state.leases.delete(name);
+    }
+  }
+
+  /** Drop lapsed leases once a minute, as the SQL stores do: a long-lived process keeps only live ones. */
+  #sweep(now: number): void {
+    const state = this.#state;
+    if (now - state.lastSweep < 60_000) return;
+    state.lastSweep = now;
+    for (const name of state.leases) {
+      const expires = state.claims.get(name)?.expires;
+      if (expires === undefined || expires <= now) {
+        state.leases.delete(name);
+        if (expires !== undefined) state.claims.delete(name);
+      }
+    }
   }
 
   async indexAdd(index: string, entries: readonly IndexEntry[]): Promise<void> {

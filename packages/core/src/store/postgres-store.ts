@@ -42,6 +42,11 @@ const FEED_WAIT_MS = 1_000;
 const COUNTER_SLOTS = 16;
 /** A connection that cannot be made within this long fails the call instead of waiting. */
 const CONNECT_TIMEOUT_MS = 5_000;
+/** How often lapsed leases are deleted from the claims table, and how many at most each time. */
+const SWEEP_INTERVAL_MS = 60_000;
+const SWEEP_BATCH = 1_000;
+/** `close()` waits this long for queries in flight before it ends the pool and fails them. */
+const CLOSE_DRAIN_MS = 10_000;
 /** First wait before the listening connection is opened again after it dropped; doubles up to 5 s. */
 const LISTEN_RETRY_MS = 250;
 
@@ -168,6 +173,12 @@ export class PostgresStore implements StoreBackend {
   #listenRetryMs = LISTEN_RETRY_MS;
   #listenTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #lastSweep = 0;
+  /**
+   * Queries in flight, with the means to fail them: `pg.Pool.end()` never answers requests still
+   * queued for a connection, so close() waits for them, and fails those the server never answers.
+   */
+  readonly #inFlight = new Map<Promise<unknown>, (error: unknown) => void>();
 
   private constructor(options: {
     query: Query;
@@ -250,6 +261,7 @@ export class PostgresStore implements StoreBackend {
     checkKey(key, 'claim key');
     checkValue(value, 'claim value');
     const now = Date.now();
+    this.#sweep(now);
     // ON CONFLICT takes the existing row's lock and re-checks the WHERE on its latest version, so
     // of any number of concurrent callers exactly one inserts, or takes over a lapsed lease.
     const rows = await this.#run(
@@ -544,6 +556,13 @@ export class PostgresStore implements StoreBackend {
     const client = this.#listenClient;
     this.#listenClient = undefined;
     await client?.end().catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CLOSE_DRAIN_MS);
+    });
+    await Promise.race([Promise.all(this.#inFlight.keys()), late]);
+    clearTimeout(timer);
+    for (const fail of this.#inFlight.values()) fail(storeClosedError('postgres', 'close'));
     if (this.#ownsPool) await releasePool(this.#uri);
   }
 
@@ -580,6 +599,23 @@ export class PostgresStore implements StoreBackend {
       .catch(retry);
   }
 
+  /**
+   * Delete lapsed leases now and then (a batch at a time, found by their partial index), so the claims
+   * table holds only what may still matter: notification claims lapse after 7 days. Best effort, in
+   * the background: a lapsed lease counts as absent whether or not it is deleted yet.
+   */
+  #sweep(now: number): void {
+    if (now - this.#lastSweep < SWEEP_INTERVAL_MS) return;
+    this.#lastSweep = now;
+    this.#run(
+      'sweep',
+      // The outer condition is checked again on a row a concurrent claim just took over: kept.
+      `DELETE FROM ${this.#tables.claims} WHERE expires IS NOT NULL AND expires <= $1 AND key IN (
+         SELECT key FROM ${this.#tables.claims} WHERE expires IS NOT NULL AND expires <= $1 LIMIT ${SWEEP_BATCH})`,
+      [now],
+    ).catch(() => {});
+  }
+
   #key(key: string): string {
     return `${this.#prefix}:${key}`;
   }
@@ -590,10 +626,22 @@ export class PostgresStore implements StoreBackend {
 
   async #run(operation: string, sql: string, values: unknown[]): Promise<Record<string, unknown>[]> {
     this.#ensureOpen(operation);
+    let fail!: (error: unknown) => void;
+    const failed = new Promise<never>((_, reject) => {
+      fail = reject;
+    });
+    const query = this.#query(sql, values);
+    const settled = query.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#inFlight.set(settled, fail);
     try {
-      return await this.#query(sql, values);
+      return await Promise.race([query, failed]);
     } catch (error) {
       throw storeError('postgres', operation, error, postgresRefusal);
+    } finally {
+      this.#inFlight.delete(settled);
     }
   }
 }
@@ -626,6 +674,8 @@ async function createTables(query: Query, schema: string, keyvTable: string): Pr
       PRIMARY KEY (name, member)
     );
     CREATE INDEX IF NOT EXISTS holdpoint_index_by_score ON "${schema}".holdpoint_index (name, score, member);
+    CREATE INDEX IF NOT EXISTS holdpoint_claims_lapsing ON "${schema}".holdpoint_claims (expires)
+      WHERE expires IS NOT NULL;
   `);
 }
 

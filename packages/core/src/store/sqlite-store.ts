@@ -49,6 +49,7 @@ const SCHEMA = `
     value TEXT NOT NULL,
     expires INTEGER
   );
+  CREATE INDEX IF NOT EXISTS holdpoint_claims_lapsing ON holdpoint_claims (expires) WHERE expires IS NOT NULL;
   CREATE TABLE IF NOT EXISTS holdpoint_index (
     name TEXT NOT NULL,
     member TEXT NOT NULL,
@@ -122,7 +123,8 @@ export class SqliteStore implements StoreBackend {
   readonly kind = 'sqlite';
   readonly keyv: Keyv;
   readonly #db: DatabaseSync;
-  readonly #adapter: KeyvNodeSqlite | undefined;
+  /** Whether close() closes the connection: only when open() opened it, not for a Keyv passed in. */
+  readonly #ownsDatabase: boolean;
   readonly #prefix: string;
   /** The file, for messages. */
   readonly #location: string;
@@ -136,10 +138,10 @@ export class SqliteStore implements StoreBackend {
   #lastSweep = 0;
   #closed = false;
 
-  private constructor(options: { db: DatabaseSync; keyv: Keyv; adapter?: KeyvNodeSqlite; prefix: string }) {
+  private constructor(options: { db: DatabaseSync; keyv: Keyv; ownsDatabase: boolean; prefix: string }) {
     this.#db = options.db;
     this.keyv = options.keyv;
-    this.#adapter = options.adapter;
+    this.#ownsDatabase = options.ownsDatabase;
     this.#prefix = options.prefix;
     this.#location = this.#db.location() ?? ':memory:';
     this.#origin = connectionIds.get(this.#db) ?? randomUUID();
@@ -163,16 +165,17 @@ export class SqliteStore implements StoreBackend {
    * @throws {StoreUnavailableError} (retryable) when the file is busy or the disk fails: retry later.
    */
   static open(options: { location: string; prefix: string }): SqliteStore {
-    let adapter: KeyvNodeSqlite | undefined;
+    let db: DatabaseSync | undefined;
     try {
-      const db = openSqliteDatabase(options.location);
-      adapter = new KeyvNodeSqlite({ db });
+      db = openSqliteDatabase(options.location);
+      // The adapter is given the connection, so it does not close it: this store does, in close().
+      const adapter = new KeyvNodeSqlite({ db });
       const keyv = new Keyv({ store: adapter, namespace: options.prefix, throwOnErrors: true });
       // Errors are thrown to the caller (throwOnErrors); the listener keeps an emitted one from going unheard.
       keyv.on('error', () => {});
-      return new SqliteStore({ db, keyv, adapter, prefix: options.prefix });
+      return new SqliteStore({ db, keyv, ownsDatabase: true, prefix: options.prefix });
     } catch (error) {
-      if (adapter?.db.isOpen) adapter.db.close();
+      if (db?.isOpen) db.close();
       throw storeError('sqlite', 'open', error, (cause) => sqliteRefusal(cause, options.location));
     }
   }
@@ -181,7 +184,7 @@ export class SqliteStore implements StoreBackend {
   static fromKeyv(keyv: Keyv, prefix: string): SqliteStore {
     const adapter = keyv.store as KeyvNodeSqlite;
     try {
-      return new SqliteStore({ db: adapter.db, keyv, prefix });
+      return new SqliteStore({ db: adapter.db, keyv, ownsDatabase: false, prefix });
     } catch (error) {
       throw storeError('sqlite', 'open', error, (cause) =>
         sqliteRefusal(cause, adapter.db.isOpen ? (adapter.db.location() ?? ':memory:') : 'given'),
@@ -419,8 +422,11 @@ export class SqliteStore implements StoreBackend {
     this.#listeners.clear();
     this.#statements.clear();
     backendsByDatabase.get(this.#db)?.delete(this);
-    // The adapter is only ours when open() made it; a Keyv passed in keeps its connection.
-    if (this.#adapter !== undefined) await this.#adapter.disconnect();
+    // The connection is only ours when open() opened it; a Keyv passed in keeps its connection.
+    if (this.#ownsDatabase) {
+      await this.keyv.store.disconnect?.();
+      if (this.#db.isOpen) this.#db.close();
+    }
   }
 
   #startPolling(): void {
@@ -471,7 +477,11 @@ export class SqliteStore implements StoreBackend {
   #sweep(now: number): void {
     if (now - this.#lastSweep < SWEEP_INTERVAL_MS) return;
     this.#lastSweep = now;
-    this.#statement('DELETE FROM holdpoint_claims WHERE expires IS NOT NULL AND expires <= ?').run(now);
+    // A batch at a time, found by the partial index: the claims table also holds every audit event.
+    this.#statement(
+      `DELETE FROM holdpoint_claims WHERE key IN (
+         SELECT key FROM holdpoint_claims WHERE expires IS NOT NULL AND expires <= ? LIMIT 1000)`,
+    ).run(now);
   }
 
   #key(key: string): string {

@@ -1,0 +1,57 @@
+import { eventually } from '@holdpoint/test-services';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createStore } from '../src/store/create-store.js';
+import type { StoreBackend } from '../src/store/store-backend.js';
+import { engineFor } from './helpers/engine.js';
+
+const opened: StoreBackend[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((store) => store.close()));
+});
+
+describe('start-up with overdue timers', () => {
+  it('returns from createHoldpoint before the backlog has fired, and fires it in the background', async () => {
+    const spec = `memory://startup-${Math.random()}`;
+    const seeder = await engineFor(spec, { timers: false });
+    const tasks = await Promise.all(
+      Array.from({ length: 5 }, () => seeder.requestHuman({ assignee: 'ann@acme.test', timeout: 1 })),
+    );
+    await eventually(async () =>
+      expect(Date.now()).toBeGreaterThan(Date.parse(tasks[0]?.deadlineAt as string)),
+    );
+    // Firing a timer takes its lease first: held at a gate, the backlog cannot fire until it opens.
+    const store = await createStore(spec);
+    opened.push(store);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const gated: StoreBackend = {
+      kind: store.kind,
+      keyv: store.keyv,
+      claim: async (key, value, ttl) => {
+        if (key.startsWith('lease:timer:')) await gate;
+        return store.claim(key, value, ttl);
+      },
+      readClaims: (keys) => store.readClaims(keys),
+      releaseClaim: (key, value) => store.releaseClaim(key, value),
+      indexAdd: (index, entries) => store.indexAdd(index, entries),
+      indexRemove: (index, members) => store.indexRemove(index, members),
+      indexRange: (index, options) => store.indexRange(index, options),
+      appendEvent: (key, value, feed, writes) => store.appendEvent(key, value, feed, writes),
+      readFeed: (options) => store.readFeed(options),
+      feedHead: () => store.feedHead(),
+      readCounters: (counters) => store.readCounters(counters),
+      publish: (message) => store.publish(message),
+      subscribe: (listener) => store.subscribe(listener),
+      close: () => store.close(),
+    };
+    const hp = await engineFor('unused', { store: gated });
+    // Returned with the whole backlog still due.
+    for (const task of tasks) expect((await hp.getTask(task.id)).status).toBe('pending');
+    open();
+    await eventually(async () => {
+      for (const task of tasks) expect((await hp.getTask(task.id)).status).toBe('timed_out');
+    });
+  });
+});
