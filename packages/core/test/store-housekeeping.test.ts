@@ -69,7 +69,7 @@ describe.each(storeCases.filter((storeCase) => storeCase.name === 'sqlite' || st
 describe('the message of a store failure', () => {
   it('says a failed read changed nothing, and a failed write was recorded whole or not at all', async () => {
     const store = await open('memory://');
-    const failing = (operation: 'readClaims' | 'claim'): StoreBackend => {
+    const failing = (operation: 'readClaims' | 'appendEvent'): StoreBackend => {
       const broken: StoreBackend = {
         kind: store.kind,
         keyv: store.keyv,
@@ -99,7 +99,8 @@ describe('the message of a store failure', () => {
     expect(read.message).toContain('It failed while reading: no change was recorded.');
     expect(read.message).not.toContain('half-written');
 
-    const writer = await createHoldpoint({ store: failing('claim'), timers: false });
+    // An event is written by appendEvent (the claim with its feed entry and list entries).
+    const writer = await createHoldpoint({ store: failing('appendEvent'), timers: false });
     const write = await errorOf(writer.submit({ type: 'report' }));
     await writer.close();
     expect(write.code).toBe('STORE_UNAVAILABLE');
