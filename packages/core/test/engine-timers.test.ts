@@ -34,6 +34,8 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     await advance(47 * hour);
     expect((await hp.getTask(task.id)).status).toBe('pending');
     await advance(1 * hour + 1);
+    // The round that fires the deadline may be armed after the clock moved: run due timers until then.
+    await eventually(async () => expect((await hp.getTask(task.id)).status).toBe('timed_out'));
     await expect(waiting).resolves.toMatchObject({ status: 'timed_out', decidedBy: 'policy', actor: null });
     expect((await hp.getIntent(task.intentId)).status).toBe('TIMED_OUT');
     const events = await auditEvents(hp, task.intentId);
@@ -54,6 +56,7 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     });
     const task = await eventuallyTask(hp, 'ann@acme.test');
     await advance(hour + 1);
+    await eventually(async () => expect((await hp.getTask(task.id)).status).toBe('decided'));
     await expect(waiting).resolves.toMatchObject({
       status: 'decided',
       outcome,
@@ -115,6 +118,7 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     await advance(1);
     await eventually(async () => expect((await hp.getTask(task.id)).escalationLevel).toBe(2));
     await advance(hour);
+    await eventually(async () => expect((await hp.getTask(task.id)).status).toBe('decided'));
     await expect(waiting).resolves.toMatchObject({ outcome: 'rejected', decidedBy: 'policy' });
     // A waiter on the engine that recorded the decision resumes after the hook was called for it.
     expect(delivered.map((notification) => notification.type)).toEqual([
