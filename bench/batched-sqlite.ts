@@ -37,6 +37,10 @@ export async function openBatchedSqliteBackend(file: string, prefix: string): Pr
     indexAdd: (index, entries) => batched(() => inner.indexAdd(index, entries)),
     indexRemove: (index, members) => batched(() => inner.indexRemove(index, members)),
     indexRange: (index, options) => inner.indexRange(index, options),
+    appendEvent: (key, value, feed, writes) => batched(() => inner.appendEvent(key, value, feed, writes)),
+    readFeed: (options) => inner.readFeed(options),
+    feedHead: () => inner.feedHead(),
+    readCounters: (counters) => inner.readCounters(counters),
     publish: (message) => batched(() => inner.publish(message)),
     subscribe: (listener) => inner.subscribe(listener),
     close: async () => {

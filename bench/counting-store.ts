@@ -5,11 +5,15 @@ import type Keyv from 'keyv';
 /** The store operations a lifecycle can cost, each one round trip to the store. */
 export const operationNames = [
   'claim',
+  'appendEvent',
   'readClaims',
   'releaseClaim',
   'indexAdd',
   'indexRemove',
   'indexRange',
+  'readFeed',
+  'feedHead',
+  'readCounters',
   'publish',
   'keyv.get',
   'keyv.getMany',
@@ -23,6 +27,7 @@ export type OperationName = (typeof operationNames)[number];
 /** Which operations change the store (a durable write) and which only read it. */
 export const writeOperations: ReadonlySet<OperationName> = new Set([
   'claim',
+  'appendEvent',
   'releaseClaim',
   'indexAdd',
   'indexRemove',
@@ -160,6 +165,11 @@ export function observedStore(inner: StoreBackend, observe: StoreObserver): Stor
       call('indexRemove', index.length + membersSize(members), () => inner.indexRemove(index, members)),
     indexRange: (index: string, options: IndexRangeOptions) =>
       call('indexRange', options.limit, () => inner.indexRange(index, options)),
+    appendEvent: (key, value, feed, writes) =>
+      call('appendEvent', key.length + value.length, () => inner.appendEvent(key, value, feed, writes)),
+    readFeed: (options) => call('readFeed', options.limit, () => inner.readFeed(options)),
+    feedHead: () => call('feedHead', 0, () => inner.feedHead()),
+    readCounters: (counters) => call('readCounters', counters.length, () => inner.readCounters(counters)),
     publish: (message: string) => call('publish', message.length, () => inner.publish(message)),
     subscribe: (listener: (message: string) => void) => inner.subscribe(listener),
     close: () => inner.close(),

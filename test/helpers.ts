@@ -175,11 +175,7 @@ export function readJsonLines(file: string): Array<Record<string, unknown>> {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
-/**
- * The tasks `listTasks` returns, as a list: the engine returns a list now and a page
- * (`{ tasks, cursor }`) after issue 6's next step — the one place these tests name that shape.
- */
+/** The first page of tasks `listTasks` returns (`{ tasks, cursor }`), as a list. */
 export async function taskList(hp: Holdpoint, options?: ListTasksOptions): Promise<HumanTask[]> {
-  const listed: unknown = await hp.listTasks(options);
-  return Array.isArray(listed) ? (listed as HumanTask[]) : (listed as { tasks: HumanTask[] }).tasks;
+  return (await hp.listTasks(options)).tasks;
 }

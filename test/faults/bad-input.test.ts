@@ -425,7 +425,7 @@ async function state(hp: Holdpoint, options: { withoutRefusals?: boolean } = {})
     if (page.events.length < 1_000 || page.cursor === undefined) break;
     since = page.cursor;
   }
-  const tasks = await hp.listTasks({ limit: 10_000 });
+  const { tasks } = await hp.listTasks({ limit: 10_000 });
   const intentIds = [...new Set(events.map((entry) => entry.slice(0, entry.indexOf(':'))))].sort();
   // A recorded refusal moves only its intent's seq on.
   const intents = (await Promise.all(intentIds.map((id) => hp.getIntent(id)))).map(({ seq, ...intent }) =>

@@ -234,7 +234,7 @@ describe.runIf(storeSelected('sqlite'))('a worker SIGKILLed at random points on 
       if (claims[position]) lostDeliveries++;
       else undelivered++;
     });
-    const listed = await hp.listTasks({ limit: 10_000 });
+    const { tasks: listed } = await hp.listTasks({ limit: 10_000 });
     expect(
       listed.map((task) => task.id).sort(),
       'the store holds exactly the tasks the workers started',

@@ -282,7 +282,7 @@ describe.each(services)('a fleet of engines on one %s store', (service: ServiceN
     // The killed engine had at most the deliveries of its 8 workers and its timer loop in flight.
     expect(lostInKill).toBeLessThanOrEqual(9);
     // Nothing outside the plan was created: the store lists exactly the planned tasks.
-    const listed = await hp.listTasks({ limit: 10_000 });
+    const { tasks: listed } = await hp.listTasks({ limit: 10_000 });
     expect(listed.map((task) => task.id).sort()).toEqual([...tasks.values()].sort());
   }, 150_000);
 });

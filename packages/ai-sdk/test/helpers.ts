@@ -161,7 +161,7 @@ export function engines(): () => Promise<Holdpoint> {
 
 /** Tasks, newest first (all, or those with `status`). The one place that knows the shape of listTasks. */
 export async function tasksOf(hp: Holdpoint, status?: HumanTask['status']): Promise<HumanTask[]> {
-  return hp.listTasks(status === undefined ? {} : { status });
+  return (await hp.listTasks(status === undefined ? {} : { status })).tasks;
 }
 
 /** Pending tasks, newest first. */

@@ -2,6 +2,7 @@ import type { AuditEvent } from './audit/audit-event.js';
 import type { AuditVerification, VerifyOptions } from './audit/audit-export.js';
 import type { DecideInput, NoteTaskInput, RequestHumanOptions, SubmitOptions } from './engine/options.js';
 import type { Actor, HumanResult, HumanTask, Intent, TaskStatus } from './model.js';
+import type { TaskType } from './task-types.js';
 
 /** Options of {@link Holdpoint.waitForHuman}: those of `requestHuman`, and a signal to stop waiting. */
 export interface WaitForHumanOptions extends RequestHumanOptions {
@@ -41,29 +42,85 @@ export interface CancelTaskOptions {
   actor?: string | Actor;
 }
 
-/** Options of {@link Holdpoint.listTasks}. */
+/**
+ * Options of {@link Holdpoint.listTasks}. Filters combine; each list is read from its own index
+ * (status, assignee, assignee and status, type, type and status, the deadlines for `overdue`, and an
+ * intent's own tasks), so a page costs the same however many other tasks the store holds. A
+ * combination without an index of its own (e.g. `assignee` with `type`) reads the assignee's list and
+ * checks the rest per task: still exact, but it reads past the tasks it leaves out.
+ *
+ * @example
+ * let page = await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending', limit: 50 });
+ * while (page.cursor) page = await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending', limit: 50, cursor: page.cursor });
+ */
 export interface ListTasksOptions {
   /** Only tasks this person is (or, without `status: 'pending'`, was) assigned to. */
   assignee?: string;
   /** Only tasks in this status. */
   status?: TaskStatus;
+  /** Only the tasks of this intent. */
+  intentId?: string;
+  /** Only tasks of this type. */
+  type?: TaskType;
+  /**
+   * `true`: only pending tasks past their deadline, most overdue first (instead of newest first).
+   * `false`: only tasks that are not.
+   */
+  overdue?: boolean;
   /** At most this many tasks, 1 to 10,000. @default 100 */
   limit?: number;
+  /** The `cursor` of the previous page, with the same filters: read on after it. */
+  cursor?: string;
 }
 
-/** Options of {@link Holdpoint.events}. */
+/** A page of {@link Holdpoint.listTasks}. */
+export interface TaskPage {
+  /** Newest first (most overdue first with `overdue: true`). */
+  tasks: HumanTask[];
+  /** Pass as `cursor` (with the same filters) for the next page; absent when none follows. */
+  cursor?: string;
+}
+
+/** Options of {@link Holdpoint.taskCounts}. */
+export interface TaskCountsOptions {
+  /** Count the tasks this person is (pending) or was (other statuses) assigned to. */
+  assignee?: string;
+}
+
+/** How many tasks are in each status, and in all. */
+export type TaskCounts = Record<TaskStatus, number> & { total: number };
+
+/** Options of {@link Holdpoint.events}. Filters combine. */
 export interface EventsOptions {
-  /** A cursor from a previous page: read the events after it. @default the start of the feed */
+  /**
+   * A cursor from a previous page or entry: read the events after it. `'now'`: read nothing, and
+   * return the cursor of the newest event (to follow only what comes next). @default the start of the feed
+   */
   since?: string;
   /** At most this many events, 1 to 1,000. @default 100 */
   limit?: number;
+  /** Only the events of this intent. */
+  intentId?: string;
+  /** Only the events of this task. */
+  taskId?: string;
+  /** Only the events of tasks this person was assigned to when the event was recorded. */
+  assignee?: string;
+}
+
+/** One event of the feed, with the cursor that reads on after it (an SSE `id`, say). */
+export interface FeedEntry {
+  cursor: string;
+  event: AuditEvent;
 }
 
 /** A page of the event feed. */
 export interface EventPage {
+  /** The page's events, in feed order. */
   events: AuditEvent[];
-  /** Pass as `since` to read on; absent when no event was read. */
-  cursor?: string;
+  /** The same events, each with its own cursor. */
+  entries: FeedEntry[];
+  /** Pass as `since` to read on (after the last entry, or where this read started when it found none). */
+  cursor: string;
 }
 
 export type { VerifyOptions };
@@ -124,8 +181,14 @@ export interface Holdpoint {
   waitForHuman(options: WaitForHumanOptions): Promise<HumanResult>;
   /** The task with this id. @throws NotFoundError */
   getTask(taskId: string): Promise<HumanTask>;
-  /** Tasks, newest first, optionally only those of one assignee or status; read from an index, not every record. */
-  listTasks(options?: ListTasksOptions): Promise<HumanTask[]>;
+  /**
+   * A page of tasks, newest first, filtered by status, assignee, intent, type or `overdue` — each
+   * read from its own index, exact however many other tasks the store holds. Pass `cursor` on for
+   * the next page. @throws ValidationError (a bad filter or a cursor that is not one)
+   */
+  listTasks(options?: ListTasksOptions): Promise<TaskPage>;
+  /** How many tasks are in each status — in all, or of one assignee — read from counters, not by counting. */
+  taskCounts(options?: TaskCountsOptions): Promise<TaskCounts>;
   /**
    * Record a human's decision. Refused — and nothing changes — when the task is already decided
    * (`ALREADY_DECIDED`), the actor is not a current assignee (`NOT_ASSIGNED`), the version the human
@@ -152,7 +215,14 @@ export interface Holdpoint {
    * wake-ups, by others. Returns the function that stops listening.
    */
   subscribe(listener: (event: AuditEvent) => void): () => void;
-  /** Read the event feed of all intents, from after `since` (a cursor from a previous page). */
+  /**
+   * Read the event feed of all intents (or of one intent, task or assignee) after `since`. The feed
+   * holds every recorded event exactly once, written in the event's own store transaction; a cursor
+   * never skips an event and never returns one twice, with any number of engines writing.
+   * Order: the order events became readable in the store, so one intent's events are in chain order;
+   * events of different intents recorded at the same time may come in either order.
+   * @throws ValidationError (a `since` that is not a cursor of this store's feed)
+   */
   events(options?: EventsOptions): Promise<EventPage>;
   /** Audit trail export and verification. */
   readonly audit: HoldpointAudit;

@@ -35,9 +35,13 @@ export type {
   EventPage,
   EventsOptions,
   FailOptions,
+  FeedEntry,
   Holdpoint,
   HoldpointAudit,
   ListTasksOptions,
+  TaskCounts,
+  TaskCountsOptions,
+  TaskPage,
   VerifyOptions,
   WaitForHumanOptions,
 } from './holdpoint.js';
@@ -56,5 +60,13 @@ export type {
 } from './model.js';
 export { type CreateStoreOptions, createStore } from './store/create-store.js';
 export { KeyvNodeSqlite, type KeyvNodeSqliteOptions } from './store/keyv-node-sqlite.js';
-export type { IndexEntry, IndexRangeOptions, StoreBackend } from './store/store-backend.js';
+export type {
+  EventWrites,
+  FeedEntryRef,
+  FeedReadOptions,
+  FeedRecord,
+  IndexEntry,
+  IndexRangeOptions,
+  StoreBackend,
+} from './store/store-backend.js';
 export { type TaskType, taskTypeRules, taskTypes } from './task-types.js';

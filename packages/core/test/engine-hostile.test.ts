@@ -24,7 +24,7 @@ const hour = 3_600_000;
 /** Everything a refused call must leave alone: every event and every task, as the store holds them. */
 async function snapshot(hp: Holdpoint): Promise<string> {
   const page = await hp.events({ limit: 1_000 });
-  const tasks = await hp.listTasks({ limit: 10_000 });
+  const { tasks } = await hp.listTasks({ limit: 10_000 });
   return JSON.stringify([page.events.map((event) => event.hash).sort(), tasks.map((task) => task.id).sort()]);
 }
 
@@ -39,6 +39,10 @@ function wrap(store: StoreBackend, overrides: Partial<StoreBackend>): StoreBacke
     indexAdd: (index, entries) => store.indexAdd(index, entries),
     indexRemove: (index, members) => store.indexRemove(index, members),
     indexRange: (index, options) => store.indexRange(index, options),
+    appendEvent: (key, value, feed, writes) => store.appendEvent(key, value, feed, writes),
+    readFeed: (options) => store.readFeed(options),
+    feedHead: () => store.feedHead(),
+    readCounters: (counters) => store.readCounters(counters),
     publish: (message) => store.publish(message),
     subscribe: (listener) => store.subscribe(listener),
     close: () => store.close(),
@@ -117,7 +121,9 @@ describe.each(storeCases)('the engine under hostile input on $name', (storeCase)
       escalateTo: [{ assignee: `${'b'.repeat(310)}@acme.test`, timeout: '2h' }],
       timeout: '1h',
     });
-    expect((await hp.listTasks({ assignee: longest })).map((listed) => listed.id)).toEqual([accepted.id]);
+    expect((await hp.listTasks({ assignee: longest })).tasks.map((listed) => listed.id)).toEqual([
+      accepted.id,
+    ]);
   });
 
   it('stores NUL and control characters inside text and JSON as they were given', async () => {
@@ -427,13 +433,13 @@ describe.each(storeCases)('timers under hostile conditions on $name (fake clock)
     await storeCase.ready();
     const store = await createStore(storeCase.spec());
     opened.push(store);
-    // The store refuses the delegate's index entry for good, as PostgreSQL refuses an index row
-    // that is too large: the escalation can never be written.
+    // The store refuses the delegate's list entry for good, as PostgreSQL refuses an index row
+    // that is too large: the escalation (written with its list entries) can never be recorded.
     const refusing = wrap(store, {
-      indexAdd: (index, entries) =>
-        index.includes('deputy@')
+      appendEvent: (key, value, feed, writes) =>
+        writes?.indexAdd?.some((entry) => entry.index.includes('deputy@'))
           ? Promise.reject(new ValidationError({ field: 'store', message: 'the index row is too large' }))
-          : store.indexAdd(index, entries),
+          : store.appendEvent(key, value, feed, writes),
     });
     const hp = await engineFor('unused', { store: refusing, pollInterval: '24h' });
     const task = await hp.requestHuman({ assignee: ann, timeout: '1h', escalateTo: 'deputy@acme.test' });
@@ -479,12 +485,12 @@ describe.each(storeCases)('timers under hostile conditions on $name (fake clock)
     });
     let dueReads = 0;
     const slow = wrap(store, {
-      claim: async (key, value, ttl) => {
-        if (key.startsWith('ev:') && value.includes('"type":"task-created"')) {
+      appendEvent: async (key, value, feed, writes) => {
+        if (value.includes('"type":"task-created"')) {
           reached();
           await released;
         }
-        return store.claim(key, value, ttl);
+        return store.appendEvent(key, value, feed, writes);
       },
       indexRange: (index, options) => {
         if (index === 'due' && options.max !== undefined) dueReads++;
@@ -509,10 +515,10 @@ describe.each(storeCases)('timers under hostile conditions on $name (fake clock)
     const store = await createStore(storeCase.spec());
     opened.push(store);
     const refusing = wrap(store, {
-      claim: (key, value, ttl) =>
-        key.startsWith('ev:') && value.includes('"type":"task-created"')
+      appendEvent: (key, value, feed, writes) =>
+        value.includes('"type":"task-created"')
           ? Promise.reject(new Error('connection reset'))
-          : store.claim(key, value, ttl),
+          : store.appendEvent(key, value, feed, writes),
     });
     const hp = await engineFor('unused', { store: refusing, pollInterval: '1s' });
     const intent = await hp.submit({ type: 'never-asked' });

@@ -222,10 +222,10 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
       idempotencyKey: `w-${intent.id}`,
     });
     await eventually(async () =>
-      expect(await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' })).not.toEqual([]),
+      expect((await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' })).tasks).not.toEqual([]),
     );
     expect((await hp.getIntent(intent.id)).status).toBe('WAITING');
-    const [task] = await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' });
+    const [task] = (await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' })).tasks;
     await hp.decide(task!.id, { outcome: 'approved', actor: 'ann@acme.test' });
     await expect(waiting).resolves.toMatchObject({
       status: 'decided',
@@ -241,7 +241,7 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     });
     controller.abort(new Error('user pressed Ctrl-C'));
     await expect(aborted).rejects.toThrow('user pressed Ctrl-C');
-    const [left] = await hp.listTasks({ assignee: 'bob@acme.test' });
+    const [left] = (await hp.listTasks({ assignee: 'bob@acme.test' })).tasks;
     expect(left?.status).toBe('pending');
     await hp.decide(left!.id, { outcome: 'approved', actor: 'bob@acme.test' });
     await expect(
@@ -320,7 +320,7 @@ describe.each(storeCases)('engine rules on $name', (storeCase) => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     const third = await hp.requestHuman({ assignee: 'ann@acme.test', title: 'third' });
     await hp.decide(second.id, { outcome: 'approved', actor: 'bob@acme.test' });
-    const ids = (tasks: Array<{ id: string }>) => tasks.map((task) => task.id);
+    const ids = (page: { tasks: Array<{ id: string }> }) => page.tasks.map((task) => task.id);
     expect(ids(await hp.listTasks({ assignee: 'ann@acme.test' }))).toEqual([third.id, second.id, first.id]);
     expect(ids(await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' }))).toEqual([
       third.id,

@@ -111,7 +111,7 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     await eventually(async () => expect((await hp.getTask(task.id)).escalationLevel).toBe(1));
     expect((await hp.getTask(task.id)).assignees).toEqual(['cfo@acme.test', 'deputy@acme.test']);
     expect(
-      (await hp.listTasks({ assignee: 'deputy@acme.test', status: 'pending' })).map((t) => t.id),
+      (await hp.listTasks({ assignee: 'deputy@acme.test', status: 'pending' })).tasks.map((t) => t.id),
     ).toEqual([task.id]);
     await advance(2 * hour - 1);
     expect((await hp.getTask(task.id)).escalationLevel).toBe(1);
@@ -197,7 +197,7 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
 
 function eventuallyTask(hp: Holdpoint, assignee: string): Promise<HumanTask> {
   return eventually(async () => {
-    const [found] = await hp.listTasks({ assignee });
+    const [found] = (await hp.listTasks({ assignee })).tasks;
     expect(found).toBeDefined();
     return found as HumanTask;
   });

@@ -43,6 +43,10 @@ async function deafStore(spec: string) {
     indexAdd: (index, entries) => store.indexAdd(index, entries),
     indexRemove: (index, members) => store.indexRemove(index, members),
     indexRange: (index, options) => store.indexRange(index, options),
+    appendEvent: (key, value, feed, writes) => store.appendEvent(key, value, feed, writes),
+    readFeed: (options) => store.readFeed(options),
+    feedHead: () => store.feedHead(),
+    readCounters: (counters) => store.readCounters(counters),
     publish: (message) => store.publish(message),
     subscribe: () => () => {},
     close: () => store.close(),
@@ -77,7 +81,7 @@ describe('the waiters’ safety-net poll', () => {
         .catch(() => {}),
     );
     await settle();
-    const [first] = await human.listTasks({ status: 'pending', limit: 1 });
+    const [first] = (await human.listTasks({ status: 'pending', limit: 1 })).tasks;
     expect(first).toBeDefined();
 
     counts.reads = 0;

@@ -239,4 +239,94 @@ describe.each(storeCases)('StoreBackend contract on $name', (storeCase) => {
     expect(await first.keyv.set('after-close', 1)).toBe(true);
     await expect(second.claim('after-close', 'y')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
   });
+
+  it('appends an event with its feed entry, list entries and counters, all or nothing', async () => {
+    const [first, second] = await pair();
+    const writes = {
+      indexAdd: [
+        { index: 'list:all', member: 't1', score: -5 },
+        { index: 'list:status:pending', member: 't1', score: -5 },
+      ],
+      counters: [
+        { counter: 'count:pending', delta: 1 },
+        { counter: 'count:pending', delta: 1 },
+      ],
+    };
+    const feed = { intentId: 'int_a', seq: 1, taskId: 't1', assignees: ['ann', 'ann', 'bob'] };
+    expect(await first.appendEvent('ev:int_a:1', '{"n":1}', feed, writes)).toBe(true);
+    // The loser writes nothing: no second feed entry, no index change, no count.
+    expect(
+      await second.appendEvent('ev:int_a:1', '{"n":2}', feed, {
+        indexAdd: [{ index: 'list:all', member: 'lost', score: 0 }],
+        counters: [{ counter: 'count:pending', delta: 5 }],
+      }),
+    ).toBe(false);
+    expect(await second.readClaims(['ev:int_a:1'])).toEqual(['{"n":1}']);
+    expect((await second.indexRange('list:all', { limit: 10 })).map((entry) => entry.member)).toEqual(['t1']);
+    expect(await second.readCounters(['count:pending', 'count:never'])).toEqual([2, 0]);
+    expect(
+      await first.appendEvent(
+        'ev:int_a:2',
+        '{"n":3}',
+        { intentId: 'int_a', seq: 2, assignees: [] },
+        {
+          indexRemove: [{ index: 'list:status:pending', member: 't1' }],
+          counters: [{ counter: 'count:pending', delta: -1 }],
+        },
+      ),
+    ).toBe(true);
+    expect(
+      await first.appendEvent('ev:int_b:1', '{"n":4}', { intentId: 'int_b', seq: 1, assignees: ['bob'] }),
+    ).toBe(true);
+    expect(await second.indexRange('list:status:pending', { limit: 10 })).toEqual([]);
+    expect(await second.readCounters(['count:pending'])).toEqual([1]);
+
+    // On PostgreSQL an entry is readable once every older transaction on the server has ended.
+    const all = await eventually(async () => {
+      const read = await second.readFeed({ limit: 10 });
+      expect(read.map((entry) => `${entry.intentId}:${entry.seq}`)).toEqual([
+        'int_a:1',
+        'int_a:2',
+        'int_b:1',
+      ]);
+      return read;
+    });
+    expect(await second.feedHead()).toBe(all[2]?.position);
+    const after = await first.readFeed({ limit: 10, after: all[0]?.position as string });
+    expect(after.map((entry) => entry.position)).toEqual([all[1]?.position, all[2]?.position]);
+    expect((await first.readFeed({ limit: 10, intentId: 'int_a' })).map((entry) => entry.seq)).toEqual([
+      1, 2,
+    ]);
+    expect((await first.readFeed({ limit: 10, taskId: 't1' })).map((entry) => entry.seq)).toEqual([1]);
+    expect((await first.readFeed({ limit: 10, assignee: 'bob' })).map((entry) => entry.intentId)).toEqual([
+      'int_a',
+      'int_b',
+    ]);
+    expect(await first.readFeed({ limit: 10, assignee: 'ann', intentId: 'int_b' })).toEqual([]);
+    expect(await first.readFeed({ limit: 1, after: all[2]?.position as string })).toEqual([]);
+    await expect(first.readFeed({ limit: 1, after: 'x' })).rejects.toMatchObject({ code: 'VALIDATION' });
+  });
+
+  it('reads an index after a (score, member) keyset cursor, whether or not the member is still there', async () => {
+    const [store] = await pair();
+    await store.indexAdd('ties', [
+      { member: 'a', score: 1 },
+      { member: 'b', score: 1 },
+      { member: 'c', score: 1 },
+      { member: 'd', score: 2 },
+      { member: 'e', score: 3 },
+    ]);
+    const members = async (options: Parameters<StoreBackend['indexRange']>[1]) =>
+      (await store.indexRange('ties', options)).map((entry) => entry.member);
+    expect(await members({ limit: 10, after: { score: 1, member: 'a' } })).toEqual(['b', 'c', 'd', 'e']);
+    expect(await members({ limit: 2, after: { score: 1, member: 'b' } })).toEqual(['c', 'd']);
+    // Not in the index (any more): the entries after where it would be.
+    expect(await members({ limit: 10, after: { score: 1, member: 'bb' } })).toEqual(['c', 'd', 'e']);
+    expect(await members({ limit: 10, after: { score: 0, member: 'z' } })).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(await members({ limit: 10, after: { score: 1, member: 'c' }, max: 2 })).toEqual(['d']);
+    expect(await members({ limit: 10, after: { score: 0, member: 'a' }, min: 2 })).toEqual(['d', 'e']);
+    expect(await members({ limit: 10, after: { score: 3, member: 'e' } })).toEqual([]);
+    // The index is as it was.
+    expect(await members({ limit: 10 })).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
 });

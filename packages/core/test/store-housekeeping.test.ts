@@ -69,7 +69,7 @@ describe.each(storeCases.filter((storeCase) => storeCase.name === 'sqlite' || st
 describe('the message of a store failure', () => {
   it('says a failed read changed nothing, and a failed write was recorded whole or not at all', async () => {
     const store = await open('memory://');
-    const failing = (operation: 'readClaims' | 'claim'): StoreBackend => {
+    const failing = (operation: 'readClaims' | 'appendEvent'): StoreBackend => {
       const broken: StoreBackend = {
         kind: store.kind,
         keyv: store.keyv,
@@ -79,6 +79,10 @@ describe('the message of a store failure', () => {
         indexAdd: (index, entries) => store.indexAdd(index, entries),
         indexRemove: (index, members) => store.indexRemove(index, members),
         indexRange: (index, options) => store.indexRange(index, options),
+        appendEvent: (key, value, feed, writes) => store.appendEvent(key, value, feed, writes),
+        readFeed: (options) => store.readFeed(options),
+        feedHead: () => store.feedHead(),
+        readCounters: (counters) => store.readCounters(counters),
         publish: (message) => store.publish(message),
         subscribe: (listener) => store.subscribe(listener),
         close: () => store.close(),
@@ -95,7 +99,8 @@ describe('the message of a store failure', () => {
     expect(read.message).toContain('It failed while reading: no change was recorded.');
     expect(read.message).not.toContain('half-written');
 
-    const writer = await createHoldpoint({ store: failing('claim'), timers: false });
+    // An event is written by appendEvent (the claim with its feed entry and list entries).
+    const writer = await createHoldpoint({ store: failing('appendEvent'), timers: false });
     const write = await errorOf(writer.submit({ type: 'report' }));
     await writer.close();
     expect(write.code).toBe('STORE_UNAVAILABLE');

@@ -1,5 +1,5 @@
-// The one place that knows the engine's shape: what the tools ask of it, and how the engine of
-// today answers `list_human_tasks`.
+// The one place that knows the engine's shape: what the tools ask of it, and how the engine
+// answers `list_human_tasks`.
 import type {
   Actor,
   DecideInput,
@@ -56,65 +56,13 @@ export interface McpTaskAccess {
   cancelTask(taskId: string, options?: { reason?: string }): Promise<HumanTask>;
 }
 
-/** How many tasks the engine's list is read to, at most, for the filters it cannot apply itself. */
-export const listWindow = 10_000;
-
-function overdue(task: HumanTask, now: number): boolean {
-  return task.status === 'pending' && task.deadlineAt !== undefined && Date.parse(task.deadlineAt) < now;
-}
-
-/** A cursor of {@link listTaskPage}: `<createdAt ms>|<task id>`; anything else reads from the start. */
-function parseCursor(cursor: string): { createdMs: number; id: string } {
-  const bar = cursor.indexOf('|');
-  const createdMs = Number(cursor.slice(0, bar));
-  return bar > 0 && Number.isFinite(createdMs)
-    ? { createdMs, id: cursor.slice(bar + 1) }
-    : { createdMs: Number.POSITIVE_INFINITY, id: '' };
-}
-
 /**
- * List tasks with the engine's public `listTasks`. It answers `assignee` and `status` from its
- * indexes; `intentId`, `type` and `overdue` it cannot filter yet, so they are applied here to the
- * newest {@link listWindow} tasks it returns for the rest of the filter. The cursor names the last
- * task of the page (its creation time and id): the next page starts after it, so tasks created
- * meanwhile do not shift it.
+ * List tasks with the engine's `listTasks`, which answers every filter from its own index with a
+ * cursor of its own (opaque; a cursor that is not one is refused with `VALIDATION`). Twenty per page
+ * unless `limit` says otherwise.
  */
 export async function listTaskPage(hp: Holdpoint, filter: TaskFilter): Promise<TaskPage> {
-  const limit = filter.limit ?? 20;
-  const narrowed =
-    filter.intentId !== undefined ||
-    filter.type !== undefined ||
-    filter.overdue !== undefined ||
-    filter.cursor !== undefined;
-  const read = await hp.listTasks({
-    ...(filter.assignee === undefined ? {} : { assignee: filter.assignee }),
-    ...(filter.status === undefined ? {} : { status: filter.status }),
-    limit: narrowed ? listWindow : limit + 1,
-  });
-  let start = 0;
-  if (filter.cursor !== undefined) {
-    const { createdMs, id } = parseCursor(filter.cursor);
-    const at = read.findIndex((task) => task.id === id);
-    // The task the cursor names left this list (it ended, under a status filter): read on from the
-    // tasks created before it.
-    start = at >= 0 ? at + 1 : read.findIndex((task) => Date.parse(task.createdAt) < createdMs);
-    if (start < 0) start = read.length;
-  }
-  const now = Date.now();
-  const matching: HumanTask[] = [];
-  let more = false;
-  for (const task of read.slice(start)) {
-    if (filter.intentId !== undefined && task.intentId !== filter.intentId) continue;
-    if (filter.type !== undefined && task.type !== filter.type) continue;
-    if (filter.overdue !== undefined && overdue(task, now) !== filter.overdue) continue;
-    if (matching.length === limit) {
-      more = true;
-      break;
-    }
-    matching.push(task);
-  }
-  const last = matching.at(-1);
-  return { tasks: matching, ...(more && last ? { cursor: `${Date.parse(last.createdAt)}|${last.id}` } : {}) };
+  return hp.listTasks({ ...filter, limit: filter.limit ?? 20 });
 }
 
 /** The engine as it is, for a caller who holds it (stdio, or HTTP without authentication). */

@@ -7,6 +7,7 @@ import { ValidationError } from '../errors/validation-error.js';
 import { layout } from '../store/layout.js';
 import type { StoreBackend } from '../store/store-backend.js';
 import { applyEvent, type IntentState } from './intent-state.js';
+import { feedRecordOf, listWrites } from './task-lists.js';
 import type { Change } from './task-rules.js';
 
 /** How many event keys one read probes past the known head (one round trip finds up to this many). */
@@ -48,8 +49,8 @@ export interface AppendOptions {
 /** What the chain calls after each event it recorded. */
 export interface ChainHost {
   /**
-   * Derived work after an event is recorded (feed entry, wake-up, index clean-up, waiters,
-   * delivery). It must not throw: the change happened whatever fails there.
+   * Derived work after an event is recorded (wake-up, timer clean-up, waiters, delivery; the feed
+   * entry and the task lists were written with the event). It must not throw: the change happened whatever fails there.
    */
   appended(state: IntentState, event: AuditEvent): Promise<void>;
 }
@@ -215,9 +216,19 @@ export class IntentChain {
         data: change.data,
         prevHash: state.headHash,
       });
+      // The state after the event, its feed record and its list and count changes are worked out
+      // before the claim, so the store writes them in the claim's own transaction: the feed and
+      // the lists can never miss an event, whatever crashes (store `appendEvent`).
       const text = JSON.stringify(event);
+      const previous = state.intent.seq === 0 ? undefined : state;
+      const next = applyEvent(previous, event);
       const won = await guard(this.#store, 'claim', () =>
-        this.#store.claim(layout.eventKey(intentId, event.seq), text),
+        this.#store.appendEvent(
+          layout.eventKey(intentId, event.seq),
+          text,
+          feedRecordOf(previous, next, event),
+          listWrites(previous, next),
+        ),
       );
       if (!won) {
         const seq = state.intent.seq;
@@ -236,8 +247,7 @@ export class IntentChain {
         }
         continue;
       }
-      const next = applyEvent(state.intent.seq === 0 ? undefined : state, event);
-      this.#sizes.set(next, (state.intent.seq === 0 ? 0 : this.#sizeOf(state)) + text.length);
+      this.#sizes.set(next, (previous === undefined ? 0 : this.#sizeOf(previous)) + text.length);
       this.#remember(next);
       // A snapshot only saves reads: a failed one is reported, and the next one repairs it.
       const snapshot =

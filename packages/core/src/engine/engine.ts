@@ -20,28 +20,30 @@ import type {
   EventPage,
   EventsOptions,
   FailOptions,
+  FeedEntry,
   Holdpoint,
   HoldpointAudit,
   ListTasksOptions,
+  TaskCounts,
+  TaskCountsOptions,
+  TaskPage,
   VerifyOptions,
   WaitForHumanOptions,
 } from '../holdpoint.js';
-import type { HumanResult, HumanTask, Intent } from '../model.js';
+import type { HumanResult, HumanTask, Intent, TaskStatus } from '../model.js';
 import {
   decodeWakeUp,
   encodeWakeUp,
-  feedMember,
   intentIdOfTask,
   layout,
   newId,
   newTaskId,
-  parseFeedMember,
   parseTimerId,
   type TimerId,
   taskEntry,
   timerId,
 } from '../store/layout.js';
-import type { StoreBackend } from '../store/store-backend.js';
+import type { IndexEntry, StoreBackend } from '../store/store-backend.js';
 import { guard, IntentChain } from './chain.js';
 import type { IntentState } from './intent-state.js';
 import {
@@ -55,13 +57,21 @@ import {
   normalizeRequest,
   normalizeResult,
   normalizeSubmit,
-  normalizeTaskStatus,
   normalizeText,
   type RequestHumanOptions,
   requestDifferences,
   type SubmitOptions,
+  taskStatuses,
 } from './options.js';
 import { isNotifying, type NotifyHook, Outbox } from './outbox.js';
+import {
+  compareEntries,
+  deadlineEntry,
+  encodeListCursor,
+  listIndexOf,
+  normalizeListQuery,
+  taskMatches,
+} from './task-queries.js';
 import {
   type Change,
   cancelIntent,
@@ -376,55 +386,90 @@ export class HoldpointEngine implements Holdpoint {
     return structuredClone(task);
   }
 
-  async listTasks(given: ListTasksOptions = {}): Promise<HumanTask[]> {
+  async listTasks(given: ListTasksOptions = {}): Promise<TaskPage> {
     this.#assertOpen('listTasks');
-    const options = optionsOf(given, 'listTasks');
-    if (options.assignee !== undefined) normalizeIdentifier(options.assignee, 'listTasks.assignee');
-    normalizeTaskStatus(options.status, 'listTasks.status');
-    const limit = options.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-      throw new ValidationError({
-        field: 'listTasks.limit',
-        message: 'listTasks.limit must be an integer from 1 to 10000',
-      });
+    const query = normalizeListQuery(optionsOf(given, 'listTasks'));
+    const now = this.#settings.now();
+    const { limit } = query;
+    const matches = (task: HumanTask) => taskMatches(task, query, now);
+    if (query.intentId !== undefined) {
+      // An intent's tasks are in its state: no index needed, and the order is the lists' order.
+      const state = await this.#chain.loadMaybe(query.intentId);
+      const after = query.cursor;
+      const found = Object.values(state?.tasks ?? {})
+        .filter(matches)
+        .map((task) => ({ task, entry: query.overdue === true ? deadlineEntry(task) : taskEntry(task) }))
+        .sort((a, b) => compareEntries(a.entry, b.entry))
+        .filter(({ entry }) => after === undefined || compareEntries(entry, after) > 0);
+      const page = found.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        tasks: page.map(({ task }) => structuredClone(task)),
+        ...(found.length > limit && last ? { cursor: encodeListCursor(last.entry) } : {}),
+      };
     }
-    const pending = options.status === 'pending';
-    const index =
+    const { index, max } = listIndexOf(query, now);
+    if (index === undefined) return { tasks: [] };
+    const tasks: HumanTask[] = [];
+    let after = query.cursor;
+    let skipped = 0;
+    for (;;) {
+      // One more than the page needs, to know whether another page follows; more when entries
+      // were left out by a filter the index does not answer.
+      const size = Math.min(10_000, Math.max(limit - tasks.length + 1, skipped * 2));
+      const from = after;
+      const entries = await guard(this.#store, 'listTasks', () =>
+        this.#store.indexRange(index, {
+          limit: size,
+          ...(max === undefined ? {} : { max }),
+          ...(from ? { after: from } : {}),
+        }),
+      );
+      const states = await this.#statesOf(entries.map((entry) => entry.member));
+      for (const entry of entries) {
+        const task = states.get(intentIdOfTask(entry.member) as string)?.tasks[entry.member];
+        // The lists are written with each event, so an entry stands for a task in that state; the
+        // state may have moved on since the index was read, and then the task no longer matches.
+        if (task && matches(task)) {
+          if (tasks.length === limit) return { tasks, cursor: encodeListCursor(after as IndexEntry) };
+          tasks.push(structuredClone(task));
+        } else {
+          skipped++;
+        }
+        after = entry;
+      }
+      if (entries.length < size) return { tasks };
+    }
+  }
+
+  async taskCounts(given: TaskCountsOptions = {}): Promise<TaskCounts> {
+    this.#assertOpen('taskCounts');
+    const options = optionsOf(given, 'taskCounts');
+    const assignee =
       options.assignee === undefined
-        ? pending
-          ? layout.pendingIndex
-          : layout.tasksIndex
-        : pending
-          ? layout.pendingAssigneeIndex(options.assignee)
-          : layout.assigneeIndex(options.assignee);
-    // Indexes are newest first and may hold a few stale entries (written ahead of a change that did
-    // not happen, or not yet cleaned after one that did): read a little more, filter by the state.
-    const entries = await guard(this.#store, 'listTasks', () =>
-      this.#store.indexRange(index, { limit: Math.min(10_000, pending ? limit * 2 : limit * 20) }),
+        ? undefined
+        : normalizeIdentifier(options.assignee, 'taskCounts.assignee');
+    const counters = taskStatuses.map((status) =>
+      assignee === undefined ? layout.countStatus(status) : layout.countAssigneeStatus(status, assignee),
     );
-    const taskIds = entries.map((entry) => entry.member);
+    const values = await guard(this.#store, 'taskCounts', () => this.#store.readCounters(counters));
+    const counts = Object.fromEntries(taskStatuses.map((status, at) => [status, values[at] ?? 0])) as Record<
+      TaskStatus,
+      number
+    >;
+    return { ...counts, total: values.reduce((sum, value) => sum + value, 0) };
+  }
+
+  /** The states of the intents of these tasks (`undefined` for one that has none). */
+  async #statesOf(taskIds: readonly string[]): Promise<Map<string, IntentState | undefined>> {
     const intentIds = new Set(taskIds.map(intentIdOfTask).filter((id) => id !== undefined));
     const states = new Map<string, IntentState | undefined>();
     await Promise.all(
       [...intentIds].map(async (intentId) => {
-        states.set(
-          intentId,
-          await this.#chain
-            .load(intentId)
-            .catch((error) => (NotFoundError.isInstance(error) ? undefined : Promise.reject(error))),
-        );
+        states.set(intentId, await this.#chain.loadMaybe(intentId));
       }),
     );
-    const tasks: HumanTask[] = [];
-    for (const taskId of taskIds) {
-      const task = states.get(intentIdOfTask(taskId) as string)?.tasks[taskId];
-      if (!task) continue;
-      if (options.status !== undefined && task.status !== options.status) continue;
-      if (options.assignee !== undefined && !task.assignees.includes(options.assignee)) continue;
-      tasks.push(structuredClone(task));
-      if (tasks.length >= limit) break;
-    }
-    return tasks;
+    return states;
   }
 
   async decide(taskId: string, input: DecideInput): Promise<HumanTask> {
@@ -496,35 +541,56 @@ export class HoldpointEngine implements Holdpoint {
         message: 'events.limit must be an integer from 1 to 1000',
       });
     }
-    let min = Number.NEGATIVE_INFINITY;
-    let after: { score: number; member: string } | undefined;
-    if (options.since !== undefined) {
-      const match = typeof options.since === 'string' ? /^(\d+)\|(.+)$/.exec(options.since) : null;
-      if (!match) {
-        throw new ValidationError({
-          field: 'events.since',
-          message: `events.since ${typeof options.since === 'string' ? `'${options.since}'` : `(a ${typeof options.since})`} is not a cursor returned by events()`,
-        });
-      }
-      after = { score: Number(match[1]), member: match[2] as string };
-      min = after.score;
+    const filter = {
+      ...(options.intentId === undefined
+        ? {}
+        : { intentId: normalizeIdentifier(options.intentId, 'events.intentId') }),
+      ...(options.taskId === undefined
+        ? {}
+        : { taskId: normalizeIdentifier(options.taskId, 'events.taskId') }),
+      ...(options.assignee === undefined
+        ? {}
+        : { assignee: normalizeIdentifier(options.assignee, 'events.assignee') }),
+    };
+    const since = options.since;
+    if (since !== undefined && typeof since !== 'string') {
+      throw new ValidationError({
+        field: 'events.since',
+        message: `events.since (a ${since === null ? 'null' : typeof since}) is not a cursor returned by events()`,
+      });
     }
-    const entries = await guard(this.#store, 'events', () =>
-      this.#store.indexRange(layout.eventsIndex, { min, limit: limit + 50 }),
+    if (since === 'now') {
+      return {
+        events: [],
+        entries: [],
+        cursor: await guard(this.#store, 'events', () => this.#store.feedHead()),
+      };
+    }
+    // The store checks the cursor: a malformed one is refused with VALIDATION.
+    const refs = await guard(this.#store, 'events', () =>
+      this.#store.readFeed({ limit, ...filter, ...(since === undefined ? {} : { after: since }) }),
     );
-    const candidates = entries
-      .filter((entry) => !after || entry.score > after.score || entry.member > after.member)
-      .slice(0, limit);
     // A page stops at about eventsPageBytes of events, whatever their contexts weigh; the cursor
     // then points after the last event it holds.
-    const read = await this.#chain.readEventsUpTo(
-      candidates.map((entry) => parseFeedMember(entry.member)),
-      eventsPageBytes,
-    );
-    const fresh = candidates.slice(0, read.length);
-    const events = read.filter((event) => event !== undefined);
-    const last = fresh.at(-1);
-    return { events, ...(last ? { cursor: `${last.score}|${last.member}` } : {}) };
+    const read = await this.#chain.readEventsUpTo(refs, eventsPageBytes);
+    const entries: FeedEntry[] = [];
+    for (const [at, ref] of refs.slice(0, read.length).entries()) {
+      const event = read[at];
+      // Written in one transaction with its feed entry, an event is always there.
+      if (event === undefined) {
+        throw new StoreUnavailableError({
+          store: this.#store.kind,
+          operation: 'events',
+          cause: new Error(`the feed names event ${ref.intentId}:${ref.seq}, which the store does not hold`),
+        });
+      }
+      entries.push({ cursor: ref.position, event });
+    }
+    return {
+      events: entries.map((entry) => entry.event),
+      entries,
+      cursor: entries.at(-1)?.cursor ?? since ?? '0',
+    };
   }
 
   readonly audit: HoldpointAudit = {
@@ -724,15 +790,12 @@ export class HoldpointEngine implements Holdpoint {
     if (existing) return existing;
     const task = newTask(taskId, intentId, request, this.#settings.now());
     const timers = initialTimers(task);
-    // Written ahead of the event: index entries and timers for a task that ends up not existing
-    // are dropped when read, while a task that exists always has them.
+    // Timers are written ahead of the event: those of a task that ends up not existing are dropped
+    // when they fall due, while a task that exists always has them. (Its list entries are written
+    // with the event.)
     const result = await this.#append(intentId, (current) => createTask(current, task), {
       from: state,
-      ahead: () => [
-        this.#store.indexAdd(layout.tasksIndex, [taskEntry(task)]),
-        ...this.#indexAssignees(task, request.assignees),
-        ...(timers.length > 0 ? [this.#addTimers(timers)] : []),
-      ],
+      ahead: () => (timers.length > 0 ? [this.#addTimers(timers)] : []),
     });
     if (result.event && timers.length > 0)
       this.#timers.schedule(Math.min(...timers.map((timer) => timer.due)));
@@ -813,13 +876,9 @@ export class HoldpointEngine implements Holdpoint {
       return true;
     }
     const deadline = escalationDeadline(task, count, nowMs);
-    const step = task.escalateTo[count];
     await this.#append(intentId, (current) => deadlinePassed(current, taskId, count, nowMs), {
       from: state,
-      ahead: () => [
-        ...(deadline ? [this.#addTimers([deadline])] : []),
-        ...(step ? this.#indexAssignees(task, [step.assignee]) : []),
-      ],
+      ahead: () => (deadline ? [this.#addTimers([deadline])] : []),
     });
     return true;
   }
@@ -875,21 +934,9 @@ export class HoldpointEngine implements Holdpoint {
     if (this.#waiters.hasIntent(intentId)) await this.#waiters.check(intentId);
   }
 
-  /** Index a task under its (new) assignees: all their tasks, and their pending ones. */
-  #indexAssignees(task: HumanTask, assignees: readonly string[]): Array<Promise<void>> {
-    const entry = [taskEntry(task)];
-    return [
-      this.#store.indexAdd(layout.pendingIndex, entry),
-      ...assignees.flatMap((assignee) => [
-        this.#store.indexAdd(layout.assigneeIndex(assignee), entry),
-        this.#store.indexAdd(layout.pendingAssigneeIndex(assignee), entry),
-      ]),
-    ];
-  }
-
   /**
-   * After an event is recorded: the feed entry, the wake-up for other engines, clean-up of the
-   * timers and pending-index entries of tasks it ended, then the listeners, the waiters and the
+   * After an event is recorded (with its feed entry and list entries, by the chain): the wake-up for
+   * other engines, clean-up of the timers of tasks it ended, then the listeners, the waiters and the
    * delivery hook. All derived: a failure is reported, not thrown at a caller whose change happened.
    */
   async #appended(state: IntentState, event: AuditEvent): Promise<void> {
@@ -904,24 +951,9 @@ export class HoldpointEngine implements Holdpoint {
       ...(due === undefined ? {} : { due }),
       ...(notifies && !this.#outbox.delivers ? { outbox: true } : {}),
     });
-    const after: Array<Promise<unknown>> = [
-      this.#store.publish(wakeUp),
-      this.#store.indexAdd(layout.eventsIndex, [
-        { member: feedMember(event.intentId, event.seq), score: Date.parse(event.at) },
-      ]),
-    ];
+    const after: Array<Promise<unknown>> = [this.#store.publish(wakeUp)];
     const ended = tasksEndedBy(state, event.type, event.taskId);
-    if (ended.length > 0) {
-      after.push(this.#store.indexRemove(layout.dueIndex, ended.flatMap(timerIdsOf)));
-      const ids = ended.map((ended) => ended.id);
-      const assignees = new Set(ended.flatMap((ended) => ended.assignees));
-      after.push(
-        this.#store.indexRemove(layout.pendingIndex, ids),
-        ...[...assignees].map((assignee) =>
-          this.#store.indexRemove(layout.pendingAssigneeIndex(assignee), ids),
-        ),
-      );
-    }
+    if (ended.length > 0) after.push(this.#store.indexRemove(layout.dueIndex, ended.flatMap(timerIdsOf)));
     await Promise.all(after).catch((error) => this.#settings.onError(error));
     this.#emit(event);
     // Skipped while the change is held for its delivery: `#append` settles the waiters after it.

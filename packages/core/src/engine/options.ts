@@ -561,7 +561,13 @@ export function normalizeText(value: unknown, field: string, required = false): 
   return value;
 }
 
-const taskStatuses = ['pending', 'decided', 'timed_out', 'canceled'] as const satisfies readonly TaskStatus[];
+/** Every task status, in the order counts list them. */
+export const taskStatuses = [
+  'pending',
+  'decided',
+  'timed_out',
+  'canceled',
+] as const satisfies readonly TaskStatus[];
 
 /** A `status` filter of `listTasks`: one of the task statuses, or absent. */
 export function normalizeTaskStatus(status: unknown, field: string): TaskStatus | undefined {

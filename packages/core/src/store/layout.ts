@@ -13,8 +13,10 @@ import { randomBytes } from 'node:crypto';
  *   notification handed to a delivery hook.
  *
  * Sorted indexes (`StoreBackend.indexAdd`): `due` (timers by due time), `outbox` (notifications by
- * when they may be taken over), `tasks` and `assignee:<id>` (tasks newest first), `pending` and
- * `pending:<id>` (pending tasks newest first), `events` (the feed, by recording time).
+ * when they may be taken over), and the task lists `list:…` (see {@link layout}), written with each
+ * event by `StoreBackend.appendEvent` together with the counters `count:…`.
+ *
+ * The event feed is the store's own (`StoreBackend.appendEvent` / `readFeed`), written with each event.
  *
  * Keyv records: `intent:<intentId>`, a snapshot of the intent's state.
  */
@@ -38,16 +40,31 @@ export const layout = {
   dueIndex: 'due',
   /** Index of notifications to deliver, scored by when another engine may take them over. */
   outboxIndex: 'outbox',
-  /** Index of all tasks, newest first ({@link taskEntry}). */
-  tasksIndex: 'tasks',
-  /** Index of pending tasks, newest first. */
-  pendingIndex: 'pending',
-  /** Index of tasks ever assigned to someone, newest first. */
-  assigneeIndex: (assignee: string): string => `assignee:${assignee}`,
-  /** Index of someone's pending tasks, newest first. */
-  pendingAssigneeIndex: (assignee: string): string => `pending:${assignee}`,
-  /** The event feed, scored by recording time; members are `<intentId>:<seq>`. */
-  eventsIndex: 'events',
+  // Task lists: members are task ids; scored by minus the creation time (newest first, {@link
+  // taskEntry}) except the deadline lists, scored by deadline (most overdue first). Status words
+  // and task types hold no `:`, so no two of these names can collide whatever an assignee id holds.
+  /** Every task. */
+  listAll: 'list:all',
+  /** Tasks in one status. */
+  listStatus: (status: string): string => `list:status:${status}`,
+  /** Tasks someone is or was assigned to. */
+  listAssignee: (assignee: string): string => `list:assignee:${assignee}`,
+  /** Tasks in one status that someone is (pending) or was (other statuses) assigned to. */
+  listAssigneeStatus: (status: string, assignee: string): string =>
+    `list:assignee-status:${status}:${assignee}`,
+  /** Tasks of one type. */
+  listType: (type: string): string => `list:type:${type}`,
+  /** Tasks of one type in one status. */
+  listTypeStatus: (type: string, status: string): string => `list:type-status:${type}:${status}`,
+  /** Pending tasks with a deadline, by deadline. */
+  listDeadline: 'list:deadline',
+  /** Someone's pending tasks with a deadline, by deadline. */
+  listAssigneeDeadline: (assignee: string): string => `list:assignee-deadline:${assignee}`,
+  /** Counter of tasks in one status. */
+  countStatus: (status: string): string => `count:status:${status}`,
+  /** Counter of tasks in one status that someone is (pending) or was (other statuses) assigned to. */
+  countAssigneeStatus: (status: string, assignee: string): string =>
+    `count:assignee-status:${status}:${assignee}`,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -94,7 +111,7 @@ export function parseTimerId(member: string): TimerId | undefined {
   return { taskId, kind, count };
 }
 
-/** Task indexes are scored by minus the creation time, so that reading them in order is newest first. */
+/** Task lists are scored by minus the creation time, so that reading them in order is newest first. */
 export function taskEntry(task: { id: string; createdAt: string }): { member: string; score: number } {
   return { member: task.id, score: -Date.parse(task.createdAt) };
 }
@@ -108,17 +125,6 @@ export function outboxMember(intentId: string, eventId: string): string {
 export function parseOutboxMember(member: string): { intentId: string; eventId: string } {
   const separator = member.indexOf('|');
   return { intentId: member.slice(0, separator), eventId: member.slice(separator + 1) };
-}
-
-/** The member of the `events` feed index for one event: `<intentId>:<seq>`. */
-export function feedMember(intentId: string, seq: number): string {
-  return `${intentId}:${seq}`;
-}
-
-/** The event a feed member stands for. */
-export function parseFeedMember(member: string): { intentId: string; seq: number } {
-  const separator = member.lastIndexOf(':');
-  return { intentId: member.slice(0, separator), seq: Number(member.slice(separator + 1)) };
 }
 
 // ---------------------------------------------------------------------------------------------

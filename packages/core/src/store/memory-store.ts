@@ -1,5 +1,13 @@
 import { EventEmitter } from 'node:events';
 import Keyv from 'keyv';
+import {
+  checkAfter,
+  checkEventClaim,
+  checkFeedOptions,
+  checkFeedRecord,
+  integerPosition,
+  normalizeWrites,
+} from './feed-arguments.js';
 import { ListenerSet } from './listener-set.js';
 import {
   checkEntries,
@@ -10,7 +18,15 @@ import {
   rangeBounds,
   storeClosedError,
 } from './store-arguments.js';
-import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backend.js';
+import type {
+  EventWrites,
+  FeedEntryRef,
+  FeedReadOptions,
+  FeedRecord,
+  IndexEntry,
+  IndexRangeOptions,
+  StoreBackend,
+} from './store-backend.js';
 
 /** A claim held in memory; `expires` (ms since the epoch, by `Date.now()`) is absent for a permanent claim. */
 interface MemoryClaim {
@@ -28,6 +44,22 @@ interface MemoryState {
   indexes: Map<string, SortedIndex>;
   /** One event per prefix; each backend listens on its own prefix. */
   messages: EventEmitter;
+  /** The event feed of each prefix. */
+  feeds: Map<string, MemoryFeed>;
+  /** Counters, by prefixed name. */
+  counters: Map<string, number>;
+}
+
+/**
+ * One prefix's event feed: entries in an array (position = index + 1, so positions are assigned in
+ * the order entries are written, which in one process is the order they become readable), and the
+ * positions of each intent, task and assignee for the filters.
+ */
+interface MemoryFeed {
+  entries: Array<{ intentId: string; seq: number; taskId?: string; assignees: readonly string[] }>;
+  byIntent: Map<string, number[]>;
+  byTask: Map<string, number[]>;
+  byAssignee: Map<string, number[]>;
 }
 
 /** `memory://NAME` stores, kept for the life of the process so that a restarted engine finds its data. */
@@ -45,6 +77,8 @@ function newState(records: Map<unknown, unknown> = new Map()): MemoryState {
     lastSweep: 0,
     indexes: new Map(),
     messages,
+    feeds: new Map(),
+    counters: new Map(),
   };
   statesByMap.set(records, state);
   return state;
@@ -172,8 +206,107 @@ export class MemoryStore implements StoreBackend {
   async indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]> {
     checkKey(index, 'index name');
     const { min, max, limit } = rangeBounds(options);
+    const after = checkAfter(options.after);
     this.#open('indexRange');
-    return this.#state.indexes.get(this.#key(index))?.range(min, max, limit) ?? [];
+    return this.#state.indexes.get(this.#key(index))?.range(min, max, limit, after) ?? [];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Feed, list indexes and counters (appendEvent and what reads it)
+
+  async appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean> {
+    checkEventClaim(key, value);
+    const record = checkFeedRecord(feed);
+    const normalized = normalizeWrites(writes);
+    this.#open('appendEvent');
+    // All of it in one synchronous step: nothing else runs in between, as in a transaction.
+    const name = this.#key(key);
+    const held = this.#state.claims.get(name);
+    if (held !== undefined && (held.expires === undefined || held.expires > Date.now())) return false;
+    this.#state.claims.set(name, { value, expires: undefined });
+    const memoryFeed = this.#feed();
+    memoryFeed.entries.push(record);
+    const position = memoryFeed.entries.length;
+    const note = (map: Map<string, number[]>, id: string) => {
+      const positions = map.get(id);
+      if (positions === undefined) map.set(id, [position]);
+      else positions.push(position);
+    };
+    note(memoryFeed.byIntent, record.intentId);
+    if (record.taskId !== undefined) note(memoryFeed.byTask, record.taskId);
+    for (const assignee of record.assignees) note(memoryFeed.byAssignee, assignee);
+    for (const entry of normalized.indexAdd) this.#sortedIndex(entry.index).set(entry.member, entry.score);
+    for (const entry of normalized.indexRemove)
+      this.#state.indexes.get(this.#key(entry.index))?.delete(entry.member);
+    for (const { counter, delta } of normalized.counters) {
+      const counterName = this.#key(counter);
+      this.#state.counters.set(counterName, (this.#state.counters.get(counterName) ?? 0) + delta);
+    }
+    return true;
+  }
+
+  async readFeed(options: FeedReadOptions): Promise<FeedEntryRef[]> {
+    const { limit, intentId, taskId, assignee } = checkFeedOptions(options);
+    const after = integerPosition('memory', options.after);
+    this.#open('readFeed');
+    const memoryFeed = this.#feed();
+    // The most selective filter's positions, the others checked per entry.
+    const positions =
+      taskId !== undefined
+        ? (memoryFeed.byTask.get(taskId) ?? [])
+        : intentId !== undefined
+          ? (memoryFeed.byIntent.get(intentId) ?? [])
+          : assignee !== undefined
+            ? (memoryFeed.byAssignee.get(assignee) ?? [])
+            : undefined;
+    const result: FeedEntryRef[] = [];
+    const take = (position: number): boolean => {
+      const entry = memoryFeed.entries[position - 1];
+      if (entry === undefined) return false;
+      if (intentId !== undefined && entry.intentId !== intentId) return true;
+      if (assignee !== undefined && !entry.assignees.includes(assignee)) return true;
+      result.push({ position: String(position), intentId: entry.intentId, seq: entry.seq });
+      return result.length < limit;
+    };
+    if (limit === 0) return result;
+    if (positions === undefined) {
+      for (let position = after + 1; position <= memoryFeed.entries.length; position++)
+        if (!take(position)) break;
+    } else {
+      for (let at = upperBound(positions, after); at < positions.length; at++)
+        if (!take(positions[at] as number)) break;
+    }
+    return result;
+  }
+
+  async feedHead(): Promise<string> {
+    this.#open('feedHead');
+    return String(this.#feed().entries.length);
+  }
+
+  async readCounters(counters: readonly string[]): Promise<number[]> {
+    checkKeys(counters, 'counter name');
+    this.#open('readCounters');
+    return counters.map((counter) => this.#state.counters.get(this.#key(counter)) ?? 0);
+  }
+
+  #feed(): MemoryFeed {
+    let feed = this.#state.feeds.get(this.#prefix);
+    if (feed === undefined) {
+      feed = { entries: [], byIntent: new Map(), byTask: new Map(), byAssignee: new Map() };
+      this.#state.feeds.set(this.#prefix, feed);
+    }
+    return feed;
+  }
+
+  #sortedIndex(index: string): SortedIndex {
+    const name = this.#key(index);
+    let sorted = this.#state.indexes.get(name);
+    if (sorted === undefined) {
+      sorted = new SortedIndex();
+      this.#state.indexes.set(name, sorted);
+    }
+    return sorted;
   }
 
   async publish(message: string): Promise<void> {
@@ -232,11 +365,18 @@ export class SortedIndex {
     this.#scores.delete(member);
   }
 
-  /** Entries with min ≤ score ≤ max, lowest first (ties by member), at most `limit`. */
-  range(min: number, max: number, limit: number): IndexEntry[] {
+  /** Entries with min ≤ score ≤ max (and after `after`), lowest first (ties by member), at most `limit`. */
+  range(min: number, max: number, limit: number, after?: IndexEntry): IndexEntry[] {
     const result: IndexEntry[] = [];
     // '' sorts before every member, so this finds the first entry whose score is at least min.
-    for (let at = this.#lowerBound(min, ''); at < this.#entries.length && result.length < limit; at++) {
+    let start = this.#lowerBound(min, '');
+    if (after !== undefined) {
+      let next = this.#lowerBound(after.score, after.member);
+      const found = this.#entries[next];
+      if (found !== undefined && found.score === after.score && found.member === after.member) next++;
+      start = Math.max(start, next);
+    }
+    for (let at = start; at < this.#entries.length && result.length < limit; at++) {
       const entry = this.#entries[at] as IndexEntry;
       if (entry.score > max) break;
       result.push({ member: entry.member, score: entry.score });
@@ -256,4 +396,16 @@ export class SortedIndex {
     }
     return low;
   }
+}
+
+/** The first index of `sorted` (ascending) whose value is greater than `value`. */
+function upperBound(sorted: readonly number[], value: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((sorted[middle] as number) <= value) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }

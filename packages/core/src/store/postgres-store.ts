@@ -1,10 +1,18 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 // The real clock, even under a test's fake timers (see sleep() in store-arguments).
 import { clearTimeout, setTimeout } from 'node:timers';
 import { KeyvPostgres, type KeyvPostgresOptions } from '@keyv/postgres';
 import Keyv from 'keyv';
 import pg from 'pg';
 import { ValidationError } from '../errors/validation-error.js';
+import {
+  badPosition,
+  checkAfter,
+  checkEventClaim,
+  checkFeedOptions,
+  checkFeedRecord,
+  normalizeWrites,
+} from './feed-arguments.js';
 import { ListenerSet } from './listener-set.js';
 import { postgresRefusal } from './refusals.js';
 import {
@@ -14,11 +22,24 @@ import {
   checkTtl,
   checkValue,
   rangeBounds,
+  sleep,
   storeClosedError,
   storeError,
 } from './store-arguments.js';
-import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backend.js';
+import type {
+  EventWrites,
+  FeedEntryRef,
+  FeedReadOptions,
+  FeedRecord,
+  IndexEntry,
+  IndexRangeOptions,
+  StoreBackend,
+} from './store-backend.js';
 
+/** How long a feed read waits for transactions older than it to end (see `readFeed`). */
+const FEED_WAIT_MS = 1_000;
+/** Rows per task counter (`appendEvent`): a count is the sum of its rows. */
+const COUNTER_SLOTS = 16;
 /** A connection that cannot be made within this long fails the call instead of waiting. */
 const CONNECT_TIMEOUT_MS = 5_000;
 /** How often lapsed leases are deleted from the claims table, and how many at most each time. */
@@ -139,7 +160,13 @@ export class PostgresStore implements StoreBackend {
   /** Whether close() releases a pool: not when the Keyv came from the caller. */
   readonly #ownsPool: boolean;
   readonly #prefix: string;
-  readonly #tables: { claims: string; index: string };
+  readonly #tables: {
+    claims: string;
+    index: string;
+    feed: string;
+    feedAssignees: string;
+    counters: string;
+  };
   readonly #channel: string;
   readonly #listeners = new ListenerSet();
   #listenClient: Client | undefined;
@@ -169,6 +196,9 @@ export class PostgresStore implements StoreBackend {
     this.#tables = {
       claims: `"${options.schema}".holdpoint_claims`,
       index: `"${options.schema}".holdpoint_index`,
+      feed: `"${options.schema}".holdpoint_feed`,
+      feedAssignees: `"${options.schema}".holdpoint_feed_assignees`,
+      counters: `"${options.schema}".holdpoint_counters`,
     };
     this.#channel = channelName(options.schema, options.prefix);
   }
@@ -185,6 +215,7 @@ export class PostgresStore implements StoreBackend {
     const query: Query = async (sql, values) => (await pool.query(sql, values)).rows;
     try {
       await createTables(query, schema, 'keyv');
+      await createFeedTables(query, schema);
     } catch (error) {
       await releasePool(options.uri);
       throw storeError('postgres', 'connect', error, postgresRefusal);
@@ -218,6 +249,7 @@ export class PostgresStore implements StoreBackend {
     const query: Query = (sql, values) => adapter.query(sql, values);
     try {
       await createTables(query, schema, adapter.opts.table ?? 'keyv');
+      await createFeedTables(query, schema);
     } catch (error) {
       throw storeError('postgres', 'connect', error, postgresRefusal);
     }
@@ -296,9 +328,21 @@ export class PostgresStore implements StoreBackend {
   async indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]> {
     checkKey(index, 'index name');
     const { min, max, limit } = rangeBounds(options);
+    const after = checkAfter(options.after);
     if (limit === 0) {
       this.#ensureOpen('indexRange');
       return [];
+    }
+    if (after !== undefined) {
+      const rows = await this.#run(
+        'indexRange',
+        `SELECT member, score FROM ${this.#tables.index}
+         WHERE name = $1 AND score >= $2::float8 AND score <= $3::float8
+           AND (score, member) > ($4::float8, $5::text COLLATE "C")
+         ORDER BY score, member LIMIT $6`,
+        [this.#key(index), min, max, after.score, after.member, limit],
+      );
+      return rows.map((row) => ({ member: row.member as string, score: Number(row.score) }));
     }
     const rows = await this.#run(
       'indexRange',
@@ -308,6 +352,189 @@ export class PostgresStore implements StoreBackend {
       [this.#key(index), min, max, limit],
     );
     return rows.map((row) => ({ member: row.member as string, score: Number(row.score) }));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Feed, list indexes and counters (appendEvent and what reads it)
+
+  /**
+   * One statement, so one transaction: the claim, and — only when it wins (every other part reads
+   * from `claimed`) — the feed row, its assignees, the index entries and the counters.
+   */
+  async appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean> {
+    checkEventClaim(key, value);
+    const record = checkFeedRecord(feed);
+    const normalized = normalizeWrites(writes);
+    const { claims, feed: feedTable, feedAssignees, index, counters } = this.#tables;
+    const rows = await this.#run(
+      'appendEvent',
+      `WITH claimed AS (
+         INSERT INTO ${claims} AS claim (key, value, expires) VALUES ($1, $2, NULL)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires = NULL
+         WHERE claim.expires IS NOT NULL AND claim.expires <= $3
+         RETURNING key
+       ), fed AS (
+         INSERT INTO ${feedTable} (prefix, intent_id, seq, task_id)
+         SELECT $4::text, $5::text, $6::int, $7::text FROM claimed
+         RETURNING xid, position
+       ), assigned AS (
+         INSERT INTO ${feedAssignees} (prefix, assignee, xid, position)
+         SELECT $4::text, assignee, fed.xid, fed.position FROM fed, unnest($8::text[]) AS assignee
+       ), added AS (
+         INSERT INTO ${index} (name, member, score)
+         SELECT entry.name, entry.member, entry.score
+         FROM claimed, unnest($9::text[], $10::text[], $11::float8[]) AS entry (name, member, score)
+         ON CONFLICT (name, member) DO UPDATE SET score = EXCLUDED.score
+       ), removed AS (
+         DELETE FROM ${index} AS existing USING unnest($12::text[], $13::text[]) AS entry (name, member)
+         WHERE existing.name = entry.name AND existing.member = entry.member
+           AND EXISTS (SELECT 1 FROM claimed)
+       ), counted AS (
+         INSERT INTO ${counters} AS counter (name, slot, value)
+         SELECT entry.name, $16::smallint, entry.delta
+         FROM claimed, unnest($14::text[], $15::bigint[]) AS entry (name, delta)
+         ON CONFLICT (name, slot) DO UPDATE SET value = counter.value + EXCLUDED.value
+       )
+       SELECT count(*)::int AS won FROM claimed`,
+      [
+        this.#key(key),
+        value,
+        Date.now(),
+        this.#prefix,
+        record.intentId,
+        record.seq,
+        record.taskId ?? null,
+        [...record.assignees],
+        normalized.indexAdd.map((entry) => this.#key(entry.index)),
+        normalized.indexAdd.map((entry) => entry.member),
+        normalized.indexAdd.map((entry) => entry.score),
+        normalized.indexRemove.map((entry) => this.#key(entry.index)),
+        normalized.indexRemove.map((entry) => entry.member),
+        normalized.counters.map((entry) => this.#key(entry.counter)),
+        normalized.counters.map((entry) => entry.delta),
+        // One of several rows per counter, so concurrent appends do not queue on one row lock
+        // until commit; rows are taken in name order, so two appends cannot deadlock.
+        randomInt(COUNTER_SLOTS),
+      ],
+    );
+    return Number(rows[0]?.won) === 1;
+  }
+
+  /**
+   * Feed rows ordered by (writing transaction id, position), only those of transactions older than
+   * every transaction still running (`pg_snapshot_xmin`): a transaction that commits later has a
+   * transaction id at least that large, so it can never land behind a page already read. Positions
+   * alone (a sequence) could: a sequence value is taken at insert, not at commit.
+   */
+  async readFeed(options: FeedReadOptions): Promise<FeedEntryRef[]> {
+    const { limit, intentId, taskId, assignee } = checkFeedOptions(options);
+    const [xid, position] = postgresPosition(options.after);
+    if (limit === 0) {
+      this.#ensureOpen('readFeed');
+      return [];
+    }
+    await this.#awaitOlderTransactions('readFeed');
+    const { feed, feedAssignees } = this.#tables;
+    let rows: Record<string, unknown>[];
+    if (assignee !== undefined && intentId === undefined && taskId === undefined) {
+      rows = await this.#run(
+        'readFeed',
+        `SELECT assigned.xid::text AS xid, assigned.position, entry.intent_id, entry.seq
+         FROM ${feedAssignees} AS assigned JOIN ${feed} AS entry ON entry.position = assigned.position
+         WHERE assigned.prefix = $1 AND assigned.assignee = $2
+           AND (assigned.xid, assigned.position) > ($3::xid8, $4::bigint)
+           AND assigned.xid < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY assigned.xid, assigned.position LIMIT $5`,
+        [this.#prefix, assignee, xid, position, limit],
+      );
+    } else {
+      const values: unknown[] = [this.#prefix, xid, position, limit];
+      const conditions: string[] = [];
+      if (intentId !== undefined) {
+        values.push(intentId);
+        conditions.push(`entry.intent_id = $${values.length}`);
+      }
+      if (taskId !== undefined) {
+        values.push(taskId);
+        conditions.push(`entry.task_id = $${values.length}`);
+      }
+      if (assignee !== undefined) {
+        values.push(assignee);
+        conditions.push(
+          `EXISTS (SELECT 1 FROM ${feedAssignees} AS assigned WHERE assigned.prefix = entry.prefix
+           AND assigned.assignee = $${values.length} AND assigned.xid = entry.xid
+           AND assigned.position = entry.position)`,
+        );
+      }
+      rows = await this.#run(
+        'readFeed',
+        `SELECT entry.xid::text AS xid, entry.position, entry.intent_id, entry.seq FROM ${feed} AS entry
+         WHERE entry.prefix = $1 AND (entry.xid, entry.position) > ($2::xid8, $3::bigint)
+           AND entry.xid < pg_snapshot_xmin(pg_current_snapshot())
+           ${conditions.map((condition) => `AND ${condition}`).join(' ')}
+         ORDER BY entry.xid, entry.position LIMIT $4`,
+        values,
+      );
+    }
+    return rows.map((row) => ({
+      position: `${String(row.xid)}.${String(row.position)}`,
+      intentId: row.intent_id as string,
+      seq: Number(row.seq),
+    }));
+  }
+
+  async feedHead(): Promise<string> {
+    await this.#awaitOlderTransactions('feedHead');
+    const rows = await this.#run(
+      'feedHead',
+      `SELECT xid::text AS xid, position FROM ${this.#tables.feed}
+       WHERE prefix = $1 AND xid < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY xid DESC, position DESC LIMIT 1`,
+      [this.#prefix],
+    );
+    const row = rows[0];
+    return row === undefined ? '0.0' : `${String(row.xid)}.${String(row.position)}`;
+  }
+
+  /**
+   * Wait (up to {@link FEED_WAIT_MS}) until every transaction that had begun writing when this call
+   * started has ended, so a feed read includes every event recorded before it — by this process or
+   * another — as on the other stores. A transaction open longer than that (elsewhere on the server)
+   * only delays its own and later entries: the read returns what is final, never skipping any.
+   */
+  async #awaitOlderTransactions(operation: string): Promise<void> {
+    const [snapshot] = await this.#run(
+      operation,
+      `SELECT pg_snapshot_xmin(now) >= pg_snapshot_xmax(now) AS settled, pg_snapshot_xmax(now)::text AS xmax
+       FROM pg_current_snapshot() AS now`,
+      [],
+    );
+    if (snapshot === undefined || snapshot.settled === true) return;
+    const started = performance.now();
+    while (performance.now() - started < FEED_WAIT_MS) {
+      await sleep(2);
+      const [now] = await this.#run(
+        operation,
+        'SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8 AS settled',
+        [snapshot.xmax],
+      );
+      if (now?.settled === true) return;
+    }
+  }
+
+  async readCounters(counters: readonly string[]): Promise<number[]> {
+    checkKeys(counters, 'counter name');
+    if (counters.length === 0) {
+      this.#ensureOpen('readCounters');
+      return [];
+    }
+    const rows = await this.#run(
+      'readCounters',
+      `SELECT name, sum(value) AS value FROM ${this.#tables.counters} WHERE name = ANY($1::text[]) GROUP BY name`,
+      [counters.map((counter) => this.#key(counter))],
+    );
+    const values = new Map(rows.map((row) => [row.name as string, Number(row.value)]));
+    return counters.map((counter) => values.get(this.#key(counter)) ?? 0);
   }
 
   async publish(message: string): Promise<void> {
@@ -450,6 +677,53 @@ async function createTables(query: Query, schema: string, keyvTable: string): Pr
     CREATE INDEX IF NOT EXISTS holdpoint_claims_lapsing ON "${schema}".holdpoint_claims (expires)
       WHERE expires IS NOT NULL;
   `);
+}
+
+/**
+ * The feed's tables (see {@link PostgresStore.readFeed} for why rows carry their transaction id),
+ * and the counters of `appendEvent`. Separate from {@link createTables}, under the same lock.
+ */
+async function createFeedTables(query: Query, schema: string): Promise<void> {
+  await query(`
+    SELECT pg_advisory_xact_lock(hashtext('holdpoint:create-tables'));
+    CREATE TABLE IF NOT EXISTS "${schema}".holdpoint_feed (
+      position BIGSERIAL PRIMARY KEY,
+      xid XID8 NOT NULL DEFAULT pg_current_xact_id(),
+      prefix TEXT NOT NULL,
+      intent_id TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      task_id TEXT
+    );
+    CREATE INDEX IF NOT EXISTS holdpoint_feed_by_prefix ON "${schema}".holdpoint_feed (prefix, xid, position);
+    CREATE INDEX IF NOT EXISTS holdpoint_feed_by_intent ON "${schema}".holdpoint_feed (prefix, intent_id, xid, position);
+    CREATE INDEX IF NOT EXISTS holdpoint_feed_by_task ON "${schema}".holdpoint_feed (prefix, task_id, xid, position);
+    CREATE TABLE IF NOT EXISTS "${schema}".holdpoint_feed_assignees (
+      prefix TEXT NOT NULL,
+      assignee TEXT NOT NULL,
+      xid XID8 NOT NULL,
+      position BIGINT NOT NULL,
+      PRIMARY KEY (prefix, assignee, xid, position)
+    );
+    CREATE TABLE IF NOT EXISTS "${schema}".holdpoint_counters (
+      name TEXT NOT NULL,
+      slot SMALLINT NOT NULL,
+      value BIGINT NOT NULL,
+      PRIMARY KEY (name, slot)
+    );
+  `);
+}
+
+/**
+ * A feed position of this store, `<transaction id>.<position>`, as its two parts. `0` (the start
+ * cursor of an engine that read an empty feed, on every store) and `0.0` are the start.
+ */
+function postgresPosition(position: string | undefined): [string, string] {
+  if (position === undefined || position === '0') return ['0', '0'];
+  const match = typeof position === 'string' ? /^(0|[1-9]\d{0,19})\.(0|[1-9]\d{0,18})$/.exec(position) : null;
+  // Within xid8 and bigint, or PostgreSQL would refuse the number as if the store had failed.
+  if (!match || BigInt(match[1] as string) >= 2n ** 64n || BigInt(match[2] as string) >= 2n ** 63n)
+    throw badPosition('postgres', position);
+  return [match[1] as string, match[2] as string];
 }
 
 /**

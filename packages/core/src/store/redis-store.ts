@@ -4,6 +4,14 @@ import KeyvRedis, { createClient, type RedisClientType } from '@keyv/redis';
 import Keyv from 'keyv';
 import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { ValidationError } from '../errors/validation-error.js';
+import {
+  checkAfter,
+  checkEventClaim,
+  checkFeedOptions,
+  checkFeedRecord,
+  integerPosition,
+  normalizeWrites,
+} from './feed-arguments.js';
 import { ListenerSet } from './listener-set.js';
 import { redisRefusal } from './refusals.js';
 import {
@@ -17,7 +25,15 @@ import {
   storeClosedError,
   storeError,
 } from './store-arguments.js';
-import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backend.js';
+import type {
+  EventWrites,
+  FeedEntryRef,
+  FeedReadOptions,
+  FeedRecord,
+  IndexEntry,
+  IndexRangeOptions,
+  StoreBackend,
+} from './store-backend.js';
 
 /**
  * A first connection (TCP and handshake) that takes longer than this fails: an unreachable or
@@ -31,6 +47,76 @@ const CLOSE_TIMEOUT_MS = 2_000;
 
 /** Deletes a claim only while it still holds the caller's value, in one atomic step. */
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/**
+ * `appendEvent` in one atomic step: the claim (`SET NX`), the feed position (`INCR`) and the
+ * feed's sorted sets (scored by position), list index entries and counters. Redis runs a script
+ * alone, so positions become readable in the order they are taken. ARGV[1] is a JSON plan with
+ * every key already prefixed; scores travel as strings so that no precision is lost in Lua.
+ */
+const APPEND_EVENT_SCRIPT = `
+local plan = cjson.decode(ARGV[1])
+if not redis.call('SET', plan.claim, ARGV[2], 'NX') then return 0 end
+local position = redis.call('INCR', plan.sequence)
+for _, key in ipairs(plan.feeds) do redis.call('ZADD', key, position, plan.member) end
+for _, entry in ipairs(plan.add) do redis.call('ZADD', entry[1], entry[3], entry[2]) end
+for _, entry in ipairs(plan.remove) do redis.call('ZREM', entry[1], entry[2]) end
+for _, entry in ipairs(plan.counters) do redis.call('HINCRBY', plan.counterHash, entry[1], entry[2]) end
+return position
+`;
+
+/**
+ * A page of the feed: members of the chosen sorted set after position ARGV[1], those passing the
+ * other filters (ARGV[3], a member prefix for the intent; ARGV[4], an assignee's set holding the
+ * member), at most ARGV[2]. Reads on in chunks while filters drop entries.
+ */
+const READ_FEED_SCRIPT = `
+local key, limit, intentPrefix, assigneeKey = KEYS[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local from = '(' .. ARGV[1]
+local out = {}
+while true do
+  local chunk = redis.call('ZRANGE', key, from, '+inf', 'BYSCORE', 'LIMIT', 0, limit, 'WITHSCORES')
+  for i = 1, #chunk, 2 do
+    local member = chunk[i]
+    from = '(' .. chunk[i + 1]
+    if (intentPrefix == '' or string.sub(member, 1, #intentPrefix) == intentPrefix)
+      and (assigneeKey == '' or redis.call('ZSCORE', assigneeKey, member)) then
+      out[#out + 1] = member
+      out[#out + 1] = chunk[i + 1]
+      if #out >= 2 * limit then return out end
+    end
+  end
+  if #chunk < 2 * limit then return out end
+end
+`;
+
+/**
+ * A keyset page of an index: the entries after (ARGV[1] score, ARGV[2] member), with
+ * ARGV[3] ≤ score ≤ ARGV[4], at most ARGV[5]. Redis ranges by score or by rank, not by (score,
+ * member): a sentinel member, ARGV[2] followed by a NUL byte, is added at the cursor's score to find
+ * the rank, then removed. No member holds a NUL (the store refuses them), and bytewise every member
+ * greater than ARGV[2] is greater than the sentinel and every other member smaller, so the entries
+ * after the sentinel are exactly those after the cursor — whether or not the cursor's member is
+ * still in the index, or scored otherwise now.
+ */
+const INDEX_AFTER_SCRIPT = `
+local key = KEYS[1]
+local sentinel = ARGV[2] .. string.char(0)
+redis.call('ZADD', key, ARGV[1], sentinel)
+local rank = redis.call('ZRANK', key, sentinel)
+redis.call('ZREM', key, sentinel)
+local start = rank
+if ARGV[3] ~= '-inf' then start = math.max(rank, redis.call('ZCOUNT', key, '-inf', '(' .. ARGV[3])) end
+local limit = tonumber(ARGV[5])
+local rows = redis.call('ZRANGE', key, start, start + limit - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #rows, 2 do
+  if ARGV[4] ~= '+inf' and tonumber(rows[i + 1]) > tonumber(ARGV[4]) then break end
+  out[#out + 1] = rows[i]
+  out[#out + 1] = rows[i + 1]
+end
+return out
+`;
 
 type RedisClient = RedisClientType;
 
@@ -204,9 +290,25 @@ export class RedisStore implements StoreBackend {
   async indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]> {
     checkKey(index, 'index name');
     const { min, max, limit } = rangeBounds(options);
+    const after = checkAfter(options.after);
     if (limit === 0) {
       this.#ensureOpen('indexRange');
       return [];
+    }
+    if (after !== undefined) {
+      const reply = await this.#run('indexRange', (client) =>
+        client.eval(INDEX_AFTER_SCRIPT, {
+          keys: [this.#indexKey(index)],
+          arguments: [
+            scoreText(after.score),
+            after.member,
+            String(bound(min)),
+            String(bound(max)),
+            String(limit),
+          ],
+        }),
+      );
+      return pairs(reply).map(([member, score]) => ({ member, score: Number(score) }));
     }
     // Redis orders equal scores by member, byte by byte, as the interface asks.
     const rows = await this.#run('indexRange', (client) =>
@@ -216,6 +318,96 @@ export class RedisStore implements StoreBackend {
       }),
     );
     return rows.map((row) => ({ member: String(row.value), score: Number(row.score) }));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Feed, list indexes and counters (appendEvent and what reads it)
+
+  async appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean> {
+    checkEventClaim(key, value);
+    const record = checkFeedRecord(feed);
+    const normalized = normalizeWrites(writes);
+    const plan = {
+      claim: this.#claimKey(key),
+      sequence: this.#feedKey('position'),
+      member: `${record.intentId}:${record.seq}`,
+      feeds: [
+        this.#feedKey('all'),
+        this.#feedKey(`intent:${record.intentId}`),
+        ...(record.taskId === undefined ? [] : [this.#feedKey(`task:${record.taskId}`)]),
+        ...record.assignees.map((assignee) => this.#feedKey(`assignee:${assignee}`)),
+      ],
+      add: normalized.indexAdd.map((entry) => [
+        this.#indexKey(entry.index),
+        entry.member,
+        scoreText(entry.score),
+      ]),
+      remove: normalized.indexRemove.map((entry) => [this.#indexKey(entry.index), entry.member]),
+      counterHash: `${this.#prefix}:counters`,
+      counters: normalized.counters.map((entry) => [entry.counter, String(entry.delta)]),
+    };
+    const reply = await this.#run('appendEvent', (client) =>
+      client.eval(APPEND_EVENT_SCRIPT, { keys: [], arguments: [JSON.stringify(plan), value] }),
+    );
+    return Number(reply) > 0;
+  }
+
+  async readFeed(options: FeedReadOptions): Promise<FeedEntryRef[]> {
+    const { limit, intentId, taskId, assignee } = checkFeedOptions(options);
+    const after = integerPosition('redis', options.after);
+    if (limit === 0) {
+      this.#ensureOpen('readFeed');
+      return [];
+    }
+    // The most selective filter's set is read; the others are checked per member.
+    const key =
+      taskId !== undefined
+        ? this.#feedKey(`task:${taskId}`)
+        : intentId !== undefined
+          ? this.#feedKey(`intent:${intentId}`)
+          : assignee !== undefined
+            ? this.#feedKey(`assignee:${assignee}`)
+            : this.#feedKey('all');
+    const intentPrefix = taskId !== undefined && intentId !== undefined ? `${intentId}:` : '';
+    const assigneeKey =
+      assignee !== undefined && (taskId !== undefined || intentId !== undefined)
+        ? this.#feedKey(`assignee:${assignee}`)
+        : '';
+    const reply = await this.#run('readFeed', (client) =>
+      client.eval(READ_FEED_SCRIPT, {
+        keys: [key],
+        arguments: [String(after), String(limit), intentPrefix, assigneeKey],
+      }),
+    );
+    return pairs(reply).map(([member, position]) => {
+      const separator = member.lastIndexOf(':');
+      return {
+        position: String(Number(position)),
+        intentId: member.slice(0, separator),
+        seq: Number(member.slice(separator + 1)),
+      };
+    });
+  }
+
+  async feedHead(): Promise<string> {
+    const value = await this.#run('feedHead', (client) => client.get(this.#feedKey('position')));
+    return String(Number(value ?? 0));
+  }
+
+  async readCounters(counters: readonly string[]): Promise<number[]> {
+    checkKeys(counters, 'counter name');
+    if (counters.length === 0) {
+      this.#ensureOpen('readCounters');
+      return [];
+    }
+    const values = await this.#run('readCounters', (client) =>
+      client.hmGet(`${this.#prefix}:counters`, [...counters]),
+    );
+    return values.map((value) => Number(value ?? 0));
+  }
+
+  #feedKey(name: string): string {
+    return `${this.#prefix}:feed:${name}`;
   }
 
   async publish(message: string): Promise<void> {
@@ -298,6 +490,19 @@ export class RedisStore implements StoreBackend {
       throw storeError('redis', operation, error, redisRefusal);
     }
   }
+}
+
+/** A score as text Redis parses back to the same double (Lua's own number formatting would round). */
+function scoreText(score: number): string {
+  return String(score);
+}
+
+/** A flat `[member, score, member, score…]` script reply as pairs. */
+function pairs(reply: unknown): Array<[string, string]> {
+  const flat = Array.isArray(reply) ? reply.map(String) : [];
+  const result: Array<[string, string]> = [];
+  for (let at = 0; at + 1 < flat.length; at += 2) result.push([flat[at] as string, flat[at + 1] as string]);
+  return result;
 }
 
 function bound(score: number): string | number {

@@ -3,6 +3,14 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 // The real clock, even under a test's fake timers: polling is plumbing, not logic time.
 import { clearInterval, setInterval } from 'node:timers';
 import Keyv from 'keyv';
+import {
+  checkAfter,
+  checkEventClaim,
+  checkFeedOptions,
+  checkFeedRecord,
+  integerPosition,
+  normalizeWrites,
+} from './feed-arguments.js';
 import { inTransaction, KeyvNodeSqlite, openSqliteDatabase } from './keyv-node-sqlite.js';
 import { ListenerSet } from './listener-set.js';
 import { sqliteRefusal } from './sqlite-file.js';
@@ -16,7 +24,15 @@ import {
   storeClosedError,
   storeError,
 } from './store-arguments.js';
-import type { IndexEntry, IndexRangeOptions, StoreBackend } from './store-backend.js';
+import type {
+  EventWrites,
+  FeedEntryRef,
+  FeedReadOptions,
+  FeedRecord,
+  IndexEntry,
+  IndexRangeOptions,
+  StoreBackend,
+} from './store-backend.js';
 
 /** How often subscribers look for messages from other connections (one `PRAGMA data_version` each time). */
 const POLL_INTERVAL_MS = 50;
@@ -49,6 +65,37 @@ const SCHEMA = `
     at INTEGER NOT NULL
   );
   CREATE INDEX IF NOT EXISTS holdpoint_messages_by_time ON holdpoint_messages (at);
+`;
+
+/**
+ * The event feed, written by `appendEvent` in the transaction that claims the event. `position` is
+ * the rowid: SQLite gives a new row the largest rowid plus one, and a write transaction holds the
+ * file's only write lock until it commits, so positions become readable in order and a reader never
+ * sees a position before a smaller one (rows are never deleted, so no rowid is reused).
+ * `holdpoint_feed_assignees` holds the positions of each assignee's events; `holdpoint_counters`
+ * the task counts.
+ */
+const FEED_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS holdpoint_feed (
+    position INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    intent_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    task_id TEXT
+  );
+  CREATE INDEX IF NOT EXISTS holdpoint_feed_by_channel ON holdpoint_feed (channel, position);
+  CREATE INDEX IF NOT EXISTS holdpoint_feed_by_intent ON holdpoint_feed (channel, intent_id, position);
+  CREATE INDEX IF NOT EXISTS holdpoint_feed_by_task ON holdpoint_feed (channel, task_id, position);
+  CREATE TABLE IF NOT EXISTS holdpoint_feed_assignees (
+    channel TEXT NOT NULL,
+    assignee TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (channel, assignee, position)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS holdpoint_counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) WITHOUT ROWID;
 `;
 
 /**
@@ -99,7 +146,10 @@ export class SqliteStore implements StoreBackend {
     this.#location = this.#db.location() ?? ':memory:';
     this.#origin = connectionIds.get(this.#db) ?? randomUUID();
     connectionIds.set(this.#db, this.#origin);
-    inTransaction(this.#db, () => this.#db.exec(SCHEMA));
+    inTransaction(this.#db, () => {
+      this.#db.exec(SCHEMA);
+      this.#db.exec(FEED_SCHEMA);
+    });
     let siblings = backendsByDatabase.get(this.#db);
     if (siblings === undefined) {
       siblings = new Set();
@@ -211,13 +261,129 @@ export class SqliteStore implements StoreBackend {
   async indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]> {
     checkKey(index, 'index name');
     const { min, max, limit } = rangeBounds(options);
+    const after = checkAfter(options.after);
     return this.#run('indexRange', () => {
       if (limit === 0) return [];
-      const rows = this.#statement(
-        `SELECT member, score FROM holdpoint_index
-         WHERE name = ? AND score >= ? AND score <= ? ORDER BY score, member LIMIT ?`,
-      ).all(this.#key(index), min, max, limit);
+      const rows =
+        after === undefined
+          ? this.#statement(
+              `SELECT member, score FROM holdpoint_index
+               WHERE name = ? AND score >= ? AND score <= ? ORDER BY score, member LIMIT ?`,
+            ).all(this.#key(index), min, max, limit)
+          : this.#statement(
+              `SELECT member, score FROM holdpoint_index
+               WHERE name = ? AND score >= ? AND score <= ? AND (score, member) > (?, ?)
+               ORDER BY score, member LIMIT ?`,
+            ).all(this.#key(index), min, max, after.score, after.member, limit);
       return rows.map((row) => ({ member: row.member as string, score: row.score as number }));
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Feed, list indexes and counters (appendEvent and what reads it)
+
+  async appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean> {
+    checkEventClaim(key, value);
+    const record = checkFeedRecord(feed);
+    const normalized = normalizeWrites(writes);
+    return this.#run('appendEvent', () =>
+      inTransaction(this.#db, () => {
+        const now = Date.now();
+        const won = this.#statement(
+          `INSERT INTO holdpoint_claims (key, value, expires) VALUES (?, ?, NULL)
+           ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = NULL
+           WHERE holdpoint_claims.expires IS NOT NULL AND holdpoint_claims.expires <= ?
+           RETURNING key`,
+        ).all(this.#key(key), value, now);
+        if (won.length !== 1) return false;
+        const row = this.#statement(
+          'INSERT INTO holdpoint_feed (channel, intent_id, seq, task_id) VALUES (?, ?, ?, ?) RETURNING position',
+        ).get(this.#prefix, record.intentId, record.seq, record.taskId ?? null);
+        const position = Number(row?.position);
+        const assigned = this.#statement(
+          'INSERT INTO holdpoint_feed_assignees (channel, assignee, position) VALUES (?, ?, ?)',
+        );
+        for (const assignee of record.assignees) assigned.run(this.#prefix, assignee, position);
+        const upsert = this.#statement(
+          `INSERT INTO holdpoint_index (name, member, score) VALUES (?, ?, ?)
+           ON CONFLICT (name, member) DO UPDATE SET score = excluded.score`,
+        );
+        for (const entry of normalized.indexAdd)
+          upsert.run(this.#key(entry.index), entry.member, entry.score);
+        const remove = this.#statement('DELETE FROM holdpoint_index WHERE name = ? AND member = ?');
+        for (const entry of normalized.indexRemove) remove.run(this.#key(entry.index), entry.member);
+        const count = this.#statement(
+          `INSERT INTO holdpoint_counters (name, value) VALUES (?, ?)
+           ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`,
+        );
+        for (const { counter, delta } of normalized.counters) count.run(this.#key(counter), delta);
+        return true;
+      }),
+    );
+  }
+
+  async readFeed(options: FeedReadOptions): Promise<FeedEntryRef[]> {
+    const { limit, intentId, taskId, assignee } = checkFeedOptions(options);
+    const after = integerPosition('sqlite', options.after);
+    return this.#run('readFeed', () => {
+      if (limit === 0) return [];
+      let rows: Record<string, unknown>[];
+      if (assignee !== undefined && intentId === undefined && taskId === undefined) {
+        rows = this.#statement(
+          `SELECT feed.position, feed.intent_id, feed.seq FROM holdpoint_feed_assignees AS assigned
+           JOIN holdpoint_feed AS feed ON feed.position = assigned.position
+           WHERE assigned.channel = ? AND assigned.assignee = ? AND assigned.position > ?
+           ORDER BY assigned.position LIMIT ?`,
+        ).all(this.#prefix, assignee, after, limit);
+      } else {
+        const conditions = ['feed.channel = ?', 'feed.position > ?'];
+        const values: Array<string | number> = [this.#prefix, after];
+        if (intentId !== undefined) {
+          conditions.push('feed.intent_id = ?');
+          values.push(intentId);
+        }
+        if (taskId !== undefined) {
+          conditions.push('feed.task_id = ?');
+          values.push(taskId);
+        }
+        if (assignee !== undefined) {
+          conditions.push(
+            `EXISTS (SELECT 1 FROM holdpoint_feed_assignees AS assigned WHERE assigned.channel = feed.channel
+             AND assigned.assignee = ? AND assigned.position = feed.position)`,
+          );
+          values.push(assignee);
+        }
+        rows = this.#statement(
+          `SELECT feed.position, feed.intent_id, feed.seq FROM holdpoint_feed AS feed
+           WHERE ${conditions.join(' AND ')} ORDER BY feed.position LIMIT ?`,
+        ).all(...values, limit);
+      }
+      return rows.map((row) => ({
+        position: String(row.position),
+        intentId: row.intent_id as string,
+        seq: Number(row.seq),
+      }));
+    });
+  }
+
+  async feedHead(): Promise<string> {
+    return this.#run('feedHead', () => {
+      const row = this.#statement(
+        'SELECT coalesce(max(position), 0) AS position FROM holdpoint_feed WHERE channel = ?',
+      ).get(this.#prefix);
+      return String(row?.position ?? 0);
+    });
+  }
+
+  async readCounters(counters: readonly string[]): Promise<number[]> {
+    checkKeys(counters, 'counter name');
+    return this.#run('readCounters', () => {
+      if (counters.length === 0) return [];
+      const rows = this.#statement(
+        'SELECT name, value FROM holdpoint_counters WHERE name IN (SELECT value FROM json_each(?))',
+      ).all(JSON.stringify(counters.map((counter) => this.#key(counter))));
+      const values = new Map(rows.map((row) => [row.name as string, Number(row.value)]));
+      return counters.map((counter) => values.get(this.#key(counter)) ?? 0);
     });
   }
 

@@ -14,6 +14,54 @@ export interface IndexRangeOptions {
   max?: number;
   /** At most this many entries, lowest scores first. */
   limit: number;
+  /**
+   * Start strictly after this entry in (score, member) order — a keyset cursor: pages stay exact
+   * however many entries share a score, and whether or not `after` is still in the index.
+   */
+  after?: IndexEntry;
+}
+
+/** The feed entry written together with an event ({@link StoreBackend.appendEvent}). */
+export interface FeedRecord {
+  intentId: string;
+  /** The event's sequence number in its intent's chain. */
+  seq: number;
+  /** The task the event is about, for the feed's task filter. */
+  taskId?: string;
+  /** Who the event's task is assigned to once it is recorded, for the feed's assignee filter. */
+  assignees: readonly string[];
+}
+
+/** Index entries and counters that change with an event, written in the same transaction. */
+export interface EventWrites {
+  /** Entries to add or re-score. */
+  indexAdd?: ReadonlyArray<{ index: string; member: string; score: number }>;
+  /** Entries to remove. */
+  indexRemove?: ReadonlyArray<{ index: string; member: string }>;
+  /** Counters to add `delta` to (a counter that was never written is 0). */
+  counters?: ReadonlyArray<{ counter: string; delta: number }>;
+}
+
+/** Which part of the feed to read ({@link StoreBackend.readFeed}). */
+export interface FeedReadOptions {
+  /** A position this store returned: read the entries after it. @default the start of the feed */
+  after?: string;
+  /** At most this many entries. */
+  limit: number;
+  /** Only events of this intent. */
+  intentId?: string;
+  /** Only events of this task. */
+  taskId?: string;
+  /** Only events recorded while their task was assigned to this person. */
+  assignee?: string;
+}
+
+/** One entry of the feed: where it is, and which event it stands for. */
+export interface FeedEntryRef {
+  /** Opaque position, to pass back as `after`. */
+  position: string;
+  intentId: string;
+  seq: number;
 }
 
 /**
@@ -50,6 +98,31 @@ export interface StoreBackend {
   indexRemove(index: string, members: readonly string[]): Promise<void>;
   /** Members of a sorted index within a score range, lowest score first (ties by member). */
   indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]>;
+
+  /**
+   * Record an audit event: claim `key` for `value` permanently (first writer wins, as
+   * {@link claim}) and, only when this call wins, in the same transaction append `feed` to the
+   * store's event feed and make `writes`. Either all of it is stored or none: a crash cannot leave
+   * an event without its feed entry, list entries or counts.
+   *
+   * The feed position is assigned by the store inside that transaction (SQLite: the rowid of the
+   * feed table, written under SQLite's single writer lock; Redis: `INCR` in the same Lua script;
+   * PostgreSQL: a `bigserial` plus the writing transaction's id; memory: an array), so readers
+   * see positions in the order they become readable.
+   * @returns true for the one caller whose event was stored.
+   */
+  appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean>;
+  /**
+   * Feed entries after `after`, in feed order, optionally only those of one intent, task or
+   * assignee (each answered by its own index). Never skips an entry and never returns one twice:
+   * an entry that is not yet readable when a page is read sorts after that page's last position.
+   * @throws {ValidationError} when `after` is not a position of this kind of store.
+   */
+  readFeed(options: FeedReadOptions): Promise<FeedEntryRef[]>;
+  /** The position of the newest readable feed entry (or the start when the feed is empty). */
+  feedHead(): Promise<string>;
+  /** The values of counters written by {@link appendEvent}, in the order of `counters` (0 for none). */
+  readCounters(counters: readonly string[]): Promise<number[]>;
 
   /**
    * Send a small message to every engine on this store, this process included (Redis pub/sub,

@@ -1,0 +1,137 @@
+import { ValidationError } from '../errors/validation-error.js';
+import { checkKey, checkValue } from './store-arguments.js';
+import type { EventWrites, FeedReadOptions, FeedRecord, IndexEntry, StoreBackend } from './store-backend.js';
+
+// Argument checks and normalisation shared by the four stores' feed, list-index and counter calls
+// (`appendEvent`, `readFeed`, `indexRange({ after })`, `readCounters`).
+
+/** The keyset start of an `indexRange`, checked. */
+export function checkAfter(after: IndexEntry | undefined): IndexEntry | undefined {
+  if (after === undefined) return undefined;
+  if (typeof after?.member !== 'string' || !Number.isFinite(after.score)) {
+    throw new ValidationError({
+      field: 'indexRange.after',
+      message: `indexRange.after needs a string member and a finite score; got ${JSON.stringify(after)}.`,
+    });
+  }
+  return after;
+}
+
+/** An event's feed record, checked. */
+export function checkFeedRecord(feed: FeedRecord): FeedRecord {
+  if (typeof feed !== 'object' || feed === null || !Number.isSafeInteger(feed.seq) || feed.seq < 1) {
+    throw new ValidationError({
+      field: 'appendEvent.feed',
+      message: 'appendEvent needs a feed record { intentId, seq ≥ 1, taskId?, assignees }.',
+    });
+  }
+  checkKey(feed.intentId, 'feed intent id');
+  if (feed.taskId !== undefined) checkKey(feed.taskId, 'feed task id');
+  if (!Array.isArray(feed.assignees)) {
+    throw new ValidationError({
+      field: 'appendEvent.feed.assignees',
+      message: 'feed.assignees must be an array.',
+    });
+  }
+  for (const assignee of feed.assignees) checkKey(assignee, 'feed assignee');
+  return { ...feed, assignees: [...new Set(feed.assignees)] };
+}
+
+/** The writes of one event after normalisation: no duplicates, sorted (so SQL row locks are taken in one order). */
+export interface NormalizedWrites {
+  indexAdd: Array<{ index: string; member: string; score: number }>;
+  indexRemove: Array<{ index: string; member: string }>;
+  counters: Array<{ counter: string; delta: number }>;
+}
+
+/**
+ * Check and normalise an event's writes: the last add of an entry wins, an entry both added and
+ * removed is added, deltas of one counter are summed (zero sums dropped), everything sorted.
+ */
+export function normalizeWrites(writes: EventWrites | undefined): NormalizedWrites {
+  const adds = new Map<string, { index: string; member: string; score: number }>();
+  const removes = new Map<string, { index: string; member: string }>();
+  const counters = new Map<string, number>();
+  for (const entry of writes?.indexAdd ?? []) {
+    checkKey(entry?.index, 'index name');
+    checkKey(entry.member, 'index member');
+    if (!Number.isFinite(entry.score)) {
+      throw new ValidationError({
+        field: 'appendEvent.writes',
+        message: 'Index scores must be finite numbers.',
+      });
+    }
+    adds.set(`${entry.index}\u0000${entry.member}`, {
+      index: entry.index,
+      member: entry.member,
+      score: entry.score,
+    });
+  }
+  for (const entry of writes?.indexRemove ?? []) {
+    checkKey(entry?.index, 'index name');
+    checkKey(entry.member, 'index member');
+    const id = `${entry.index}\u0000${entry.member}`;
+    if (!adds.has(id)) removes.set(id, { index: entry.index, member: entry.member });
+  }
+  for (const entry of writes?.counters ?? []) {
+    checkKey(entry?.counter, 'counter name');
+    if (!Number.isSafeInteger(entry.delta)) {
+      throw new ValidationError({
+        field: 'appendEvent.writes',
+        message: 'Counter deltas must be whole numbers.',
+      });
+    }
+    counters.set(entry.counter, (counters.get(entry.counter) ?? 0) + entry.delta);
+  }
+  const byId = <T>(map: Map<string, T>): T[] =>
+    [...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, value]) => value);
+  return {
+    indexAdd: byId(adds),
+    indexRemove: byId(removes),
+    counters: [...counters]
+      .filter(([, delta]) => delta !== 0)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([counter, delta]) => ({ counter, delta })),
+  };
+}
+
+/** The claim of an event: key and value as a claim's. */
+export function checkEventClaim(key: string, value: string): void {
+  checkKey(key, 'claim key');
+  checkValue(value, 'claim value');
+}
+
+/** Feed read options, checked: a whole limit, filters that are keys. */
+export function checkFeedOptions(options: FeedReadOptions): FeedReadOptions {
+  if (
+    typeof options !== 'object' ||
+    options === null ||
+    !Number.isSafeInteger(options.limit) ||
+    options.limit < 0
+  ) {
+    throw new ValidationError({
+      field: 'readFeed.limit',
+      message: 'readFeed needs a whole, non-negative limit.',
+    });
+  }
+  if (options.intentId !== undefined) checkKey(options.intentId, 'feed intent id');
+  if (options.taskId !== undefined) checkKey(options.taskId, 'feed task id');
+  if (options.assignee !== undefined) checkKey(options.assignee, 'feed assignee');
+  return options;
+}
+
+/** The refusal of a feed position this store did not give out. */
+export function badPosition(store: StoreBackend['kind'], position: unknown): ValidationError {
+  return new ValidationError({
+    field: 'events.since',
+    message: `${typeof position === 'string' ? `'${position.slice(0, 80)}'` : `(a ${typeof position})`} is not a cursor of this ${store} store's event feed: pass the cursor of a page events() returned, or leave since out to read from the start.`,
+  });
+}
+
+/** A position that is one whole number (memory, SQLite, Redis): the number, 0 for the start. */
+export function integerPosition(store: StoreBackend['kind'], position: string | undefined): number {
+  if (position === undefined) return 0;
+  if (typeof position !== 'string' || !/^(0|[1-9]\d{0,14})$/.test(position))
+    throw badPosition(store, position);
+  return Number(position);
+}
