@@ -10,7 +10,7 @@
 // Exits 0 when every run passed, 1 otherwise. The per-test counts are also written to DIR/summary.json.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -125,10 +125,20 @@ try {
     if (failed.length === 0 && result.code !== 0)
       failed.push(`(vitest exited ${result.code}, see ${result.log})`);
     for (const test of failed) counts.set(test, (counts.get(test) ?? 0) + 1);
-    runs.push({ run, exit: result.code, seconds: result.seconds, tests: total, failed, load: options.load });
+    // The machine's 15-minute load average at the end of the run: how busy it was besides this run.
+    const loadAverage = Number(loadavg()[2]?.toFixed(1));
+    runs.push({
+      run,
+      exit: result.code,
+      seconds: result.seconds,
+      tests: total,
+      failed,
+      load: options.load,
+      loadAverage,
+    });
     process.stdout.write(
       `run ${run}/${options.runs}: ${failed.length === 0 ? 'green' : `${failed.length} failed`} ` +
-        `(${total} tests, ${result.seconds} s${options.load ? ', under load' : ''})\n`,
+        `(${total} tests, ${result.seconds} s${options.load ? ', under load' : ''}, load average ${loadAverage} on ${availableParallelism()} cores)\n`,
     );
     for (const test of failed) process.stdout.write(`  FAIL ${test}\n`);
   }

@@ -28,9 +28,13 @@ export function runScript(script: URL, args: string[], options: { stdin?: boolea
 /** The child's stdout as parsed JSON lines, as they arrive. */
 export function jsonLines(child: ChildProcess): {
   lines: Array<Record<string, unknown>>;
+  /**
+   * The first line that matches, now or when it arrives. Rejects when the child exits first, or sits
+   * idle (uses no CPU) for `idleMs` (default 20 s) without printing it.
+   */
   next: (
     match: (line: Record<string, unknown>) => boolean,
-    timeoutMs?: number,
+    idleMs?: number,
   ) => Promise<Record<string, unknown>>;
 } {
   const lines: Array<Record<string, unknown>> = [];
@@ -63,28 +67,59 @@ export function jsonLines(child: ChildProcess): {
   });
   return {
     lines,
-    next: (match, timeoutMs = 20_000) => {
+    next: (match, idleMs = 20_000) => {
       const found = lines.find(match);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no matching line from the child in ${timeoutMs} ms; stderr: ${stderr}`)),
-          timeoutMs,
-        );
+        // A child that is still working (loading TypeScript, catching up on a busy machine) is given
+        // the time it needs; one that sits idle for `idleMs` without the line has stalled.
+        let cpu = cpuTimeOf(child);
+        let idleSince = performance.now();
+        const watch = setInterval(() => {
+          const now = cpuTimeOf(child);
+          if (now !== undefined && now !== cpu) {
+            cpu = now;
+            idleSince = performance.now();
+          } else if (performance.now() - idleSince > idleMs) {
+            stop();
+            reject(new Error(`the child sat idle ${idleMs} ms without a matching line; stderr: ${stderr}`));
+          }
+        }, 250);
+        const onClose = (code: number | null) => {
+          stop();
+          reject(new Error(`the child exited with ${code} before the expected line; stderr: ${stderr}`));
+        };
+        const stop = () => {
+          clearInterval(watch);
+          child.off('close', onClose);
+        };
         waiting.push({
           match,
           resolve: (line) => {
-            clearTimeout(timer);
+            stop();
             resolve(line);
           },
         });
-        child.once('close', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`the child exited with ${code} before the expected line; stderr: ${stderr}`));
-        });
+        child.once('close', onClose);
       });
     },
   };
+}
+
+/**
+ * CPU time (user + system, in ms) a child has used so far, from /proc on Linux (100 clock ticks a
+ * second); `undefined` where that cannot be read (the child is then taken as idle).
+ */
+export function cpuTimeOf(child: ChildProcess): number | undefined {
+  if (child.pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, so split after its closing parenthesis).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Wait for a child to exit; returns its exit code or signal. */

@@ -11,6 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+// Waits are for what is asserted, with room for a loaded machine.
+const patience = { timeout: 20_000 };
+
 const chromiumPath = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const screenshots = process.env.HOLDPOINT_SCREENSHOTS === '1' ? join(root, 'docs', 'images') : undefined;
@@ -122,11 +125,11 @@ afterAll(async () => {
 describe('the inbox in Chromium', () => {
   it('signs in by the printed link, and approves the demo task with the keyboard alone; the agent continues', async () => {
     await page.goto(info.signInLink.url);
-    await expect.poll(() => page.textContent('h1')).toContain('Sign in as admin@localhost?');
+    await expect.poll(() => page.textContent('h1'), patience).toContain('Sign in as admin@localhost?');
     // The confirm button has the focus: Enter signs in.
     await page.keyboard.press('Enter');
     await page.waitForURL(`${info.url}/`);
-    await expect.poll(() => page.textContent('main')).toContain('Publish the weekly status report');
+    await expect.poll(() => page.textContent('main'), patience).toContain('Publish the weekly status report');
     await shot('inbox.png');
     await tabTo(page, "element.classList.contains('title')");
     await page.keyboard.press('Enter');
@@ -180,7 +183,7 @@ describe('the inbox in Chromium', () => {
     await page.fill('#field-reference', 'nope');
     await page.fill('#field-boxes', '2');
     await page.click('button[value="submitted"]');
-    await expect.poll(() => page.textContent('[role="alert"]')).toContain('reference');
+    await expect.poll(() => page.textContent('[role="alert"]'), patience).toContain('reference');
     expect(await page.inputValue('#field-reference')).toBe('nope');
     await page.fill('#field-reference', 'PO-1234');
     await page.click('button[value="submitted"]');
@@ -222,11 +225,13 @@ describe('the inbox in Chromium', () => {
       context: { note: 'x'.repeat(400) },
     });
     await page.goto(`${info.url}/tasks/${task.id}`);
-    await expect.poll(() => page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
+    await expect
+      .poll(() => page.evaluate('document.documentElement.scrollWidth'), patience)
+      .toBeLessThanOrEqual(375);
     const approve = page.locator('button[value="approved"]');
     await approve.scrollIntoViewIfNeeded();
     // Full-width buttons on a small screen.
-    await expect.poll(async () => (await approve.boundingBox())?.width ?? 0).toBeGreaterThan(300);
+    await expect.poll(async () => (await approve.boundingBox())?.width ?? 0, patience).toBeGreaterThan(300);
     await shot('phone.png');
     await page.setViewportSize({ width: 1100, height: 800 });
   });

@@ -6,6 +6,7 @@ import { createHoldpoint, type Holdpoint } from '@holdpoint/core';
 import {
   deleteRedisPrefixes,
   dropPostgresSchemas,
+  eventually,
   selectedStores,
   testPostgresUrl,
   testRedisUrl,
@@ -96,22 +97,27 @@ describe.each(stores)('three processes resuming one graph on %s', (storeName) =>
       );
     await decideAll(human, cfoTasks, 'cfo@acme.test');
 
-    await expect
-      .poll(() => readJsonLines(join(dir, 'distributions.jsonl')).length, { timeout: 60_000 })
-      .toBe(threads.length);
+    const expectedResumes = [...started.flatMap((line) => line.taskIds as string[]), ...cfoTasks].sort();
+    const resumedTasks = () =>
+      outputs
+        .flatMap((output) => output.lines.filter((line) => typeof line.resumed === 'string'))
+        .flatMap((line) => line.taskIds as string[]);
+    // A worker prints that it resumed a thread after the graph step it ran (the distribution) ended:
+    // wait for both, the very things counted below.
+    await eventually(
+      () => {
+        expect(readJsonLines(join(dir, 'distributions.jsonl'))).toHaveLength(threads.length);
+        expect(resumedTasks().length).toBeGreaterThanOrEqual(expectedResumes.length);
+      },
+      { timeout: 60_000 },
+    );
     // Give a duplicate every chance to appear before counting.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     for (const worker of workers) worker.kill('SIGKILL');
 
     const distributions = readJsonLines(join(dir, 'distributions.jsonl'));
     expect(distributions.map((line) => line.intentId).sort()).toEqual([...intentIds].sort());
-    const resumes = outputs.flatMap((output) =>
-      output.lines.filter((line) => typeof line.resumed === 'string'),
-    );
-    const resumedTasks = resumes.flatMap((line) => line.taskIds as string[]);
-    expect(resumedTasks.sort()).toEqual(
-      [...started.flatMap((line) => line.taskIds as string[]), ...cfoTasks].sort(),
-    );
+    expect(resumedTasks().sort()).toEqual(expectedResumes);
     const created = readJsonLines(join(dir, 'notifications.jsonl')).filter(
       (line) => line.type === 'task-created',
     );

@@ -57,12 +57,8 @@ describe('an agent killed with SIGKILL picks up where it stopped', () => {
       taskId: byKey['restart/decide'],
     });
 
-    await expect
-      .poll(async () => (await human.getTask(remindTask.id)).remindersSent, { timeout: 10_000 })
-      .toBe(1);
-    await expect
-      .poll(async () => (await human.getTask(escalateTask.id)).escalationLevel, { timeout: 10_000 })
-      .toBe(1);
+    await expect.poll(async () => (await human.getTask(remindTask.id)).remindersSent).toBe(1);
+    await expect.poll(async () => (await human.getTask(escalateTask.id)).escalationLevel).toBe(1);
     // Give a duplicate every chance to show up before counting.
     await new Promise((resolve) => setTimeout(resolve, 500));
     second.kill('SIGKILL');

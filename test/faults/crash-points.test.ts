@@ -30,6 +30,7 @@ import {
   temporaryDirectory,
   timeline,
   timerFires,
+  untilSettled,
 } from './support.js';
 
 const rounds = 20;
@@ -176,14 +177,15 @@ describe.runIf(storeSelected('sqlite'))('a worker SIGKILLed at random points on 
     absorb(last);
     const hp = await createHoldpoint({ store: store.spec, timers: false });
     cleanups.push(() => hp.close());
-    let pending = [...known.values()].map((entry) => entry.id);
-    const settleBy = Date.now() + 15_000;
-    while (pending.length > 0 && Date.now() < settleBy) {
-      await sleep(250);
-      // A task the store does not have is reported as lost by the check below.
-      const now = await mapLimit(pending, 8, (id) => hp.getTask(id).catch(() => undefined));
-      pending = now.filter((task) => task?.status === 'pending').map((task) => (task as HumanTask).id);
-    }
+    // Wait while tasks keep ending; one still pending after 20 s without progress is stuck.
+    await untilSettled(
+      [...known.values()].map((entry) => entry.id),
+      async (pending) => {
+        // A task the store does not have is reported as lost by the check below.
+        const now = await mapLimit([...pending], 8, (id) => hp.getTask(id).catch(() => undefined));
+        return now.filter((task) => task?.status === 'pending').map((task) => (task as HumanTask).id);
+      },
+    );
     expect(await stopChild(last.child), last.stderr()).toBe(0);
     await check(hp, new Set(Array.from({ length: rounds + 1 }, (_, round) => round)));
 

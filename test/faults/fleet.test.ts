@@ -30,6 +30,7 @@ import {
   temporaryDirectory,
   timeline,
   timerFires,
+  untilSettled,
 } from './support.js';
 
 const taskCount = 1_000;
@@ -142,16 +143,17 @@ describe.each(services)('a fleet of engines on one %s store', (service: ServiceN
     }
     expect(tasks.size).toBe(taskCount);
 
-    // All deadlines pass; a timer the killed engine held is taken over once its lease lapses.
-    const settleBy = createdAllAt + 40_000;
-    let pending = [...tasks.values()];
-    await sleep(2_000);
-    while (pending.length > 0 && Date.now() < settleBy) {
-      await sleep(1_000);
-      // A task the store does not have is counted as lost below.
-      const now = await mapLimit(pending, 16, (id) => hp.getTask(id).catch(() => undefined));
-      pending = now.filter((task) => task?.status === 'pending').map((task) => (task as HumanTask).id);
-    }
+    // All deadlines pass; a timer the killed engine held is taken over once its lease (10 s) lapses.
+    // Wait while tasks keep ending; one still pending after 20 s without progress is stuck.
+    await untilSettled(
+      [...tasks.values()],
+      async (pending) => {
+        // A task the store does not have is counted as lost below.
+        const now = await mapLimit([...pending], 16, (id) => hp.getTask(id).catch(() => undefined));
+        return now.filter((task) => task?.status === 'pending').map((task) => (task as HumanTask).id);
+      },
+      { intervalMs: 1_000 },
+    );
     for (const engine of alive) expect(await stopChild(engine.child), engine.stderr()).toBe(0);
     const settledAfter = Date.now() - createdAllAt;
 

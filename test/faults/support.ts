@@ -23,7 +23,7 @@ import {
 } from '@holdpoint/test-services';
 // The storage layout's names, from the engine's own module rather than spelled out here.
 import { layout } from '../../packages/core/src/store/layout.js';
-import { jsonLines, runScript } from '../helpers.js';
+import { cpuTimeOf, jsonLines, runScript } from '../helpers.js';
 
 export { type ServiceName, testPostgresUrl as postgresUrl, testRedisUrl as redisUrl };
 
@@ -119,18 +119,39 @@ export function exited(child: ChildProcess): Promise<number | string> {
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
 }
 
-/** Wait for a child to end by itself; SIGKILL it (and say so) if it does not within `timeoutMs`. */
-export async function finished(child: ChildProcess, timeoutMs = 10_000): Promise<number | string> {
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, timeoutMs);
+/**
+ * Wait for a child to end by itself; SIGKILL it (and say so) once it has hung: used more than
+ * `limitMs` of CPU (a loop that does not end) or sat idle that long (a wait that does not end).
+ * Counted in the child's own CPU time, so a busy machine that slows it down is not taken for a hang
+ * (without /proc, in wall time).
+ */
+export async function finished(child: ChildProcess, limitMs = 10_000): Promise<number | string> {
+  let hung: string | undefined;
+  let cpu = cpuTimeOf(child);
+  let idleSince = performance.now();
+  const started = performance.now();
+  const watch = setInterval(() => {
+    const now = cpuTimeOf(child);
+    if (now === undefined) {
+      if (performance.now() - started > limitMs) hung = `still running after ${limitMs} ms`;
+    } else if (now > limitMs) {
+      hung = `still running after ${now} ms of CPU`;
+    } else if (now !== cpu) {
+      cpu = now;
+      idleSince = performance.now();
+    } else if (performance.now() - idleSince > limitMs) {
+      hung = `idle for ${limitMs} ms without ending`;
+    }
+    if (hung !== undefined) {
+      clearInterval(watch);
+      child.kill('SIGKILL');
+    }
+  }, 250);
   try {
     const code = await exited(child);
-    return timedOut ? `still running after ${timeoutMs} ms` : code;
+    return hung ?? code;
   } finally {
-    clearTimeout(timer);
+    clearInterval(watch);
   }
 }
 
@@ -266,6 +287,27 @@ export async function mapLimit<T, R>(
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Re-read what is still pending until nothing is, or until nothing more has ended for `stallMs`:
+ * the engines get the time they need on a busy machine, and a task that is stuck is still found.
+ * Resolves with what is left pending.
+ */
+export async function untilSettled(
+  pending: readonly string[],
+  stillPending: (ids: readonly string[]) => Promise<string[]>,
+  { stallMs = 20_000, intervalMs = 250 }: { stallMs?: number; intervalMs?: number } = {},
+): Promise<string[]> {
+  let left = [...pending];
+  let progressAt = performance.now();
+  while (left.length > 0 && performance.now() - progressAt < stallMs) {
+    await sleep(intervalMs);
+    const now = await stillPending(left);
+    if (now.length < left.length) progressAt = performance.now();
+    left = now;
+  }
+  return left;
+}
 
 /** Whole milliseconds of a duration in seconds with one decimal, for summary lines. */
 export function seconds(ms: number): string {

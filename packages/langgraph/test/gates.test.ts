@@ -222,12 +222,8 @@ describe('waitForHuman in a node', () => {
 
     await graph.invoke({ topic: 'reject' }, config('t-policy'));
     await graph.invoke({ topic: 'fail' }, config('t-timeout'));
-    await expect
-      .poll(async () => (await graph.getState(config('t-policy'))).next, { timeout: 10_000 })
-      .toEqual([]);
-    await expect
-      .poll(async () => (await graph.getState(config('t-timeout'))).next, { timeout: 10_000 })
-      .toEqual([]);
+    await expect.poll(async () => (await graph.getState(config('t-policy'))).next).toEqual([]);
+    await expect.poll(async () => (await graph.getState(config('t-timeout'))).next).toEqual([]);
     const policy = (await graph.getState(config('t-policy'))).values as ResultsState;
     expect(policy.results.cfo).toMatchObject({
       status: 'decided',

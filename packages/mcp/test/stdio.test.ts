@@ -102,7 +102,7 @@ describe('holdpoint mcp over stdio', () => {
       (params) => progress.push(params),
     );
     const task = await pendingTaskOf(human, 'ops@acme.test', 'Deploy v2 to production');
-    await expect.poll(() => progress.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => progress.length).toBeGreaterThanOrEqual(2);
     expect(progress[0]?.message).toContain(task.id);
     expect(progress[1]!.progress).toBeGreaterThan(progress[0]!.progress);
     await human.decide(task.id, {

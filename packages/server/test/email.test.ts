@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrowserSession, hiddenField } from './browser-session.js';
 import { startServer, type TestServer } from './helpers.js';
 
+// Waits are for what is asserted, with room for a loaded machine.
+const patience = { timeout: 20_000 };
+
 interface Message {
   from: string;
   to: string[];
@@ -79,7 +82,7 @@ describe('email', () => {
     });
     const task = reply.body;
     await expect
-      .poll(() => inbox.filter((message) => message.to.includes('treasurer@acme.test')).length)
+      .poll(() => inbox.filter((message) => message.to.includes('treasurer@acme.test')).length, patience)
       .toBe(1);
     const mail = inbox.find((message) => message.to.includes('treasurer@acme.test')) as Message;
     expect(mail.from).toBe('holdpoint@acme.test');
@@ -142,7 +145,9 @@ describe('email', () => {
     };
     expect((await ask('known@acme.test')).text).toContain('Check your mail');
     expect((await ask('stranger@acme.test')).text).toContain('Check your mail');
-    await expect.poll(() => inbox.filter((message) => message.to.includes('known@acme.test')).length).toBe(1);
+    await expect
+      .poll(() => inbox.filter((message) => message.to.includes('known@acme.test')).length, patience)
+      .toBe(1);
     expect(inbox.some((message) => message.to.includes('stranger@acme.test'))).toBe(false);
     const link = local(linkIn(inbox.find((message) => message.to.includes('known@acme.test')) as Message));
     expect(await new BrowserSession(t.url).signIn(link)).toBe('/');

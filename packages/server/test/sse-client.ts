@@ -67,7 +67,7 @@ export async function openSse(
     comments,
     closed,
     close: () => controller.abort(),
-    waitFor(count, timeoutMs = 10_000) {
+    waitFor(count, timeoutMs = 15_000) {
       if (events.length >= count) return Promise.resolve(events.slice(0, count));
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {

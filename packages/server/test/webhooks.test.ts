@@ -6,6 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { verifyWebhookSignature } from '../src/index.js';
 import { startServer, type TestServer } from './helpers.js';
 
+// Waits are for what is asserted, with room for a loaded machine.
+const patience = { timeout: 20_000 };
+
 interface Received {
   id: string;
   type: string;
@@ -74,7 +77,7 @@ describe('webhooks', () => {
     const task = await ask('cfo@acme.test');
     await t.call(t.keys.cfo, 'POST', `/v1/tasks/${task.id}/decide`, { outcome: 'approved' });
     await expect
-      .poll(() => hook.accepted.map((delivery) => delivery.type))
+      .poll(() => hook.accepted.map((delivery) => delivery.type), patience)
       .toEqual(['task-created', 'task-decided']);
     for (const delivery of hook.accepted) {
       expect(verifyWebhookSignature(secret, delivery.signature, delivery.body)).toMatchObject({ ok: true });
@@ -116,10 +119,10 @@ describe('webhooks', () => {
       outcome: 'rejected',
       comment: 'no',
     });
-    await expect.poll(() => hook.attempts()).toBeGreaterThan(6);
+    await expect.poll(() => hook.attempts(), patience).toBeGreaterThan(6);
     expect(hook.accepted).toEqual([]);
     down = false;
-    await expect.poll(() => hook.accepted.length).toBe(4);
+    await expect.poll(() => hook.accepted.length, patience).toBe(4);
     const ids = hook.accepted.map((delivery) => delivery.id);
     expect(new Set(ids).size).toBe(4);
     const cfoEvents = hook.accepted
@@ -142,7 +145,10 @@ describe('webhooks', () => {
     await subscribe(hook.url);
     const task = await ask('cfo@acme.test');
     await expect
-      .poll(async () => (await t?.call(t.keys.admin, 'GET', '/v1/dead-letters'))?.body.deadLetters.length)
+      .poll(
+        async () => (await t?.call(t.keys.admin, 'GET', '/v1/dead-letters'))?.body.deadLetters.length,
+        patience,
+      )
       .toBe(1);
     const [letter] = (await t.call(t.keys.admin, 'GET', '/v1/dead-letters')).body.deadLetters;
     expect(letter).toMatchObject({
@@ -157,7 +163,7 @@ describe('webhooks', () => {
     failing = false;
     const replay = await t.call(t.keys.admin, 'POST', `/v1/dead-letters/${letter.id}/replay`);
     expect(replay.status).toBe(200);
-    await expect.poll(() => hook.accepted.map((delivery) => delivery.id)).toEqual([letter.id]);
+    await expect.poll(() => hook.accepted.map((delivery) => delivery.id), patience).toEqual([letter.id]);
     expect((await t.call(t.keys.admin, 'GET', '/v1/dead-letters')).body.deadLetters).toEqual([]);
     expect((await t.call(t.keys.admin, 'POST', `/v1/dead-letters/${letter.id}/replay`)).status).toBe(404);
     await hook.close();

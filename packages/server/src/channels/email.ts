@@ -1,5 +1,4 @@
 import type { HumanTask } from '@holdpoint/core';
-import nodemailer from 'nodemailer';
 
 /** Email settings of the channels. */
 export interface MailOptions {
@@ -27,12 +26,18 @@ export interface Mailer {
   close(): void;
 }
 
-/** A mailer over SMTP with nodemailer. */
+/** A mailer over SMTP with nodemailer (loaded on the first mail: the CLI's start-up does not pay for it). */
 export function createMailer(options: MailOptions): Mailer {
-  const transport = nodemailer.createTransport(options.smtpUrl);
+  let transport: Promise<import('nodemailer').Transporter> | undefined;
+  const transportOf = () => {
+    transport ??= import('nodemailer').then((nodemailer) =>
+      nodemailer.default.createTransport(options.smtpUrl),
+    );
+    return transport;
+  };
   return {
     async send(mail) {
-      await transport.sendMail({
+      await (await transportOf()).sendMail({
         from: options.from,
         to: mail.to,
         subject: mail.subject,
@@ -41,7 +46,9 @@ export function createMailer(options: MailOptions): Mailer {
         ...(mail.messageId === undefined ? {} : { messageId: mail.messageId }),
       });
     },
-    close: () => transport.close(),
+    close: () => {
+      void transport?.then((open) => open.close());
+    },
   };
 }
 

@@ -26,6 +26,7 @@ ul.tasks a.title { font-weight: 600; font-size: 1.05rem; }
 .chip.warn { color: var(--warn); font-weight: 600; } .chip.ok { color: var(--ok); font-weight: 600; }
 pre { background: var(--chip); padding: .7rem; border-radius: .4rem; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
 code.digest { word-break: break-all; font-size: .85rem; }
+code { overflow-wrap: anywhere; }
 form.decide { border: 1px solid var(--line); border-radius: .5rem; padding: .8rem; margin: .8rem 0; }
 label { display: block; font-weight: 600; margin: .6rem 0 .2rem; }
 label.inline { display: inline-flex; gap: .4rem; align-items: center; font-weight: 400; }
