@@ -647,6 +647,19 @@ export class PostgresStore implements StoreBackend {
 }
 
 /**
+ * Opens a DO block whose statements run only when one of `relations` is missing (close it with
+ * `END IF; END $holdpoint$;`). Once the tables exist, a start takes no table lock at all:
+ * `CREATE INDEX IF NOT EXISTS` locks its table even when the index is there, and with engines
+ * already writing (a claim, then index rows, in one transaction) that lock order deadlocks.
+ */
+function unlessPresent(relations: readonly string[]): string {
+  const missing = relations
+    .map((name) => `to_regclass('${name.replaceAll("'", "''")}') IS NULL`)
+    .join(' OR ');
+  return `DO $holdpoint$ BEGIN IF ${missing} THEN`;
+}
+
+/**
  * Schema and tables, made once per database. A simple (parameterless) query with several
  * statements runs as one transaction, and the advisory lock makes concurrent starts take turns:
  * two `CREATE … IF NOT EXISTS` racing each other can otherwise fail with a unique violation.
@@ -660,6 +673,7 @@ async function createTables(query: Query, schema: string, keyvTable: string): Pr
   }
   await query(`
     SELECT pg_advisory_xact_lock(hashtext('holdpoint:create-tables'));
+    ${unlessPresent([`"${schema}"."${keyvTable}"`, `"${schema}".holdpoint_claims_lapsing`])}
     CREATE SCHEMA IF NOT EXISTS "${schema}";
     CREATE TABLE IF NOT EXISTS "${schema}"."${keyvTable}" (key TEXT PRIMARY KEY, value TEXT);
     CREATE TABLE IF NOT EXISTS "${schema}".holdpoint_claims (
@@ -676,6 +690,7 @@ async function createTables(query: Query, schema: string, keyvTable: string): Pr
     CREATE INDEX IF NOT EXISTS holdpoint_index_by_score ON "${schema}".holdpoint_index (name, score, member);
     CREATE INDEX IF NOT EXISTS holdpoint_claims_lapsing ON "${schema}".holdpoint_claims (expires)
       WHERE expires IS NOT NULL;
+    END IF; END $holdpoint$;
   `);
 }
 
@@ -686,6 +701,7 @@ async function createTables(query: Query, schema: string, keyvTable: string): Pr
 async function createFeedTables(query: Query, schema: string): Promise<void> {
   await query(`
     SELECT pg_advisory_xact_lock(hashtext('holdpoint:create-tables'));
+    ${unlessPresent([`"${schema}".holdpoint_counters`])}
     CREATE TABLE IF NOT EXISTS "${schema}".holdpoint_feed (
       position BIGSERIAL PRIMARY KEY,
       xid XID8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -710,6 +726,7 @@ async function createFeedTables(query: Query, schema: string): Promise<void> {
       value BIGINT NOT NULL,
       PRIMARY KEY (name, slot)
     );
+    END IF; END $holdpoint$;
   `);
 }
 
