@@ -241,7 +241,15 @@ export function reminderSchedule(
   const remind = task.remind;
   if (!remind) return [];
   const created = Date.parse(task.createdAt);
-  const lastDeadline = task.deadlineAt === undefined ? Number.POSITIVE_INFINITY : Date.parse(task.deadlineAt);
+  // The task's end as it happened, and as planned: a worker killed while it held a deadline's lease
+  // delays the escalation (by the lease), which keeps the task alive longer than its plan; a reminder
+  // that the plan put after the task's end is not owed because of that delay.
+  const actualEnd = task.deadlineAt === undefined ? Number.POSITIVE_INFINITY : Date.parse(task.deadlineAt);
+  const plannedEnd =
+    task.timeoutMs === undefined
+      ? Number.POSITIVE_INFINITY
+      : created + task.timeoutMs + task.escalateTo.reduce((sum, step) => sum + step.timeoutMs, 0);
+  const lastDeadline = Math.min(actualEnd, plannedEnd);
   const schedule: Array<{ number: number; due: number; fired: boolean; required: boolean }> = [];
   let previous: number | undefined;
   for (let number = 1; number <= remind.max; number++) {
