@@ -16,6 +16,7 @@ import {
 import { auditEvents, backgroundErrors, engineFor, errorOf } from './helpers/engine.js';
 import { advance, eventuallyAtFakeTime as eventually, fakeClock } from './helpers/fake-clock.js';
 import { storeCases } from './helpers/stores.js';
+import { wrapStore as wrap } from './helpers/wrap-store.js';
 
 const ann = 'ann@acme.test';
 const bob = 'bob@acme.test';
@@ -26,28 +27,6 @@ async function snapshot(hp: Holdpoint): Promise<string> {
   const page = await hp.events({ limit: 1_000 });
   const { tasks } = await hp.listTasks({ limit: 10_000 });
   return JSON.stringify([page.events.map((event) => event.hash).sort(), tasks.map((task) => task.id).sort()]);
-}
-
-/** A backend passing every call to `store`, except those in `overrides`. */
-function wrap(store: StoreBackend, overrides: Partial<StoreBackend>): StoreBackend {
-  return {
-    kind: store.kind,
-    keyv: store.keyv,
-    claim: (key, value, ttl) => store.claim(key, value, ttl),
-    readClaims: (keys) => store.readClaims(keys),
-    releaseClaim: (key, value) => store.releaseClaim(key, value),
-    indexAdd: (index, entries) => store.indexAdd(index, entries),
-    indexRemove: (index, members) => store.indexRemove(index, members),
-    indexRange: (index, options) => store.indexRange(index, options),
-    appendEvent: (key, value, feed, writes) => store.appendEvent(key, value, feed, writes),
-    readFeed: (options) => store.readFeed(options),
-    feedHead: () => store.feedHead(),
-    readCounters: (counters) => store.readCounters(counters),
-    publish: (message) => store.publish(message),
-    subscribe: (listener) => store.subscribe(listener),
-    close: () => store.close(),
-    ...overrides,
-  };
 }
 
 describe.each(storeCases)('the engine under hostile input on $name', (storeCase) => {

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/create-store.js';
 import type { StoreBackend } from '../src/store/store-backend.js';
 import { engineFor } from './helpers/engine.js';
+import { wrapStore } from './helpers/wrap-store.js';
 
 const opened: StoreBackend[] = [];
 afterEach(async () => {
@@ -26,26 +27,12 @@ describe('start-up with overdue timers', () => {
     const gate = new Promise<void>((resolve) => {
       open = resolve;
     });
-    const gated: StoreBackend = {
-      kind: store.kind,
-      keyv: store.keyv,
+    const gated = wrapStore(store, {
       claim: async (key, value, ttl) => {
         if (key.startsWith('lease:timer:')) await gate;
         return store.claim(key, value, ttl);
       },
-      readClaims: (keys) => store.readClaims(keys),
-      releaseClaim: (key, value) => store.releaseClaim(key, value),
-      indexAdd: (index, entries) => store.indexAdd(index, entries),
-      indexRemove: (index, members) => store.indexRemove(index, members),
-      indexRange: (index, options) => store.indexRange(index, options),
-      appendEvent: (key, value, feed, writes) => store.appendEvent(key, value, feed, writes),
-      readFeed: (options) => store.readFeed(options),
-      feedHead: () => store.feedHead(),
-      readCounters: (counters) => store.readCounters(counters),
-      publish: (message) => store.publish(message),
-      subscribe: (listener) => store.subscribe(listener),
-      close: () => store.close(),
-    };
+    });
     const hp = await engineFor('unused', { store: gated });
     // Returned with the whole backlog still due.
     for (const task of tasks) expect((await hp.getTask(task.id)).status).toBe('pending');

@@ -4,6 +4,7 @@ import { createStore } from '../src/store/create-store.js';
 import type { StoreBackend } from '../src/store/store-backend.js';
 import { engineFor } from './helpers/engine.js';
 import { advance, eventuallyAtFakeTime, fakeClock, settle } from './helpers/fake-clock.js';
+import { wrapStore } from './helpers/wrap-store.js';
 
 const ann = 'ann@acme.test';
 const opened: StoreBackend[] = [];
@@ -23,10 +24,7 @@ async function deafStore(spec: string) {
   opened.push(store);
   const counts = { reads: 0, keys: 0, inFlight: 0, mostInFlight: 0 };
   let gate: Promise<void> | undefined;
-  const wrapped: StoreBackend = {
-    kind: store.kind,
-    keyv: store.keyv,
-    claim: (key, value, ttl) => store.claim(key, value, ttl),
+  const wrapped = wrapStore(store, {
     readClaims: async (keys) => {
       counts.reads++;
       counts.keys += keys.length;
@@ -39,18 +37,8 @@ async function deafStore(spec: string) {
         counts.inFlight--;
       }
     },
-    releaseClaim: (key, value) => store.releaseClaim(key, value),
-    indexAdd: (index, entries) => store.indexAdd(index, entries),
-    indexRemove: (index, members) => store.indexRemove(index, members),
-    indexRange: (index, options) => store.indexRange(index, options),
-    appendEvent: (key, value, feed, writes) => store.appendEvent(key, value, feed, writes),
-    readFeed: (options) => store.readFeed(options),
-    feedHead: () => store.feedHead(),
-    readCounters: (counters) => store.readCounters(counters),
-    publish: (message) => store.publish(message),
     subscribe: () => () => {},
-    close: () => store.close(),
-  };
+  });
   const hold = () => {
     let open!: () => void;
     gate = new Promise((resolve) => {

@@ -6,6 +6,7 @@ import { createStore } from '../src/store/create-store.js';
 import type { StoreBackend } from '../src/store/store-backend.js';
 import { errorOf } from './helpers/engine.js';
 import { postgresUrl, storeCases } from './helpers/stores.js';
+import { wrapStore } from './helpers/wrap-store.js';
 
 const opened: StoreBackend[] = [];
 afterEach(async () => {
@@ -70,23 +71,7 @@ describe('the message of a store failure', () => {
   it('says a failed read changed nothing, and a failed write was recorded whole or not at all', async () => {
     const store = await open('memory://');
     const failing = (operation: 'readClaims' | 'appendEvent'): StoreBackend => {
-      const broken: StoreBackend = {
-        kind: store.kind,
-        keyv: store.keyv,
-        claim: (key, value, ttl) => store.claim(key, value, ttl),
-        readClaims: (keys) => store.readClaims(keys),
-        releaseClaim: (key, value) => store.releaseClaim(key, value),
-        indexAdd: (index, entries) => store.indexAdd(index, entries),
-        indexRemove: (index, members) => store.indexRemove(index, members),
-        indexRange: (index, options) => store.indexRange(index, options),
-        appendEvent: (key, value, feed, writes) => store.appendEvent(key, value, feed, writes),
-        readFeed: (options) => store.readFeed(options),
-        feedHead: () => store.feedHead(),
-        readCounters: (counters) => store.readCounters(counters),
-        publish: (message) => store.publish(message),
-        subscribe: (listener) => store.subscribe(listener),
-        close: () => store.close(),
-      };
+      const broken = wrapStore(store);
       (broken as unknown as Record<string, () => Promise<never>>)[operation] = () =>
         Promise.reject(new Error('connection reset'));
       return broken;

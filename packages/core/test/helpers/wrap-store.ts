@@ -1,0 +1,23 @@
+import type { StoreBackend } from '../../src/store/store-backend.js';
+
+/** A backend passing every call to `store`, except those in `overrides` (for tests that watch or break one call). */
+export function wrapStore(store: StoreBackend, overrides: Partial<StoreBackend> = {}): StoreBackend {
+  return {
+    kind: store.kind,
+    keyv: store.keyv,
+    claim: (key, value, ttl) => store.claim(key, value, ttl),
+    readClaims: (keys) => store.readClaims(keys),
+    releaseClaim: (key, value) => store.releaseClaim(key, value),
+    indexAdd: (index, entries) => store.indexAdd(index, entries),
+    indexRemove: (index, members) => store.indexRemove(index, members),
+    indexRange: (index, options) => store.indexRange(index, options),
+    appendEvent: (key, value, feed, writes) => store.appendEvent(key, value, feed, writes),
+    readFeed: (options) => store.readFeed(options),
+    feedHead: () => store.feedHead(),
+    readCounters: (counters) => store.readCounters(counters),
+    publish: (message) => store.publish(message),
+    subscribe: (listener) => store.subscribe(listener),
+    close: () => store.close(),
+    ...overrides,
+  };
+}
