@@ -17,8 +17,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   holdpointCommand,
+  runHoldpoint,
   serveProcess,
-  startHoldpoint,
   stopProcess,
 } from '../packages/cli/test/serve-process.js';
 
@@ -85,16 +85,7 @@ async function connectHttp(
 
 /** Run the `holdpoint` binary to its end. */
 function holdpoint(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = startHoldpoint(args, { cwd: folder, env: quiet });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+  return runHoldpoint(args, { cwd: folder, env: quiet });
 }
 
 /** The structured content of a successful tool result. */

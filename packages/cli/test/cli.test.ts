@@ -6,7 +6,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { holdpointCommand, serveProcess, startHoldpoint, stopProcess } from './serve-process.js';
+import { holdpointCommand, runHoldpoint, serveProcess, stopProcess } from './serve-process.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'holdpoint-cli-'));
 const store = `sqlite://${join(folder, 'holdpoint.db')}`;
@@ -21,16 +21,7 @@ const quiet = {
 
 /** Run the binary to its end. */
 function holdpoint(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = startHoldpoint(args, { cwd: folder, env: quiet });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+  return runHoldpoint(args, { cwd: folder, env: quiet });
 }
 
 const serve = (args: string[]) => serveProcess(['--store', store, ...args], { cwd: folder, env: quiet });

@@ -33,6 +33,23 @@ export function startHoldpoint(
   });
 }
 
+/** `holdpoint <args>` run to its end: exit code and everything it printed. */
+export function runHoldpoint(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = startHoldpoint(args, options);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+}
+
 /** `holdpoint serve --json --port 0 <args>`, once it has printed where it listens. */
 export async function serveProcess(
   args: string[],
