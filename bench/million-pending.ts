@@ -284,12 +284,18 @@ try {
     const timers = measured.timers;
 
     console.log(`## ${store}\n`);
-    console.log(
-      `Filled: ${filled.pending.toLocaleString('en-US')} pending tasks (target ${count.toLocaleString('en-US')}${filled.pending < count ? `; **not reached**: the fill stopped after ${options.fillSeconds} s` : ''}); ` +
-        `${filled.added.toLocaleString('en-US')} added in ${f(filled.seconds)} s (${f(filled.added / filled.seconds, 0)} tasks/s, ` +
-        `${options.fillConcurrency} requestHuman calls in flight), over ${options.assignees} assignees. ` +
-        `Load average ${loadBeforeFill[0]?.toFixed(1)} before the fill, ${loadAfterFill[0]?.toFixed(1)} after, ${measured.load[0]?.toFixed(1)} after the measurements.\n`,
-    );
+    if (filled.added === 0) {
+      console.log(
+        `No fill: the kept file already holds ${filled.pending.toLocaleString('en-US')} pending tasks (≥ ${count.toLocaleString('en-US')}). ` +
+          `Load average ${loadBeforeFill[0]?.toFixed(1)} before the measurements, ${measured.load[0]?.toFixed(1)} after.\n`,
+      );
+    } else
+      console.log(
+        `Filled: ${filled.pending.toLocaleString('en-US')} pending tasks (target ${count.toLocaleString('en-US')}${filled.pending < count ? `; **not reached**: the fill stopped after ${options.fillSeconds} s` : ''}); ` +
+          `${filled.added.toLocaleString('en-US')} added in ${f(filled.seconds)} s (${f(filled.added / filled.seconds, 0)} tasks/s, ` +
+          `${options.fillConcurrency} requestHuman calls in flight), over ${options.assignees} assignees. ` +
+          `Load average ${loadBeforeFill[0]?.toFixed(1)} before the fill, ${loadAfterFill[0]?.toFixed(1)} after, ${measured.load[0]?.toFixed(1)} after the measurements.\n`,
+      );
     console.log('| metric | empty store | filled store | aim | verdict |\n|---|--:|--:|--:|---|');
     console.log(
       `| engine heap after start and a full GC (MB) | ${mb(empty.heapBytes)} | ${mb(measured.heapBytes)} | does not grow with N | ` +
