@@ -3,6 +3,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 // The real clock, even under a test's fake timers: polling is plumbing, not logic time.
 import { clearInterval, setInterval } from 'node:timers';
 import Keyv from 'keyv';
+import { yieldIfLong } from '../engine/yield.js';
 import {
   checkAfter,
   checkEventClaim,
@@ -195,6 +196,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async claim(key: string, value: string, ttlMs?: number): Promise<boolean> {
+    await yieldIfLong();
     const ttl = checkTtl(ttlMs);
     checkKey(key, 'claim key');
     checkValue(value, 'claim value');
@@ -214,6 +216,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async readClaims(keys: readonly string[]): Promise<(string | undefined)[]> {
+    await yieldIfLong();
     checkKeys(keys, 'claim key');
     return this.#run('readClaims', () => {
       if (keys.length === 0) return [];
@@ -227,6 +230,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async releaseClaim(key: string, value: string): Promise<void> {
+    await yieldIfLong();
     checkKey(key, 'claim key');
     checkValue(value, 'claim value');
     this.#run('releaseClaim', () => {
@@ -235,6 +239,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async indexAdd(index: string, entries: readonly IndexEntry[]): Promise<void> {
+    await yieldIfLong();
     checkKey(index, 'index name');
     const checked = checkEntries(entries);
     this.#run('indexAdd', () => {
@@ -250,6 +255,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async indexRemove(index: string, members: readonly string[]): Promise<void> {
+    await yieldIfLong();
     checkKey(index, 'index name');
     checkKeys(members, 'index member');
     this.#run('indexRemove', () => {
@@ -261,6 +267,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async indexRange(index: string, options: IndexRangeOptions): Promise<IndexEntry[]> {
+    await yieldIfLong();
     checkKey(index, 'index name');
     const { min, max, limit } = rangeBounds(options);
     const after = checkAfter(options.after);
@@ -285,6 +292,7 @@ export class SqliteStore implements StoreBackend {
   // Feed, list indexes and counters (appendEvent and what reads it)
 
   async appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean> {
+    await yieldIfLong();
     checkEventClaim(key, value);
     const record = checkFeedRecord(feed);
     const normalized = normalizeWrites(writes);
@@ -325,6 +333,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async readFeed(options: FeedReadOptions): Promise<FeedEntryRef[]> {
+    await yieldIfLong();
     const { limit, intentId, taskId, assignee } = checkFeedOptions(options);
     const after = integerPosition('sqlite', options.after);
     return this.#run('readFeed', () => {
@@ -378,6 +387,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async readCounters(counters: readonly string[]): Promise<number[]> {
+    await yieldIfLong();
     checkKeys(counters, 'counter name');
     return this.#run('readCounters', () => {
       if (counters.length === 0) return [];
@@ -405,6 +415,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async publish(message: string): Promise<void> {
+    await yieldIfLong();
     checkValue(message, 'message');
     this.#run('publish', () => {
       const now = Date.now();
