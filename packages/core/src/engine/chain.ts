@@ -554,7 +554,7 @@ export class IntentChain {
     return state;
   }
 
-  /** The state with fewer tasks held (see {@link remember}); the same state when it holds few enough. */
+  /** The state with fewer tasks held (see `#remember`); the same state when it holds few enough. */
   #held(state: IntentState, keep: readonly string[]): IntentState {
     if (state.allTaskIds !== undefined) return state;
     const ids = Object.keys(state.tasks);
