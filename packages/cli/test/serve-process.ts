@@ -50,25 +50,39 @@ export function runHoldpoint(
   return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
 }
 
-/** `holdpoint serve --json --port 0 <args>`, once it has printed where it listens. */
+/**
+ * `holdpoint serve --json --port 0 <args>`, once it has printed where it listens. `lines` holds every
+ * later line of its stdout as it arrives — read from the first byte, so a line printed in the same
+ * chunk as the first one (or before the caller attaches anything) is never missed.
+ */
 export async function serveProcess(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<{ child: ChildProcess; info: ServeInfo; stderr: () => string }> {
+): Promise<{ child: ChildProcess; info: ServeInfo; lines: string[]; stderr: () => string }> {
   const child = startHoldpoint(['serve', '--json', '--port', '0', ...args], options);
   let stderr = '';
   child.stderr?.on('data', (chunk) => {
     stderr += chunk;
   });
-  const line = await new Promise<string>((resolve, reject) => {
+  const lines: string[] = [];
+  const first = new Promise<string>((resolve, reject) => {
     let buffer = '';
+    let seenFirst = false;
     child.stdout?.on('data', (chunk) => {
       buffer += chunk;
-      if (buffer.includes('\n')) resolve(buffer.slice(0, buffer.indexOf('\n')));
+      for (let end = buffer.indexOf('\n'); end >= 0; end = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 1);
+        if (!seenFirst) {
+          seenFirst = true;
+          resolve(line);
+        } else if (line.trim()) lines.push(line);
+      }
     });
     child.on('exit', (code) => reject(new Error(`holdpoint serve exited with ${code}: ${stderr}`)));
   });
-  return { child, info: JSON.parse(line) as ServeInfo, stderr: () => stderr };
+  const line = await first;
+  return { child, info: JSON.parse(line) as ServeInfo, lines, stderr: () => stderr };
 }
 
 /** SIGTERM, and its exit code once it has exited. */

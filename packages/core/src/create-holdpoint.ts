@@ -6,6 +6,7 @@ import { type Duration, durationWithin, parseDuration } from './duration.js';
 import { HoldpointEngine } from './engine/engine.js';
 import { parseWith } from './engine/options.js';
 import type { NotifyHook } from './engine/outbox.js';
+import { type EngineClock, localClock, storeClock } from './engine/store-clock.js';
 import { ValidationError } from './errors/validation-error.js';
 import type { Holdpoint } from './holdpoint.js';
 import { createStore } from './store/create-store.js';
@@ -35,6 +36,16 @@ export interface HoldpointOptions {
   outboxGrace?: Duration;
   /** Errors of background work that has no caller to throw to (timers, deliveries). @default console.error */
   onError?: (error: unknown) => void;
+  /**
+   * Which clock deadlines, leases and audit times are taken from. `'store'`: the store's clock
+   * (Redis `TIME`, PostgreSQL `clock_timestamp()`, the SQLite file's host), read at start and every
+   * minute, so engines on hosts whose clocks disagree still fire each deadline on time; a host off
+   * by a second or more is reported through `onError`. `'local'`: this process's `Date.now()` — for
+   * tests that fake time (`vi.useFakeTimers`), where the store's clock would not move. The memory
+   * store always uses the process's clock.
+   * @default 'store'
+   */
+  clock?: 'store' | 'local';
 }
 
 const optionsSchema = z
@@ -46,6 +57,7 @@ const optionsSchema = z
     timers: z.boolean().optional(),
     outboxGrace: z.union([z.number(), z.string()]).optional(),
     onError: z.function().optional(),
+    clock: z.enum(['store', 'local']).optional(),
   })
   .strict();
 
@@ -80,14 +92,24 @@ export async function createHoldpoint(options: HoldpointOptions = {}): Promise<H
   // A backend the caller built stays theirs to close; one opened here from a URL or a Keyv is ours
   // (closing it leaves a Keyv's own connection open).
   const ownsStore = store !== spec;
+  const onError = options.onError ?? ((error: unknown) => console.error('[holdpoint]', error));
+  let clock: EngineClock;
+  try {
+    clock = parsed.clock === 'local' ? localClock() : await storeClock(store, onError);
+  } catch (error) {
+    if (ownsStore) await store.close();
+    throw error;
+  }
+  if (parsed.clock !== 'local') store.useClock?.(clock.now);
   const engine = new HoldpointEngine(store, ownsStore, {
     pollIntervalMs,
     runTimers: parsed.timers ?? true,
     outboxGraceMs,
     ...(options.notify ? { notify: options.notify } : {}),
     ...(auditKey === undefined ? {} : { auditKey: auditKey.privateKey }),
-    onError: options.onError ?? ((error) => console.error('[holdpoint]', error)),
-    now: () => Date.now(),
+    onError,
+    now: clock.now,
+    closeClock: () => clock.close(),
   });
   try {
     await engine.start();

@@ -16,6 +16,7 @@ export {
   type NotifyHook,
   notificationTypes,
 } from './engine/outbox.js';
+export { ClockSkewWarning } from './engine/store-clock.js';
 export { resultOf as humanResultOf } from './engine/task-rules.js';
 export { AlreadyDecidedError } from './errors/already-decided-error.js';
 export { EngineClosedError } from './errors/engine-closed-error.js';

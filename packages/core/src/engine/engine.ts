@@ -112,7 +112,10 @@ export interface EngineSettings {
   auditKey?: string | KeyObject;
   /** Called with errors of background work (timers, deliveries) that have no caller to throw to. */
   onError: (error: unknown) => void;
+  /** The clock deadlines, leases and audit times are taken from (the store's, see store-clock.ts). */
   now: () => number;
+  /** Stop keeping `now` in step with the store, on close. */
+  closeClock?: () => void;
 }
 
 /**
@@ -659,6 +662,7 @@ export class HoldpointEngine implements Holdpoint {
    * runs after the returned promise resolves.
    */
   close(): Promise<void> {
+    this.#settings.closeClock?.();
     this.#closing ??= this.#close();
     return this.#closing;
   }

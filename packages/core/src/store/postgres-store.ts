@@ -174,6 +174,8 @@ export class PostgresStore implements StoreBackend {
   #listenRetryMs = LISTEN_RETRY_MS;
   #listenTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** The clock lease expiry is compared with ({@link useClock}). */
+  #now: () => number = Date.now;
   #lastSweep = 0;
   /**
    * Queries in flight, with the means to fail them: `pg.Pool.end()` never answers requests still
@@ -264,7 +266,7 @@ export class PostgresStore implements StoreBackend {
     const ttl = checkTtl(ttlMs);
     checkKey(key, 'claim key');
     checkValue(value, 'claim value');
-    const now = Date.now();
+    const now = this.#now();
     this.#sweep(now);
     // ON CONFLICT takes the existing row's lock and re-checks the WHERE on its latest version, so
     // of any number of concurrent callers exactly one inserts, or takes over a lapsed lease.
@@ -289,7 +291,7 @@ export class PostgresStore implements StoreBackend {
       'readClaims',
       `SELECT key, value FROM ${this.#tables.claims}
        WHERE key = ANY($1::text[]) AND (expires IS NULL OR expires > $2)`,
-      [keys.map((key) => this.#key(key)), Date.now()],
+      [keys.map((key) => this.#key(key)), this.#now()],
     );
     const values = new Map(rows.map((row) => [row.key as string, row.value as string]));
     return keys.map((key) => values.get(this.#key(key)));
@@ -407,7 +409,7 @@ export class PostgresStore implements StoreBackend {
       [
         this.#key(key),
         value,
-        Date.now(),
+        this.#now(),
         this.#prefix,
         record.intentId,
         record.seq,
@@ -561,6 +563,19 @@ export class PostgresStore implements StoreBackend {
     );
     const values = new Map(rows.map((row) => [row.name as string, row.value as string]));
     return keys.map((key) => values.get(this.#key(key)));
+  }
+
+  async readClock(): Promise<number> {
+    const rows = await this.#run(
+      'readClock',
+      'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now',
+      [],
+    );
+    return Math.floor(Number(rows[0]?.now));
+  }
+
+  useClock(now: () => number): void {
+    this.#now = now;
   }
 
   async publish(message: string): Promise<void> {

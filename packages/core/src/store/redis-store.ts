@@ -429,6 +429,12 @@ export class RedisStore implements StoreBackend {
     return `${this.#prefix}:feed:${name}`;
   }
 
+  async readClock(): Promise<number> {
+    // Leases here lapse on the server's own clock (SET … PX); deadlines and audit times use it too.
+    const [seconds, microseconds] = await this.#run('readClock', (client) => client.time());
+    return Number(seconds) * 1000 + Math.floor(Number(microseconds) / 1000);
+  }
+
   async publish(message: string): Promise<void> {
     checkValue(message, 'message');
     await this.#run('publish', (client) => client.publish(this.#channel(), message));

@@ -127,6 +127,8 @@ export class SqliteStore implements StoreBackend {
   readonly kind = 'sqlite';
   readonly keyv: Keyv;
   readonly #db: DatabaseSync;
+  /** The clock lease expiry is compared with ({@link useClock}). */
+  #now: () => number = Date.now;
   /** Whether close() closes the connection: only when open() opened it, not for a Keyv passed in. */
   readonly #ownsDatabase: boolean;
   readonly #prefix: string;
@@ -201,7 +203,7 @@ export class SqliteStore implements StoreBackend {
     checkKey(key, 'claim key');
     checkValue(value, 'claim value');
     return this.#run('claim', () => {
-      const now = Date.now();
+      const now = this.#now();
       this.#sweep(now);
       // A lapsed lease counts as absent: the upsert only overwrites a row whose lease has expired,
       // and RETURNING yields a row only when this statement wrote it.
@@ -222,7 +224,7 @@ export class SqliteStore implements StoreBackend {
       const rows = this.#statement(
         `SELECT key, value FROM holdpoint_claims
          WHERE key IN (SELECT value FROM json_each(?)) AND (expires IS NULL OR expires > ?)`,
-      ).all(JSON.stringify(keys.map((key) => this.#key(key))), Date.now());
+      ).all(JSON.stringify(keys.map((key) => this.#key(key))), this.#now());
       const values = new Map(rows.map((row) => [row.key as string, row.value as string]));
       return keys.map((key) => values.get(this.#key(key)));
     });
@@ -292,7 +294,7 @@ export class SqliteStore implements StoreBackend {
     const normalized = normalizeWrites(writes);
     return this.#run('appendEvent', () =>
       inTransaction(this.#db, () => {
-        const now = Date.now();
+        const now = this.#now();
         const won = this.#statement(
           `INSERT INTO holdpoint_claims (key, value, expires) VALUES (?, ?, NULL)
            ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = NULL
@@ -406,6 +408,21 @@ export class SqliteStore implements StoreBackend {
       const values = new Map(rows.map((row) => [row.name as string, row.value as string]));
       return keys.map((key) => values.get(this.#key(key)));
     });
+  }
+
+  async readClock(): Promise<number> {
+    // SQLite's 'now' is the host's clock (the VFS's, not this process's Date): every engine on the
+    // file is on this host, and a process whose Date was tampered with still reads the same time.
+    return this.#run('readClock', () => {
+      const row = this.#statement(
+        "SELECT CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) AS now",
+      ).get();
+      return Number(row?.now);
+    });
+  }
+
+  useClock(now: () => number): void {
+    this.#now = now;
   }
 
   async publish(message: string): Promise<void> {

@@ -144,6 +144,20 @@ export interface StoreBackend {
   /** Receive every published message; returns the function that stops it. */
   subscribe(listener: (message: string) => void): () => void;
 
+  /**
+   * The store's own clock in ms since the epoch, read in one round trip: Redis `TIME`, PostgreSQL
+   * `clock_timestamp()`, SQLite's `'now'` (the clock of the host that has the file). Every engine on
+   * a store takes its deadlines, leases and audit times from this one clock, so a host whose clock
+   * is wrong cannot fire another host's deadline early or late. Absent on a backend that lives in
+   * one process (memory): its clock is the process's.
+   */
+  readClock?(): Promise<number>;
+  /**
+   * The clock this backend compares lease expiry with, in ms since the epoch; the engine passes its
+   * store-synchronised clock. @default `Date.now`
+   */
+  useClock?(now: () => number): void;
+
   /** Release connections and timers. Idempotent. Other backends on the same URI keep working. */
   close(): Promise<void>;
 }

@@ -1,15 +1,19 @@
-import { afterEach } from 'vitest';
+import { afterEach, vi } from 'vitest';
 import { createHoldpoint, type Holdpoint, type HoldpointOptions } from '../../src/index.js';
 
 const open: Holdpoint[] = [];
 
-/** An engine that is closed after the test. Background errors fail loudly instead of being logged. */
+/**
+ * An engine that is closed after the test. Background errors fail loudly instead of being logged.
+ * Under fake timers it runs on the process's (fake) clock: the store's clock would not move.
+ */
 export async function engineFor(store: string, options: HoldpointOptions = {}): Promise<Holdpoint> {
   const engine = await createHoldpoint({
     store,
     onError: (error) => {
       backgroundErrors.push(error);
     },
+    ...(vi.isFakeTimers() ? { clock: 'local' as const } : {}),
     ...options,
   });
   open.push(engine);
