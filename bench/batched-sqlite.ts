@@ -41,6 +41,7 @@ export async function openBatchedSqliteBackend(file: string, prefix: string): Pr
     readFeed: (options) => inner.readFeed(options),
     feedHead: () => inner.feedHead(),
     readCounters: (counters) => inner.readCounters(counters),
+    readRecords: (keys) => inner.readRecords(keys),
     publish: (message) => batched(() => inner.publish(message)),
     subscribe: (listener) => inner.subscribe(listener),
     close: async () => {

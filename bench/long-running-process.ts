@@ -9,11 +9,11 @@ import { postgresUrl, redisUrl, type StorePlace } from './stores.js';
 
 /** What the parent asks of one run. */
 export interface LongRunSpec {
-  scenario: 'waiters' | 'startup' | 'contexts';
+  scenario: 'waiters' | 'startup' | 'contexts' | 'history';
   place: StorePlace;
   /** `import()` target of the core: `@holdpoint/core`, or a file URL of a baseline copy's `src/index.ts`. */
   core: string;
-  /** Waiters, or overdue timers. */
+  /** Waiters, overdue timers, tasks, or the longest intent's events (history). */
   count: number;
   /** Measured time, in ms. */
   durationMs: number;
@@ -212,6 +212,74 @@ async function contexts(url: string): Promise<LongRunResult> {
   };
 }
 
+/**
+ * History: one intent grows to 100, 1,000, … `count` events (each gate a requestHuman and its
+ * decide: two events). At each length: p50/p99 of requestHuman and decide in a warm engine, of a
+ * cold getTask (a new engine, nothing cached: what a restarted process or another engine pays),
+ * and how long growing the intent to that length took, per event.
+ */
+async function history(url: string): Promise<LongRunResult> {
+  const hp = await createHoldpoint({ store: url, timers: false, onError });
+  const intent = await hp.submit({ type: 'long-session' });
+  const taskIds: string[] = [];
+  let events = 1;
+  const gate = async () => {
+    const task = await hp.requestHuman({
+      intentId: intent.id,
+      assignee: 'ann@acme.test',
+      context: { n: events },
+    });
+    await hp.decide(task.id, { outcome: 'approved', actor: 'ann@acme.test' });
+    taskIds.push(task.id);
+    events += 2;
+  };
+  const lengths = [100, 1_000, 10_000, 100_000].filter((length) => length <= spec.count);
+  const result: LongRunResult = {};
+  const samples = 40;
+  for (const length of lengths) {
+    const started = performance.now();
+    const from = events;
+    while (events < length) await gate();
+    const grown = events - from;
+    const requests: number[] = [];
+    const decisions: number[] = [];
+    for (let sample = 0; sample < samples; sample++) {
+      let at = performance.now();
+      const task = await hp.requestHuman({
+        intentId: intent.id,
+        assignee: 'ann@acme.test',
+        context: { n: events },
+      });
+      requests.push(performance.now() - at);
+      at = performance.now();
+      await hp.decide(task.id, { outcome: 'approved', actor: 'ann@acme.test' });
+      decisions.push(performance.now() - at);
+      taskIds.push(task.id);
+      events += 2;
+    }
+    const cold: number[] = [];
+    for (let sample = 0; sample < samples / 2; sample++) {
+      const fresh = await createHoldpoint({ store: url, timers: false, onError });
+      const at = performance.now();
+      await fresh.getTask(taskIds[Math.floor(Math.random() * taskIds.length)] as string);
+      cold.push(performance.now() - at);
+      await fresh.close();
+    }
+    for (const list of [requests, decisions, cold]) list.sort((a, b) => a - b);
+    const label = length >= 1000 ? `${length / 1000}k` : String(length);
+    result[`${label}: requestHuman p50 ms`] = percentile(requests, 0.5);
+    result[`${label}: requestHuman p99 ms`] = percentile(requests, 0.99);
+    result[`${label}: decide p50 ms`] = percentile(decisions, 0.5);
+    result[`${label}: decide p99 ms`] = percentile(decisions, 0.99);
+    result[`${label}: cold getTask p50 ms`] = percentile(cold, 0.5);
+    result[`${label}: cold getTask p99 ms`] = percentile(cold, 0.99);
+    result[`${label}: growing to it, ms per event`] = grown > 0 ? (performance.now() - started) / grown : 0;
+  }
+  await hp.close();
+  result.backgroundErrors = errors.length;
+  return result;
+}
+
 try {
   const url = storeUrl(spec.place);
   const result =
@@ -219,7 +287,9 @@ try {
       ? await waiters(url)
       : spec.scenario === 'startup'
         ? await startup(url)
-        : await contexts(url);
+        : spec.scenario === 'history'
+          ? await history(url)
+          : await contexts(url);
   console.log(JSON.stringify({ result }));
   process.exit(0);
 } catch (error) {

@@ -18,9 +18,11 @@ const usage = `Usage: node scripts/dev.mjs run bench/long-running.ts [options]
 
   --scenario NAME      waiters (heap, event-loop delay, CPU and getTask latency with waiters polling
                        every second), startup (createHoldpoint with overdue timers) or contexts
-                       (heap kept after tasks with 900 KB contexts; one events() page) (default: waiters)
+                       (heap kept after tasks with 900 KB contexts; one events() page) or history
+                       (requestHuman, decide and a cold getTask in one intent of 100, 1,000, … N events)
+                       (default: waiters)
   --stores LIST        stores to run, of ${storeNames.join(', ')} (default: sqlite,postgres)
-  --count N            waiters, overdue timers or tasks (default: 10000)
+  --count N            waiters, overdue timers, tasks or events (default: 10000)
   --duration SECONDS   measured time of the waiters scenario (default: 8)
   --baseline REV       the commit whose core is "before" (default: main)
   --help               this text`;
@@ -41,7 +43,7 @@ if (values.help) {
   process.exit(0);
 }
 const scenario = values.scenario as LongRunSpec['scenario'];
-if (!['waiters', 'startup', 'contexts'].includes(scenario)) throw new Error(usage);
+if (!['waiters', 'startup', 'contexts', 'history'].includes(scenario)) throw new Error(usage);
 const stores = (values.stores as string).split(',').filter((store) => store !== '') as StoreName[];
 const count = Number(values.count);
 const durationMs = Number(values.duration) * 1000;
@@ -102,7 +104,7 @@ const format = (value: number | undefined) =>
       : value.toFixed(value >= 10 ? 1 : 2);
 
 console.log(
-  `# long-running bench: ${scenario}, ${count} ${scenario === 'waiters' ? 'waiters' : scenario === 'startup' ? 'overdue timers' : 'tasks'}, baseline ${commit}, load ${loadavg()[0]?.toFixed(1)} at start\n`,
+  `# long-running bench: ${scenario}, ${count} ${scenario === 'waiters' ? 'waiters' : scenario === 'startup' ? 'overdue timers' : scenario === 'history' ? 'events at most' : 'tasks'}, baseline ${commit}, load ${loadavg()[0]?.toFixed(1)} at start\n`,
 );
 try {
   for (const store of stores) {

@@ -74,7 +74,9 @@ describe('applyEvent', () => {
       state = next;
     }
     const final = state as IntentState;
-    expect(final.intent).toMatchObject({ status: 'CANCELED', seq: 8, taskIds: ['tsk_x.1', 'tsk_x.2'] });
+    expect(final.intent).toMatchObject({ status: 'CANCELED', seq: 8 });
+    expect(final).toMatchObject({ taskCount: 2, newTaskIds: ['tsk_x.1', 'tsk_x.2'], pendingTaskIds: [] });
+    expect(final.changed).toEqual(['tsk_x.2']);
     expect(final.tasks['tsk_x.1']).toMatchObject({
       status: 'decided',
       remindersSent: 1,
@@ -86,5 +88,28 @@ describe('applyEvent', () => {
     // Earlier states keep what they said.
     expect(seen[2]?.tasks['tsk_x.1']?.status).toBe('pending');
     expect(seen[4]?.tasks['tsk_x.1']?.votes).toHaveLength(0);
+  });
+
+  it('applies an event about a task the state does not hold to the header alone', () => {
+    seq = 0;
+    let state = applyEvent(undefined, event('intent-submitted', { type: 'deploy', input: null }));
+    state = applyEvent(state, event('task-created', { task: task('tsk_x.1') }, 'tsk_x.1'));
+    state = applyEvent(state, event('task-created', { task: task('tsk_x.2') }, 'tsk_x.2'));
+    // Held: only the second task (as a state read for it from the records would).
+    const { 'tsk_x.1': _dropped, ...rest } = state.tasks;
+    const partial = deepFreeze({ ...state, tasks: rest });
+    const decided = applyEvent(
+      partial,
+      event('task-decided', { decision: { outcome: 'approved' } }, 'tsk_x.1'),
+    );
+    expect(decided.tasks['tsk_x.1']).toBeUndefined();
+    expect(decided.pendingTaskIds).toEqual(['tsk_x.2']);
+    expect(decided.intent.status).toBe('WAITING');
+    expect(decided.changed).toEqual([]);
+    const canceled = applyEvent(decided, event('intent-canceled', {}));
+    expect(canceled.tasks['tsk_x.2']?.status).toBe('canceled');
+    expect(canceled.changed).toEqual(['tsk_x.2']);
+    expect(canceled.pendingTaskIds).toEqual([]);
+    expect(canceled.taskCount).toBe(2);
   });
 });

@@ -307,6 +307,43 @@ describe.each(storeCases)('StoreBackend contract on $name', (storeCase) => {
     await expect(first.readFeed({ limit: 1, after: 'x' })).rejects.toMatchObject({ code: 'VALIDATION' });
   });
 
+  it('writes records with the event that wins, replaces them with later events, and reads several at once', async () => {
+    const [first, second] = await pair();
+    const feed = (seq: number) => ({ intentId: 'int_r', seq, assignees: [] });
+    const records = (n: number) => [
+      { key: 'head:int_r', value: `{"seq":${n}}` },
+      { key: 'task:t1', value: `{"n":${n}}` },
+    ];
+    expect(await first.appendEvent('ev:int_r:1', '{}', feed(1), { records: records(1) })).toBe(true);
+    // The loser of the claim writes no record.
+    expect(await second.appendEvent('ev:int_r:1', '{}', feed(1), { records: records(9) })).toBe(false);
+    expect(await second.readRecords(['task:t1', 'task:none', 'head:int_r'])).toEqual([
+      '{"n":1}',
+      undefined,
+      '{"seq":1}',
+    ]);
+    // A later event replaces what it names and leaves the rest; the last value of a key wins.
+    expect(
+      await second.appendEvent('ev:int_r:2', '{}', feed(2), {
+        records: [
+          { key: 'head:int_r', value: '{"seq":1.5}' },
+          { key: 'head:int_r', value: '{"seq":2}' },
+          { key: 'task:t2', value: '{"n":2}' },
+        ],
+      }),
+    ).toBe(true);
+    expect(await first.readRecords(['head:int_r', 'task:t1', 'task:t2'])).toEqual([
+      '{"seq":2}',
+      '{"n":1}',
+      '{"n":2}',
+    ]);
+    expect(await first.readRecords([])).toEqual([]);
+    await expect(
+      first.appendEvent('ev:int_r:3', '{}', feed(3), { records: [{ key: 'task:t3', value: 'a\u0000b' }] }),
+    ).rejects.toMatchObject({ code: 'VALIDATION' });
+    expect(await first.readClaims(['ev:int_r:3'])).toEqual([undefined]);
+  });
+
   it('reads an index after a (score, member) keyset cursor, whether or not the member is still there', async () => {
     const [store] = await pair();
     await store.indexAdd('ties', [

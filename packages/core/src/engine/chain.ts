@@ -4,20 +4,34 @@ import { HoldpointError } from '../errors/holdpoint-error.js';
 import { NotFoundError } from '../errors/not-found-error.js';
 import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { ValidationError } from '../errors/validation-error.js';
+import type { HumanTask, Intent } from '../model.js';
 import { layout } from '../store/layout.js';
 import type { StoreBackend } from '../store/store-backend.js';
-import { applyEvent, type IntentState } from './intent-state.js';
+import {
+  emptyOldState,
+  headerText,
+  recordWrites,
+  stateFromRecords,
+  stateFromSnapshot,
+  taskFromRecord,
+} from './intent-records.js';
+import { applyEvent, holdsTask, type IntentState, taskIdBlock } from './intent-state.js';
 import { feedRecordOf, listWrites } from './task-lists.js';
 import type { Change } from './task-rules.js';
 
 /** How many event keys one read probes past the known head (one round trip finds up to this many). */
 const probeWindow = 8;
-/** A snapshot of the state is written every this many events. */
-const snapshotEvery = 8;
+/**
+ * Tasks a cached state holds besides those its latest event changed (the newest ones held): enough
+ * for an agent's current gates, and what keeps a state's size from growing with the intent.
+ */
+const heldTasks = 16;
+/** Blocks of task ids kept in memory (each written once, never changed): about 5 MB at most. */
+const taskIdBlocksCached = 1_000;
 /** Intent states kept in memory, least recently used dropped first: at most this many… */
 const cacheLimit = 2_000;
 /**
- * …and at most this many bytes, as the JSON text of the events (or snapshot) they were built from:
+ * …and at most this many bytes, as the JSON text of the records (or events) they were built from:
  * a few intents with multi-megabyte contexts must not hold a heap that 2,000 small ones fit in.
  */
 const cacheBytes = 64 * 1024 * 1024;
@@ -30,6 +44,8 @@ const cacheEntryBytes = cacheBytes / 8;
 const appendAttempts = 100;
 /** Lost claims in a row after which a re-read that shows no new event means the store is inconsistent. */
 const lossesWithoutProgress = 3;
+/** Records read at once when listing all of an intent's tasks. */
+const recordBatch = 256;
 
 /** What {@link IntentChain.append} is told besides the rule that builds the change. */
 export interface AppendOptions {
@@ -44,6 +60,16 @@ export interface AppendOptions {
    * losing the claim on the next `seq` re-reads the chain anyway.
    */
   from?: IntentState;
+  /** The tasks `build` looks at: the state it is given holds them (those that exist). */
+  tasks?: readonly string[];
+}
+
+/** What {@link IntentChain.loadMaybe} is told. */
+export interface LoadOptions {
+  /** A state of the intent to start from (instead of the cache), brought up to date. */
+  known?: IntentState;
+  /** Tasks the state must hold (those that exist). */
+  tasks?: readonly string[];
 }
 
 /** What the chain calls after each event it recorded. */
@@ -56,21 +82,25 @@ export interface ChainHost {
 }
 
 /**
- * One hash chain of audit events per intent, over the store: reading an intent's state (a cached or
- * snapshotted state brought up to date by reading the events after it), and appending one event by
- * a first-writer-wins claim on the next sequence number. The chain is the record of truth; the
- * state is its fold ({@link applyEvent}), cached in memory and snapshotted in Keyv now and then.
+ * One hash chain of audit events per intent, over the store: reading an intent's state (a cached
+ * state, or the intent's records, brought up to date by reading the events after it), and appending
+ * one event by a first-writer-wins claim on the next sequence number, with the records of what it
+ * changed in the same transaction. The chain is the record of truth; the state is its fold
+ * ({@link applyEvent}), kept in records beside the chain and cached in memory.
  */
 export class IntentChain {
   readonly #store: StoreBackend;
   readonly #now: () => number;
   readonly #host: ChainHost;
-  readonly #onError: (error: unknown) => void;
   readonly #assertOpen: (operation: string) => void;
   readonly #cache = new Map<string, { state: IntentState; bytes: number }>();
   #cachedBytes = 0;
   /** The size of each state this chain built (see {@link cacheBytes}). */
   readonly #sizes = new WeakMap<IntentState, number>();
+  /** The size of each task as JSON text (tasks are shared between states, so each is measured once). */
+  readonly #taskSizes = new WeakMap<HumanTask, number>();
+  /** Blocks of task ids read, by record key: written once, so never stale. */
+  readonly #taskIdBlocks = new Map<string, string[]>();
 
   constructor(options: {
     store: StoreBackend;
@@ -83,73 +113,62 @@ export class IntentChain {
     this.#store = options.store;
     this.#now = options.now;
     this.#host = options.host;
-    this.#onError = options.onError;
     this.#assertOpen = options.assertOpen ?? (() => {});
   }
 
-  /** The intent's current state. @throws NotFoundError, ValidationError (not an id string) */
-  async load(intentId: string): Promise<IntentState> {
+  /**
+   * The intent's current state, holding `options.tasks` (those that exist).
+   * @throws NotFoundError, ValidationError (not an id string)
+   */
+  async load(intentId: string, options: LoadOptions = {}): Promise<IntentState> {
     if (typeof intentId !== 'string') {
       throw new ValidationError({
         field: 'intentId',
         message: `intentId must be an intent id string such as 'int_…', got ${intentId === null ? 'null' : typeof intentId}`,
       });
     }
-    const state = await this.loadMaybe(intentId);
+    const state = await this.loadMaybe(intentId, options);
     if (!state)
       throw new NotFoundError({ kind: 'intent', id: intentId, message: `No intent has id '${intentId}'` });
     return state;
   }
 
   /**
-   * The current state of an intent, or `undefined` when it has no events: the cached (or
-   * snapshotted, or `known`) state brought up to date by reading the events after it — usually one
-   * round trip that finds none.
+   * The current state of an intent, or `undefined` when it has no events: the cached (or `known`)
+   * state — or, when it lacks a task asked for, the intent's header and those tasks' records, read
+   * in one statement — brought up to date by reading the events after it: usually one round trip
+   * that finds none. What this reads does not grow with the intent's history.
    */
-  async loadMaybe(intentId: string, known?: IntentState): Promise<IntentState | undefined> {
+  async loadMaybe(intentId: string, options: LoadOptions = {}): Promise<IntentState | undefined> {
     if (typeof intentId !== 'string' || !intentId.startsWith('int_')) return undefined;
-    let state = known ?? this.#cache.get(intentId)?.state;
-    let bytes = state === undefined ? 0 : this.#sizeOf(state);
-    if (!state) {
-      const snapshot = await guard(this.#store, 'read', () =>
-        this.#store.keyv.get(layout.snapshotKey(intentId)),
-      );
-      state = (snapshot as IntentState | undefined) ?? undefined;
-      bytes = state === undefined ? 0 : this.#sizeOf(state);
-    }
-    for (;;) {
-      const from = (state?.intent.seq ?? 0) + 1;
-      const keys = Array.from({ length: probeWindow }, (_, offset) =>
-        layout.eventKey(intentId, from + offset),
-      );
-      const values = await guard(this.#store, 'read', () => this.#store.readClaims(keys));
-      let applied = 0;
-      for (const value of values) {
-        if (value === undefined) break;
-        const event = parseEvent(this.#store, value);
-        // Each window must move the chain on, or this loop would never end on a store that answers
-        // a key with another key's value.
-        if (event.seq !== from + applied || event.intentId !== intentId) {
-          throw new StoreUnavailableError({
-            store: this.#store.kind,
-            operation: 'read',
-            cause: new Error(
-              `the store returned event ${String(event.intentId)}:${String(event.seq)} for ${intentId}:${from + applied}`,
-            ),
-          });
-        }
-        state = applyEvent(state, event);
-        bytes += value.length;
-        applied++;
+    const wanted = options.tasks ?? [];
+    let state = options.known ?? this.#cache.get(intentId)?.state;
+    const missing =
+      state === undefined ? wanted : wanted.filter((taskId) => !holdsTask(state as IntentState, taskId));
+    if (state === undefined || missing.length > 0) {
+      // Every task asked for, not only those missing: the records may be newer than the state.
+      const read = await this.#readRecords(intentId, wanted);
+      if (read === undefined) {
+        // No records: an intent recorded by engines before them (or none at all). Its old snapshot
+        // and the events after it, every task held; the next event recorded here writes its records.
+        state ??= await this.#readSnapshot(intentId);
+      } else if (state === undefined || read.intent.seq > state.intent.seq) {
+        state = read;
+      } else if (read.intent.seq === state.intent.seq) {
+        state = {
+          ...state,
+          tasks: { ...state.tasks, ...read.tasks },
+          marks: { ...state.marks, ...read.marks },
+        };
+      } else {
+        // Records behind a state read before them: events were recorded without records (an older
+        // engine on the same store). Only the whole chain can be trusted then.
+        state = await this.#catchUp(intentId, emptyOldState(intentId), wanted);
       }
-      if (applied < probeWindow) break;
     }
-    if (state && state.intent.seq > 0) {
-      this.#sizes.set(state, bytes);
-      this.#remember(state);
-      return state;
-    }
-    return undefined;
+    state = await this.#catchUp(intentId, state, wanted);
+    if (state.intent.seq === 0) return undefined;
+    return this.#remember(state, wanted);
   }
 
   /** The state of an intent that has no events yet: where the first append starts. */
@@ -160,15 +179,53 @@ export class IntentChain {
         type: '',
         input: null,
         status: 'CREATED',
-        taskIds: [],
         createdAt: '',
         updatedAt: '',
         seq: 0,
       },
       tasks: {},
+      marks: {},
       headHash: null,
       recentEventIds: [],
+      pendingTaskIds: [],
+      taskCount: 0,
+      newTaskIds: [],
+      changed: [],
     };
+  }
+
+  /** The intent of a state with all its task ids (read in blocks of 64, each read once). */
+  async intentOf(state: IntentState): Promise<Intent> {
+    const taskIds = await this.#taskIdsOf(state);
+    return structuredClone({ ...state.intent, taskIds });
+  }
+
+  /**
+   * Every task of an intent, oldest first: those the state holds, the rest from their records (which
+   * may be newer than the state, never older). Reads grow with the intent's tasks: this is what
+   * `listTasks({ intentId })` costs.
+   */
+  async tasksOf(state: IntentState): Promise<HumanTask[]> {
+    const taskIds = await this.#taskIdsOf(state);
+    const tasks: HumanTask[] = [];
+    for (let start = 0; start < taskIds.length; start += recordBatch) {
+      const ids = taskIds.slice(start, start + recordBatch);
+      const unheld = ids.filter((taskId) => state.tasks[taskId] === undefined);
+      const values =
+        unheld.length === 0
+          ? []
+          : await guard(this.#store, 'read', () =>
+              this.#store.readRecords(unheld.map((taskId) => layout.taskRecord(taskId))),
+            );
+      const read = new Map(unheld.map((taskId, at) => [taskId, values[at]]));
+      for (const taskId of ids) {
+        const held = state.tasks[taskId];
+        const text = read.get(taskId);
+        if (held) tasks.push(held);
+        else if (text !== undefined) tasks.push(taskFromRecord(text));
+      }
+    }
+    return tasks;
   }
 
   /**
@@ -182,9 +239,15 @@ export class IntentChain {
     options: AppendOptions = {},
   ): Promise<{ state: IntentState; event?: AuditEvent }> {
     const eventId = randomUUID();
-    let state: IntentState = options.from ?? (await this.load(intentId));
+    const wanted = options.tasks ?? [];
+    const from = options.from;
+    let state: IntentState =
+      from !== undefined && wanted.every((taskId) => holdsTask(from, taskId))
+        ? from
+        : await this.load(intentId, { ...(from === undefined ? {} : { known: from }), tasks: wanted });
     let first = true;
     let stalled = 0;
+    const asked = new Set(wanted);
     for (let attempt = 1; ; attempt++) {
       const change = build(state);
       if (change === null) return { state };
@@ -198,6 +261,16 @@ export class IntentChain {
             `intent ${intentId} changed ${appendAttempts} times while this change waited; try again`,
           ),
         });
+      }
+      // The records of every task the event changes are written with it, so the state must hold
+      // them: the event's task, and every pending task for a change that ends the intent.
+      const unheld = touchedBy(change, state).filter(
+        (taskId) => !holdsTask(state, taskId) && !asked.has(taskId),
+      );
+      if (unheld.length > 0) {
+        for (const taskId of unheld) asked.add(taskId);
+        state = await this.load(intentId, { known: state, tasks: [...asked] });
+        continue;
       }
       if (first) {
         first = false;
@@ -216,23 +289,31 @@ export class IntentChain {
         data: change.data,
         prevHash: state.headHash,
       });
-      // The state after the event, its feed record and its list and count changes are worked out
-      // before the claim, so the store writes them in the claim's own transaction: the feed and
-      // the lists can never miss an event, whatever crashes (store `appendEvent`).
+      // The state after the event, its feed record, its list and count changes and the records of
+      // what it changed are worked out before the claim, so the store writes them in the claim's
+      // own transaction: the feed, the lists and the records can never miss an event, whatever
+      // crashes (store `appendEvent`).
       const text = JSON.stringify(event);
       const previous = state.intent.seq === 0 ? undefined : state;
-      const next = applyEvent(previous, event);
+      let next = applyEvent(previous, event);
+      const { records, header } = recordWrites(previous, next);
       const won = await guard(this.#store, 'claim', () =>
         this.#store.appendEvent(
           layout.eventKey(intentId, event.seq),
           text,
           feedRecordOf(previous, next, event),
-          listWrites(previous, next),
+          {
+            ...listWrites(previous, next),
+            records,
+          },
         ),
       );
       if (!won) {
         const seq = state.intent.seq;
-        state = (await this.loadMaybe(intentId, state)) ?? state;
+        // Whoever won may have made this very change (a retry on another engine): the re-read state
+        // holds the change's task, so that `build` sees it.
+        if (change.taskId !== undefined) asked.add(change.taskId);
+        state = (await this.loadMaybe(intentId, { known: state, tasks: [...asked] })) ?? state;
         // Lost, yet nothing new to read: the store holds a key it does not show. Retrying cannot help
         // for long; say so rather than spin.
         stalled = state.intent.seq === seq ? stalled + 1 : 0;
@@ -247,14 +328,14 @@ export class IntentChain {
         }
         continue;
       }
-      this.#sizes.set(next, (previous === undefined ? 0 : this.#sizeOf(previous)) + text.length);
-      this.#remember(next);
-      // A snapshot only saves reads: a failed one is reported, and the next one repairs it.
-      const snapshot =
-        event.seq % snapshotEvery === 0
-          ? this.#store.keyv.set(layout.snapshotKey(intentId), next).catch(this.#onError)
-          : undefined;
-      await Promise.all([snapshot, this.#host.appended(next, event)]);
+      if (next.allTaskIds !== undefined) {
+        // Its records are written now: from here on the state is read and written by records.
+        const { allTaskIds: _written, ...recorded } = next;
+        next = recorded;
+      }
+      this.#sizes.set(next, header.length + this.#tasksSize(next));
+      next = this.#remember(next, [...asked]);
+      await this.#host.appended(next, event);
       return { state: next, event };
     }
   }
@@ -326,7 +407,135 @@ export class IntentChain {
     return event;
   }
 
-  #remember(state: IntentState): void {
+  /**
+   * The intent's header and the records of `taskIds`, in one read (one moment: a consistent
+   * state), or `undefined` when the intent has no records.
+   */
+  async #readRecords(intentId: string, taskIds: readonly string[]): Promise<IntentState | undefined> {
+    const keys = [layout.intentRecord(intentId), ...taskIds.map((taskId) => layout.taskRecord(taskId))];
+    const values = await guard(this.#store, 'read', () => this.#store.readRecords(keys));
+    const [header, ...tasks] = values;
+    if (header === undefined) return undefined;
+    const state = parseRecords(this.#store, () =>
+      stateFromRecords(header, new Map(taskIds.map((taskId, at) => [taskId, tasks[at]]))),
+    );
+    this.#sizes.set(
+      state,
+      values.reduce((sum: number, value) => sum + (value?.length ?? 0), 0),
+    );
+    return state;
+  }
+
+  /** The old snapshot of an intent without records, or where its fold starts when it has none. */
+  async #readSnapshot(intentId: string): Promise<IntentState> {
+    const snapshot = await guard(this.#store, 'read', () =>
+      this.#store.keyv.get(layout.snapshotKey(intentId)),
+    );
+    if (snapshot === undefined || snapshot === null) return emptyOldState(intentId);
+    return parseRecords(this.#store, () =>
+      stateFromSnapshot(snapshot as Parameters<typeof stateFromSnapshot>[0]),
+    );
+  }
+
+  /**
+   * A state brought up to date: the events after it applied, read a window at a time. A state a
+   * whole window behind (other engines recorded many events meanwhile) is read anew from the
+   * records instead, once: what that costs does not grow with how far behind it was.
+   */
+  async #catchUp(intentId: string, start: IntentState, wanted: readonly string[]): Promise<IntentState> {
+    let state = start;
+    let bytes = this.#sizes.get(state) ?? 0;
+    let reread = false;
+    for (;;) {
+      const from = state.intent.seq + 1;
+      const keys = Array.from({ length: probeWindow }, (_, offset) =>
+        layout.eventKey(intentId, from + offset),
+      );
+      const values = await guard(this.#store, 'read', () => this.#store.readClaims(keys));
+      let applied = 0;
+      for (const value of values) {
+        if (value === undefined) break;
+        const event = parseEvent(this.#store, value);
+        // Each window must move the chain on, or this loop would never end on a store that answers
+        // a key with another key's value.
+        if (event.seq !== from + applied || event.intentId !== intentId) {
+          throw new StoreUnavailableError({
+            store: this.#store.kind,
+            operation: 'read',
+            cause: new Error(
+              `the store returned event ${String(event.intentId)}:${String(event.seq)} for ${intentId}:${from + applied}`,
+            ),
+          });
+        }
+        state = applyEvent(
+          state.intent.seq === 0 && state.allTaskIds === undefined ? undefined : state,
+          event,
+        );
+        bytes += value.length;
+        applied++;
+      }
+      if (applied < probeWindow) break;
+      if (!reread && state.allTaskIds === undefined) {
+        reread = true;
+        const read = await this.#readRecords(intentId, wanted);
+        if (read !== undefined && read.intent.seq >= state.intent.seq) {
+          state = read;
+          bytes = this.#sizes.get(read) ?? 0;
+        }
+      }
+    }
+    if (state !== start && !this.#sizes.has(state)) this.#sizes.set(state, bytes);
+    return state;
+  }
+
+  /** Ids of every task of the intent, oldest first. */
+  async #taskIdsOf(state: IntentState): Promise<string[]> {
+    if (state.allTaskIds !== undefined) return [...state.allTaskIds];
+    const intentId = state.intent.id;
+    const blocks = Math.floor(state.taskCount / taskIdBlock);
+    const keys = Array.from({ length: blocks }, (_, block) => layout.taskIdsRecord(intentId, block));
+    const unread = keys.filter((key) => !this.#taskIdBlocks.has(key));
+    for (let start = 0; start < unread.length; start += recordBatch) {
+      const batch = unread.slice(start, start + recordBatch);
+      const values = await guard(this.#store, 'read', () => this.#store.readRecords(batch));
+      batch.forEach((key, at) => {
+        const value = values[at];
+        if (value === undefined) {
+          throw new StoreUnavailableError({
+            store: this.#store.kind,
+            operation: 'read',
+            cause: new Error(`the record ${key} is missing, yet the intent has ${state.taskCount} tasks`),
+          });
+        }
+        this.#taskIdBlocks.set(
+          key,
+          parseRecords(this.#store, () => JSON.parse(value) as string[]),
+        );
+        if (this.#taskIdBlocks.size > taskIdBlocksCached) {
+          this.#taskIdBlocks.delete(this.#taskIdBlocks.keys().next().value as string);
+        }
+      });
+    }
+    const ids: string[] = [];
+    for (const key of keys) {
+      // Read just now, or cached: a block read above and dropped again at once is read anew.
+      let block = this.#taskIdBlocks.get(key);
+      if (block === undefined) {
+        const [value] = await guard(this.#store, 'read', () => this.#store.readRecords([key]));
+        block = value === undefined ? [] : parseRecords(this.#store, () => JSON.parse(value) as string[]);
+      }
+      ids.push(...block);
+    }
+    ids.push(...state.newTaskIds);
+    return ids;
+  }
+
+  /**
+   * Cache a state — holding at most {@link heldTasks} tasks besides those its last event changed and
+   * those asked for (`keep`) — and return what was cached.
+   */
+  #remember(full: IntentState, keep: readonly string[]): IntentState {
+    const state = this.#held(full, keep);
     const id = state.intent.id;
     const previous = this.#cache.get(id);
     if (previous) {
@@ -334,7 +543,7 @@ export class IntentChain {
       this.#cachedBytes -= previous.bytes;
     }
     const bytes = this.#sizeOf(state);
-    if (bytes > cacheEntryBytes) return;
+    if (bytes > cacheEntryBytes) return state;
     this.#cache.set(id, { state, bytes });
     this.#cachedBytes += bytes;
     while (this.#cache.size > cacheLimit || this.#cachedBytes > cacheBytes) {
@@ -342,16 +551,74 @@ export class IntentChain {
       this.#cache.delete(oldest);
       this.#cachedBytes -= entry.bytes;
     }
+    return state;
+  }
+
+  /** The state with fewer tasks held (see `#remember`); the same state when it holds few enough. */
+  #held(state: IntentState, keep: readonly string[]): IntentState {
+    if (state.allTaskIds !== undefined) return state;
+    const ids = Object.keys(state.tasks);
+    if (ids.length <= heldTasks + keep.length + state.changed.length) return state;
+    const kept = new Set([...state.changed, ...keep, ...ids.slice(ids.length - heldTasks)]);
+    const tasks: Record<string, HumanTask> = {};
+    const marks: Record<string, string[]> = {};
+    for (const taskId of ids) {
+      if (!kept.has(taskId)) continue;
+      tasks[taskId] = state.tasks[taskId] as HumanTask;
+      const taskMarks = state.marks[taskId];
+      if (taskMarks) marks[taskId] = taskMarks;
+    }
+    const held = { ...state, tasks, marks };
+    const headerBytes = (this.#sizes.get(state) ?? 0) - this.#tasksSize(state);
+    this.#sizes.set(held, Math.max(0, headerBytes) + this.#tasksSize(held));
+    return held;
   }
 
   /** A state's size as JSON text: known for the states this chain built, measured once otherwise. */
   #sizeOf(state: IntentState): number {
     let bytes = this.#sizes.get(state);
     if (bytes === undefined) {
-      bytes = JSON.stringify(state).length;
+      bytes = headerText(state).length + this.#tasksSize(state);
       this.#sizes.set(state, bytes);
     }
     return bytes;
+  }
+
+  /** The size of the tasks a state holds, as JSON text (each task measured once). */
+  #tasksSize(state: IntentState): number {
+    let bytes = 0;
+    for (const task of Object.values(state.tasks)) {
+      let size = this.#taskSizes.get(task);
+      if (size === undefined) {
+        size = JSON.stringify(task).length;
+        this.#taskSizes.set(task, size);
+      }
+      bytes += size;
+    }
+    return bytes;
+  }
+}
+
+/** The tasks whose records a change rewrites: its task, and every pending one when it ends the intent. */
+function touchedBy(change: Change, state: IntentState): string[] {
+  const intentWide =
+    change.type === 'intent-canceled' || change.type === 'intent-failed' || change.type === 'task-timed-out';
+  return [
+    ...(change.taskId === undefined || change.type === 'task-created' ? [] : [change.taskId]),
+    ...(intentWide ? state.pendingTaskIds : []),
+  ];
+}
+
+/** Records as the store holds them; text that is not what was written is the store's fault (typed). */
+function parseRecords<T>(store: StoreBackend, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new StoreUnavailableError({
+      store: store.kind,
+      operation: 'read',
+      cause: new Error(`the store holds a record that is not what was written: ${String(error)}`),
+    });
   }
 }
 

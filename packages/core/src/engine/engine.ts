@@ -258,8 +258,9 @@ export class HoldpointEngine implements Holdpoint {
       graceMs: settings.outboxGraceMs,
       onError,
       host: {
-        loadMaybe: (intentId) => this.#chain.loadMaybe(intentId),
+        loadMaybe: (intentId, tasks) => this.#chain.loadMaybe(intentId, { tasks }),
         findEvent: (state, eventId) => this.#chain.findEvent(state, eventId),
+        intentOf: (state) => this.#chain.intentOf(state),
       },
     });
     this.#timers = new TimerLoop({
@@ -273,7 +274,7 @@ export class HoldpointEngine implements Holdpoint {
     });
     this.#waiters = new Waiters({
       pollIntervalMs: settings.pollIntervalMs,
-      load: (intentId) => this.#chain.load(intentId),
+      load: (intentId, tasks) => this.#chain.load(intentId, { tasks }),
       changed: async (heads) => {
         const next = await guard(store, 'read', () =>
           store.readClaims(heads.map((head) => layout.eventKey(head.intentId, head.seq + 1))),
@@ -318,12 +319,12 @@ export class HoldpointEngine implements Holdpoint {
     if (!fresh && versionDigest(state.intent.input) !== versionDigest(parsed.input)) {
       throw submitConflict(parsed.idempotencyKey as string, intentId, ['input']);
     }
-    return structuredClone(state.intent);
+    return this.#chain.intentOf(state);
   }
 
   async getIntent(intentId: string): Promise<Intent> {
     this.#assertOpen('getIntent');
-    return structuredClone((await this.#chain.load(intentId)).intent);
+    return this.#chain.intentOf(await this.#chain.load(intentId));
   }
 
   async complete(intentId: string, given: CompleteOptions = {}): Promise<Intent> {
@@ -332,7 +333,7 @@ export class HoldpointEngine implements Holdpoint {
     const actor = normalizeActor(options.actor, 'complete.actor');
     const result = normalizeResult(options.result, 'complete.result');
     const { state } = await this.#append(intentId, (current) => completeIntent(current, actor, result));
-    return structuredClone(state.intent);
+    return this.#chain.intentOf(state);
   }
 
   async fail(intentId: string, options: FailOptions): Promise<Intent> {
@@ -343,7 +344,7 @@ export class HoldpointEngine implements Holdpoint {
     const error = normalizeText(options.error, 'fail.error', true) as string;
     const actor = normalizeActor(options.actor, 'fail.actor');
     const { state } = await this.#append(intentId, (current) => failIntent(current, actor, error));
-    return structuredClone(state.intent);
+    return this.#chain.intentOf(state);
   }
 
   async cancel(intentId: string, given: CancelOptions = {}): Promise<Intent> {
@@ -352,7 +353,7 @@ export class HoldpointEngine implements Holdpoint {
     const actor = normalizeActor(options.actor, 'cancel.actor');
     const data = reasonOf(options.reason, 'cancel.reason');
     const { state } = await this.#append(intentId, (current) => cancelIntent(current, actor, data));
-    return structuredClone(state.intent);
+    return this.#chain.intentOf(state);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -384,7 +385,7 @@ export class HoldpointEngine implements Holdpoint {
   async getTask(taskId: string): Promise<HumanTask> {
     this.#assertOpen('getTask');
     const intentId = this.#intentIdOf(taskId);
-    const task = (await this.#chain.loadMaybe(intentId))?.tasks[taskId];
+    const task = (await this.#chain.loadMaybe(intentId, { tasks: [taskId] }))?.tasks[taskId];
     if (!task) throw taskNotFound(taskId);
     return structuredClone(task);
   }
@@ -396,10 +397,10 @@ export class HoldpointEngine implements Holdpoint {
     const { limit } = query;
     const matches = (task: HumanTask) => taskMatches(task, query, now);
     if (query.intentId !== undefined) {
-      // An intent's tasks are in its state: no index needed, and the order is the lists' order.
+      // An intent's tasks are its own records: no index needed, and the order is the lists' order.
       const state = await this.#chain.loadMaybe(query.intentId);
       const after = query.cursor;
-      const found = Object.values(state?.tasks ?? {})
+      const found = (state === undefined ? [] : await this.#chain.tasksOf(state))
         .filter(matches)
         .map((task) => ({ task, entry: query.overdue === true ? deadlineEntry(task) : taskEntry(task) }))
         .sort((a, b) => compareEntries(a.entry, b.entry))
@@ -465,11 +466,15 @@ export class HoldpointEngine implements Holdpoint {
 
   /** The states of the intents of these tasks (`undefined` for one that has none). */
   async #statesOf(taskIds: readonly string[]): Promise<Map<string, IntentState | undefined>> {
-    const intentIds = new Set(taskIds.map(intentIdOfTask).filter((id) => id !== undefined));
+    const byIntent = new Map<string, string[]>();
+    for (const taskId of taskIds) {
+      const intentId = intentIdOfTask(taskId);
+      if (intentId !== undefined) byIntent.set(intentId, [...(byIntent.get(intentId) ?? []), taskId]);
+    }
     const states = new Map<string, IntentState | undefined>();
     await Promise.all(
-      [...intentIds].map(async (intentId) => {
-        states.set(intentId, await this.#chain.loadMaybe(intentId));
+      [...byIntent].map(async ([intentId, tasks]) => {
+        states.set(intentId, await this.#chain.loadMaybe(intentId, { tasks }));
       }),
     );
     return states;
@@ -480,16 +485,20 @@ export class HoldpointEngine implements Holdpoint {
     const decision = normalizeDecision(input);
     const intentId = this.#intentIdOf(taskId);
     try {
-      const { state } = await this.#append(intentId, (current) =>
-        decideTask(current, taskId, decision, this.#settings.now()),
+      const { state } = await this.#append(
+        intentId,
+        (current) => decideTask(current, taskId, decision, this.#settings.now()),
+        { tasks: [taskId] },
       );
       return structuredClone(state.tasks[taskId] as HumanTask);
     } catch (error) {
       // Someone not assigned tried to decide: that attempt is part of the record (once per person
       // and task), and the refusal stands whether or not recording it worked.
       if (NotAssignedError.isInstance(error)) {
-        await this.#append(intentId, (current) =>
-          refuseDecision(current, taskId, decision.actor, decision.outcome),
+        await this.#append(
+          intentId,
+          (current) => refuseDecision(current, taskId, decision.actor, decision.outcome),
+          { tasks: [taskId] },
         ).catch(this.#reportError);
       }
       throw error;
@@ -502,7 +511,9 @@ export class HoldpointEngine implements Holdpoint {
     const actor = normalizeActor(options.actor, 'cancelTask.actor');
     const data = reasonOf(options.reason, 'cancelTask.reason');
     const intentId = this.#intentIdOf(taskId);
-    const { state } = await this.#append(intentId, (current) => cancelTask(current, taskId, actor, data));
+    const { state } = await this.#append(intentId, (current) => cancelTask(current, taskId, actor, data), {
+      tasks: [taskId],
+    });
     return structuredClone(state.tasks[taskId] as HumanTask);
   }
 
@@ -510,7 +521,9 @@ export class HoldpointEngine implements Holdpoint {
     this.#assertOpen('noteTask');
     const note = normalizeNote(input);
     const intentId = this.#intentIdOf(taskId);
-    const { state } = await this.#append(intentId, (current) => noteTask(current, taskId, note));
+    const { state } = await this.#append(intentId, (current) => noteTask(current, taskId, note), {
+      tasks: [taskId],
+    });
     return structuredClone(state.tasks[taskId] as HumanTask);
   }
 
@@ -731,7 +744,7 @@ export class HoldpointEngine implements Holdpoint {
     if (request.idempotencyKey === undefined) {
       const intentId = request.intentId ?? newId('int');
       const implicit = request.intentId === undefined;
-      return this.#createTask(intentId, newTaskId(intentId), request, implicit, implicit);
+      return this.#createTask(intentId, newTaskId(intentId), request, implicit, implicit, true);
     }
     const key = layout.taskIdempotencyKey(request.idempotencyKey);
     const intentId = request.intentId ?? newId('int');
@@ -769,6 +782,7 @@ export class HoldpointEngine implements Holdpoint {
         record.request,
         record.implicitIntent,
         fresh,
+        won,
       );
     } catch (error) {
       // Refused for good (no such intent, or it is closed) on a key this call took: the key goes back,
@@ -786,10 +800,14 @@ export class HoldpointEngine implements Holdpoint {
     request: NormalizedRequest,
     implicitIntent: boolean,
     freshIntent: boolean,
+    freshTask: boolean,
   ): Promise<HumanTask> {
+    // A task id this very call made (no key, or a key it won) names no task yet: nothing to read
+    // for it. Otherwise the task may exist (a retry, or the same agent after a crash).
+    const tasks = freshTask ? [] : [taskId];
     const state = implicitIntent
-      ? await this.#ensureIntent(intentId, 'human-task', null, request.idempotencyKey, freshIntent)
-      : await this.#chain.load(intentId);
+      ? await this.#ensureIntent(intentId, 'human-task', null, request.idempotencyKey, freshIntent, tasks)
+      : await this.#chain.load(intentId, { tasks });
     const existing = state.tasks[taskId];
     if (existing) return existing;
     const task = newTask(taskId, intentId, request, this.#settings.now());
@@ -799,6 +817,7 @@ export class HoldpointEngine implements Holdpoint {
     // with the event.)
     const result = await this.#append(intentId, (current) => createTask(current, task), {
       from: state,
+      tasks,
       ahead: () => (timers.length > 0 ? [this.#addTimers(timers)] : []),
     });
     if (result.event && timers.length > 0)
@@ -816,8 +835,9 @@ export class HoldpointEngine implements Holdpoint {
     input: unknown,
     idempotencyKey: string | undefined,
     fresh = false,
+    tasks: readonly string[] = [],
   ): Promise<IntentState> {
-    const existing = fresh ? undefined : await this.#chain.loadMaybe(intentId);
+    const existing = fresh ? undefined : await this.#chain.loadMaybe(intentId, { tasks });
     if (existing) return existing;
     const { state } = await this.#append(
       intentId,
@@ -852,7 +872,9 @@ export class HoldpointEngine implements Holdpoint {
     } catch (error) {
       if (StoreUnavailableError.isInstance(error) || EngineClosedError.isInstance(error)) throw error;
       const reason = error instanceof Error ? error.message : String(error);
-      const { event } = await this.#append(intentId, (current) => timerFailed(current, timer, reason));
+      const { event } = await this.#append(intentId, (current) => timerFailed(current, timer, reason), {
+        tasks: [timer.taskId],
+      });
       if (event) this.#reportError(error);
       return true;
     }
@@ -860,7 +882,7 @@ export class HoldpointEngine implements Holdpoint {
 
   async #fire(timer: TimerId, intentId: string, due: number): Promise<boolean> {
     const { taskId, count } = timer;
-    const state = await this.#chain.loadMaybe(intentId);
+    const state = await this.#chain.loadMaybe(intentId, { tasks: [taskId] });
     if (!state?.tasks[taskId]) {
       // Timers are written ahead of their task's event: one that falls due before the event is
       // recorded (a short timeout, a slow store) waits for it. A task that never came to be (its
@@ -875,6 +897,7 @@ export class HoldpointEngine implements Holdpoint {
       const next = nextReminder(task, count, nowMs);
       await this.#append(intentId, (current) => remindTask(current, taskId, count), {
         from: state,
+        tasks: [taskId],
         ahead: () => (next ? [this.#addTimers([next])] : []),
       });
       return true;
@@ -882,6 +905,7 @@ export class HoldpointEngine implements Holdpoint {
     const deadline = escalationDeadline(task, count, nowMs);
     await this.#append(intentId, (current) => deadlinePassed(current, taskId, count, nowMs), {
       from: state,
+      tasks: [taskId],
       ahead: () => (deadline ? [this.#addTimers([deadline])] : []),
     });
     return true;
@@ -907,12 +931,13 @@ export class HoldpointEngine implements Holdpoint {
   async #append(
     intentId: string,
     build: (state: IntentState) => Change | null,
-    options: { from?: IntentState; ahead?: () => Array<Promise<unknown>> } = {},
+    options: { from?: IntentState; tasks?: readonly string[]; ahead?: () => Array<Promise<unknown>> } = {},
   ): Promise<{ state: IntentState; event?: AuditEvent }> {
     let held = false;
     try {
       return await this.#chain.append(intentId, build, {
         ...(options.from === undefined ? {} : { from: options.from }),
+        ...(options.tasks === undefined ? {} : { tasks: options.tasks }),
         ahead: (change, eventId) => {
           if (!isNotifying(change.type)) return options.ahead?.() ?? [];
           if (this.#outbox.delivers) {

@@ -45,10 +45,12 @@ const outboxRetentionMs = 86_400_000;
 
 /** What the outbox reads through the engine. */
 export interface OutboxHost {
-  /** The intent's current state, `undefined` when it has no events. */
-  loadMaybe(intentId: string): Promise<IntentState | undefined>;
+  /** The intent's current state holding `tasks`, `undefined` when it has no events. */
+  loadMaybe(intentId: string, tasks?: readonly string[]): Promise<IntentState | undefined>;
   /** One of the intent's recent events by id. */
   findEvent(state: IntentState, eventId: string): Promise<AuditEvent | undefined>;
+  /** The intent of a state, with its task ids. */
+  intentOf(state: IntentState): Promise<Intent>;
 }
 
 /** Settings of the outbox. */
@@ -98,9 +100,9 @@ export class Outbox {
     return store.indexAdd(layout.outboxIndex, [{ member: outboxMember(intentId, eventId), score }]);
   }
 
-  /** Hand one event to the delivery hook, at most once per event across all engines. */
+  /** Hand one event to the delivery hook, at most once per event across all engines. The state holds the event's task. */
   async deliver(state: IntentState, event: AuditEvent): Promise<void> {
-    const { store, engineId, notify, onError } = this.#options;
+    const { store, engineId, notify, onError, host } = this.#options;
     if (!notify || !event.taskId) return;
     try {
       if (await store.claim(layout.notified(event.id), engineId, notifiedTtlMs)) {
@@ -108,7 +110,7 @@ export class Outbox {
           type: event.type as NotificationType,
           deliveryId: event.id,
           task: structuredClone(state.tasks[event.taskId] as HumanTask),
-          intent: structuredClone(state.intent),
+          intent: await host.intentOf(state),
           event,
         };
         try {
@@ -138,13 +140,17 @@ export class Outbox {
       // A turn for the event loop between deliveries (see the timer loop).
       await yieldIfLong();
       const { intentId, eventId } = parseOutboxMember(entry.member);
-      const state = await host.loadMaybe(intentId);
-      const event = state ? await host.findEvent(state, eventId) : undefined;
-      if (!state || !event) {
+      const found = await host.loadMaybe(intentId);
+      const event = found ? await host.findEvent(found, eventId) : undefined;
+      if (!found || !event) {
         // The change this entry was written ahead of never happened (refused or crashed before it).
         if (entry.score < now() - graceMs) await store.indexRemove(layout.outboxIndex, [entry.member]);
         continue;
       }
+      const state =
+        event.taskId === undefined || found.tasks[event.taskId]
+          ? found
+          : ((await host.loadMaybe(intentId, [event.taskId])) ?? found);
       await this.deliver(state, event);
     }
   }

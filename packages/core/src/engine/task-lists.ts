@@ -66,15 +66,20 @@ export function taskCounters(task: HumanTask): string[] {
   ];
 }
 
-/** The tasks an event changed (states are copied on write, so an unchanged task is the same object). */
+/**
+ * The tasks an event changed (`next.changed`; states are copied on write, so an unchanged task is
+ * the same object). The state an event is appended to holds every task the event changes.
+ */
 function changedTasks(
   previous: IntentState | undefined,
   next: IntentState,
 ): Array<{ before?: HumanTask; after: HumanTask }> {
   const changed: Array<{ before?: HumanTask; after: HumanTask }> = [];
-  for (const [taskId, after] of Object.entries(next.tasks)) {
+  for (const taskId of new Set(next.changed)) {
+    const after = next.tasks[taskId];
     const before = previous?.tasks[taskId];
-    if (before !== after) changed.push(before === undefined ? { after } : { before, after });
+    if (after !== undefined && before !== after)
+      changed.push(before === undefined ? { after } : { before, after });
   }
   return changed;
 }

@@ -14,7 +14,7 @@ import type { Actor, Decision, HumanResult, HumanTask, Vote } from '../model.js'
 import { type TimerId, timerId } from '../store/layout.js';
 import { taskTypeRules } from '../task-types.js';
 import { formDataProblems } from './form-schema.js';
-import { type IntentState, isFinalIntentStatus } from './intent-state.js';
+import { type IntentState, isFinalIntentStatus, marksOf } from './intent-state.js';
 import {
   type NormalizedDecision,
   type NormalizedNote,
@@ -108,7 +108,7 @@ export function openTask(state: IntentState, taskId: string, where: string, refu
 /** Complete an intent: refused while a task is pending or when the intent is already final. */
 export function completeIntent(state: IntentState, actor: Actor | null, result: unknown): Change {
   assertNotFinal(state, 'complete');
-  const pending = state.intent.taskIds.filter((id) => state.tasks[id]?.status === 'pending');
+  const pending = state.pendingTaskIds;
   if (pending.length > 0) {
     throw new InvalidStateError({
       id: state.intent.id,
@@ -355,7 +355,7 @@ export function noteTask(state: IntentState, taskId: string, input: NormalizedNo
   }
   openTask(state, taskId, 'noteTask', 'a note is for a pending task');
   assertNotFinal(state, 'noteTask');
-  const count = (state.once ?? []).filter((mark) => mark.startsWith(`noted:${taskId}:`)).length;
+  const count = marksOf(state, taskId).filter((mark) => mark.startsWith(`noted:${taskId}:`)).length;
   if (count >= notesPerTask) {
     throw new InvalidStateError({
       id: taskId,
@@ -394,7 +394,7 @@ export function refuseDecision(
 ): Change | null {
   if (!pendingTask(state, taskId)) return null;
   const once = `refused:${taskId}:${actor.id}`;
-  const marks = state.once ?? [];
+  const marks = marksOf(state, taskId);
   if (marks.includes(once)) return null;
   if (marks.filter((mark) => mark.startsWith(`refused:${taskId}:`)).length >= refusalsRecordedPerTask)
     return null;
@@ -409,7 +409,7 @@ export function refuseDecision(
 export function timerFailed(state: IntentState, timer: TimerId, error: string): Change | null {
   if (!pendingTask(state, timer.taskId)) return null;
   const once = `timer-failed:${timerId(timer)}`;
-  if (state.once?.includes(once)) return null;
+  if (marksOf(state, timer.taskId).includes(once)) return null;
   return {
     type: 'task-timer-failed',
     taskId: timer.taskId,
@@ -498,7 +498,10 @@ export function escalationDeadline(task: HumanTask, level: number, nowMs: number
   return { taskId: task.id, kind: 'deadline', count: level + 1, due: nowMs + step.timeoutMs };
 }
 
-/** The tasks an event ended (decided, timed out or canceled, itself or through its intent). */
+/**
+ * The tasks an event ended (decided, timed out or canceled, itself or through its intent), from the
+ * state it made: those it changed (`state.changed`) that are no longer pending.
+ */
 export function tasksEndedBy(
   state: IntentState,
   type: AuditEventType,
@@ -506,6 +509,8 @@ export function tasksEndedBy(
 ): HumanTask[] {
   const intentWide = type === 'intent-canceled' || type === 'intent-failed' || type === 'task-timed-out';
   const taskEnded = type === 'task-decided' || type === 'task-timed-out' || type === 'task-canceled';
-  const ids = intentWide ? state.intent.taskIds : taskEnded && taskId ? [taskId] : [];
-  return ids.map((id) => state.tasks[id] as HumanTask).filter((task) => task.status !== 'pending');
+  const ids = intentWide ? state.changed : taskEnded && taskId ? [taskId] : [];
+  return ids
+    .map((id) => state.tasks[id])
+    .filter((task): task is HumanTask => task !== undefined && task.status !== 'pending');
 }

@@ -18,8 +18,8 @@ const loadConcurrency = 8;
 export interface WaitersOptions {
   /** The safety-net poll, in ms: waited tasks are re-read this often in case a wake-up was lost. */
   pollIntervalMs: number;
-  /** Read the intent's current state (the waiters settle from it). */
-  load(intentId: string): Promise<IntentState>;
+  /** Read the intent's current state, holding these tasks (the waiters settle from it). */
+  load(intentId: string, tasks: readonly string[]): Promise<IntentState>;
   /**
    * Which of these intents have an event after `seq` — one round trip for the whole batch. The poll
    * re-reads only those.
@@ -41,8 +41,8 @@ export interface WaitersOptions {
 export class Waiters {
   readonly #options: WaitersOptions;
   readonly #byTask = new Map<string, Set<Waiter>>();
-  /** How many tasks of each intent are waited for here. */
-  readonly #tasksOfIntent = new Map<string, number>();
+  /** The tasks of each intent waited for here. */
+  readonly #tasksOfIntent = new Map<string, Set<string>>();
   /** The last `seq` seen of each intent someone waits on: the poll asks only whether it moved on. */
   readonly #seen = new Map<string, number>();
   #pollTimer: NodeJS.Timeout | undefined;
@@ -85,9 +85,9 @@ export class Waiters {
         set?.delete(waiter);
         if (set?.size === 0) {
           this.#byTask.delete(task.id);
-          const left = (this.#tasksOfIntent.get(task.intentId) ?? 1) - 1;
-          if (left > 0) this.#tasksOfIntent.set(task.intentId, left);
-          else {
+          const left = this.#tasksOfIntent.get(task.intentId);
+          left?.delete(task.id);
+          if (left?.size === 0) {
             this.#tasksOfIntent.delete(task.intentId);
             this.#seen.delete(task.intentId);
           }
@@ -103,7 +103,9 @@ export class Waiters {
       if (!set) {
         set = new Set();
         this.#byTask.set(task.id, set);
-        this.#tasksOfIntent.set(task.intentId, (this.#tasksOfIntent.get(task.intentId) ?? 0) + 1);
+        const ofIntent = this.#tasksOfIntent.get(task.intentId) ?? new Set<string>();
+        ofIntent.add(task.id);
+        this.#tasksOfIntent.set(task.intentId, ofIntent);
       }
       set.add(waiter);
       this.#armPoll();
@@ -121,24 +123,39 @@ export class Waiters {
    * Resolve the waiters of every task of this state that has ended — unless a change of the intent is
    * being delivered: an agent resumed by an event finds the hook already called for it.
    */
-  settle(state: IntentState): void {
-    if (this.#options.delivering(state.intent.id)) return;
-    for (const taskId of state.intent.taskIds) {
+  settle(state: IntentState, recheck = true): void {
+    const intentId = state.intent.id;
+    if (this.#options.delivering(intentId)) return;
+    let unheld = false;
+    for (const taskId of [...(this.#tasksOfIntent.get(intentId) ?? [])]) {
       const waiters = this.#byTask.get(taskId);
+      const task = state.tasks[taskId];
       if (!waiters) continue;
-      const seen = this.#seen.get(state.intent.id);
-      if (seen === undefined || seen < state.intent.seq) this.#seen.set(state.intent.id, state.intent.seq);
-      const result = resultOf(state.tasks[taskId] as HumanTask);
+      if (!task) {
+        // A state that does not hold the task says nothing about it (another task's event).
+        unheld = true;
+        continue;
+      }
+      const result = resultOf(task);
       if (!result) continue;
       for (const waiter of [...waiters]) waiter.resolve(structuredClone(result));
     }
+    // The poll skips an intent whose `seq` it saw: only once every waited task was looked at.
+    const seen = this.#seen.get(intentId);
+    if (!unheld && this.#tasksOfIntent.has(intentId) && (seen === undefined || seen < state.intent.seq))
+      this.#seen.set(intentId, state.intent.seq);
+    if (unheld && recheck && !this.#stopped) void this.check(intentId);
   }
 
   /** Re-read an intent with waiters and settle them. */
   check(intentId: string): Promise<void> {
     return this.#read(async () => {
       try {
-        this.settle(await this.#options.load(intentId));
+        // Read holding every waited task, so there is nothing left to re-check.
+        this.settle(
+          await this.#options.load(intentId, [...(this.#tasksOfIntent.get(intentId) ?? [])]),
+          false,
+        );
       } catch (error) {
         // A store that is down now is retried by the next poll.
         if (!StoreUnavailableError.isInstance(error)) this.#options.onError(error);

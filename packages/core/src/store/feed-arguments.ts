@@ -42,6 +42,7 @@ export interface NormalizedWrites {
   indexAdd: Array<{ index: string; member: string; score: number }>;
   indexRemove: Array<{ index: string; member: string }>;
   counters: Array<{ counter: string; delta: number }>;
+  records: Array<{ key: string; value: string }>;
 }
 
 /**
@@ -52,6 +53,11 @@ export function normalizeWrites(writes: EventWrites | undefined): NormalizedWrit
   const adds = new Map<string, { index: string; member: string; score: number }>();
   const removes = new Map<string, { index: string; member: string }>();
   const counters = new Map<string, number>();
+  const records = new Map<string, string>();
+  for (const entry of writes?.records ?? []) {
+    checkKey(entry?.key, 'record key');
+    records.set(entry.key, checkValue(entry.value, 'record value'));
+  }
   for (const entry of writes?.indexAdd ?? []) {
     checkKey(entry?.index, 'index name');
     checkKey(entry.member, 'index member');
@@ -92,6 +98,8 @@ export function normalizeWrites(writes: EventWrites | undefined): NormalizedWrit
       .filter(([, delta]) => delta !== 0)
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([counter, delta]) => ({ counter, delta })),
+    // In key order, like the rest: concurrent transactions lock rows in one order.
+    records: [...records].sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, value]) => ({ key, value })),
   };
 }
 

@@ -18,7 +18,13 @@ import { randomBytes } from 'node:crypto';
  *
  * The event feed is the store's own (`StoreBackend.appendEvent` / `readFeed`), written with each event.
  *
- * Keyv records: `intent:<intentId>`, a snapshot of the intent's state.
+ * Records (`StoreBackend.appendEvent` / `readRecords`), written with each event: the intent's state
+ * as of its latest event, kept so that reading or changing one task never reads or writes the rest —
+ * `head:<intentId>` (the intent, its pending tasks and chain head), `task:<taskId>` (one task) and
+ * `task-ids:<intentId>:<block>` (its task ids, 64 a block, each written once, when it fills).
+ *
+ * Keyv records: `intent:<intentId>`, a snapshot of the whole state that engines before the records
+ * wrote every 8 events; read only for an intent that has no records yet.
  */
 export const layout = {
   /** Claim key of the event `seq` of an intent's chain. */
@@ -33,8 +39,14 @@ export const layout = {
   timerLease: (timerId: string): string => `lease:timer:${timerId}`,
   /** Claim key recording that an event's notification was handed to a delivery hook. */
   notified: (eventId: string): string => `notified:${eventId}`,
-  /** Keyv key of an intent's snapshot. */
+  /** Keyv key of an intent's snapshot, as engines before the records wrote it (read, never written). */
   snapshotKey: (intentId: string): string => `intent:${intentId}`,
+  /** Record of an intent's header: the intent, its pending tasks, its chain head. */
+  intentRecord: (intentId: string): string => `head:${intentId}`,
+  /** Record of one task (with its once-marks). */
+  taskRecord: (taskId: string): string => `task:${taskId}`,
+  /** Record of one block of an intent's task ids (the ids of tasks `block × 64` to `block × 64 + 63`). */
+  taskIdsRecord: (intentId: string, block: number): string => `task-ids:${intentId}:${block}`,
 
   /** Index of timers, scored by due time in ms; members are timer ids ({@link timerId}). */
   dueIndex: 'due',

@@ -48,6 +48,8 @@ interface MemoryState {
   feeds: Map<string, MemoryFeed>;
   /** Counters, by prefixed name. */
   counters: Map<string, number>;
+  /** Records written with events (`appendEvent` / `readRecords`), not Keyv's. */
+  eventRecords: Map<string, string>;
 }
 
 /**
@@ -79,6 +81,7 @@ function newState(records: Map<unknown, unknown> = new Map()): MemoryState {
     messages,
     feeds: new Map(),
     counters: new Map(),
+    eventRecords: new Map(),
   };
   statesByMap.set(records, state);
   return state;
@@ -242,6 +245,8 @@ export class MemoryStore implements StoreBackend {
       const counterName = this.#key(counter);
       this.#state.counters.set(counterName, (this.#state.counters.get(counterName) ?? 0) + delta);
     }
+    for (const { key: recordKey, value: recordValue } of normalized.records)
+      this.#state.eventRecords.set(this.#key(recordKey), recordValue);
     return true;
   }
 
@@ -288,6 +293,12 @@ export class MemoryStore implements StoreBackend {
     checkKeys(counters, 'counter name');
     this.#open('readCounters');
     return counters.map((counter) => this.#state.counters.get(this.#key(counter)) ?? 0);
+  }
+
+  async readRecords(keys: readonly string[]): Promise<(string | undefined)[]> {
+    checkKeys(keys, 'record key');
+    this.#open('readRecords');
+    return keys.map((key) => this.#state.eventRecords.get(this.#key(key)));
   }
 
   #feed(): MemoryFeed {

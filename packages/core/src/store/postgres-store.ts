@@ -166,6 +166,7 @@ export class PostgresStore implements StoreBackend {
     feed: string;
     feedAssignees: string;
     counters: string;
+    records: string;
   };
   readonly #channel: string;
   readonly #listeners = new ListenerSet();
@@ -201,6 +202,7 @@ export class PostgresStore implements StoreBackend {
       feed: `"${options.schema}".holdpoint_feed`,
       feedAssignees: `"${options.schema}".holdpoint_feed_assignees`,
       counters: `"${options.schema}".holdpoint_counters`,
+      records: `"${options.schema}".holdpoint_records`,
     };
     this.#channel = channelName(options.schema, options.prefix);
   }
@@ -218,6 +220,7 @@ export class PostgresStore implements StoreBackend {
     try {
       await createTables(query, schema, 'keyv');
       await createFeedTables(query, schema);
+      await createRecordTable(query, schema);
     } catch (error) {
       await releasePool(options.uri);
       throw storeError('postgres', 'connect', error, postgresRefusal);
@@ -252,6 +255,7 @@ export class PostgresStore implements StoreBackend {
     try {
       await createTables(query, schema, adapter.opts.table ?? 'keyv');
       await createFeedTables(query, schema);
+      await createRecordTable(query, schema);
     } catch (error) {
       throw storeError('postgres', 'connect', error, postgresRefusal);
     }
@@ -367,7 +371,7 @@ export class PostgresStore implements StoreBackend {
     checkEventClaim(key, value);
     const record = checkFeedRecord(feed);
     const normalized = normalizeWrites(writes);
-    const { claims, feed: feedTable, feedAssignees, index, counters } = this.#tables;
+    const { claims, feed: feedTable, feedAssignees, index, counters, records } = this.#tables;
     const rows = await this.#run(
       'appendEvent',
       `WITH claimed AS (
@@ -396,6 +400,10 @@ export class PostgresStore implements StoreBackend {
          SELECT entry.name, $16::smallint, entry.delta
          FROM claimed, unnest($14::text[], $15::bigint[]) AS entry (name, delta)
          ON CONFLICT (name, slot) DO UPDATE SET value = counter.value + EXCLUDED.value
+       ), recorded AS (
+         INSERT INTO ${records} (name, value)
+         SELECT entry.name, entry.value FROM claimed, unnest($17::text[], $18::text[]) AS entry (name, value)
+         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value
        )
        SELECT count(*)::int AS won FROM claimed`,
       [
@@ -417,6 +425,8 @@ export class PostgresStore implements StoreBackend {
         // One of several rows per counter, so concurrent appends do not queue on one row lock
         // until commit; rows are taken in name order, so two appends cannot deadlock.
         randomInt(COUNTER_SLOTS),
+        normalized.records.map((entry) => this.#key(entry.key)),
+        normalized.records.map((entry) => entry.value),
       ],
     );
     return Number(rows[0]?.won) === 1;
@@ -537,6 +547,22 @@ export class PostgresStore implements StoreBackend {
     );
     const values = new Map(rows.map((row) => [row.name as string, Number(row.value)]));
     return counters.map((counter) => values.get(this.#key(counter)) ?? 0);
+  }
+
+  async readRecords(keys: readonly string[]): Promise<(string | undefined)[]> {
+    checkKeys(keys, 'record key');
+    if (keys.length === 0) {
+      this.#ensureOpen('readRecords');
+      return [];
+    }
+    // One statement, so one snapshot: the records of one event are all seen or none.
+    const rows = await this.#run(
+      'readRecords',
+      `SELECT name, value FROM ${this.#tables.records} WHERE name = ANY($1::text[])`,
+      [keys.map((key) => this.#key(key))],
+    );
+    const values = new Map(rows.map((row) => [row.name as string, row.value as string]));
+    return keys.map((key) => values.get(this.#key(key)));
   }
 
   async readClock(): Promise<number> {
@@ -740,6 +766,22 @@ async function createFeedTables(query: Query, schema: string): Promise<void> {
       slot SMALLINT NOT NULL,
       value BIGINT NOT NULL,
       PRIMARY KEY (name, slot)
+    );
+    END IF; END $holdpoint$;
+  `);
+}
+
+/**
+ * The records `appendEvent` keeps with the chain (an intent's header, its tasks, its task ids):
+ * added after the feed's tables, so a database made before them gets this one too.
+ */
+async function createRecordTable(query: Query, schema: string): Promise<void> {
+  await query(`
+    SELECT pg_advisory_xact_lock(hashtext('holdpoint:create-tables'));
+    ${unlessPresent([`"${schema}".holdpoint_records`])}
+    CREATE TABLE IF NOT EXISTS "${schema}".holdpoint_records (
+      name TEXT PRIMARY KEY,
+      value TEXT NOT NULL
     );
     END IF; END $holdpoint$;
   `);

@@ -62,6 +62,7 @@ for _, key in ipairs(plan.feeds) do redis.call('ZADD', key, position, plan.membe
 for _, entry in ipairs(plan.add) do redis.call('ZADD', entry[1], entry[3], entry[2]) end
 for _, entry in ipairs(plan.remove) do redis.call('ZREM', entry[1], entry[2]) end
 for _, entry in ipairs(plan.counters) do redis.call('HINCRBY', plan.counterHash, entry[1], entry[2]) end
+for _, entry in ipairs(plan.records) do redis.call('SET', entry[1], entry[2]) end
 return position
 `;
 
@@ -345,6 +346,7 @@ export class RedisStore implements StoreBackend {
       remove: normalized.indexRemove.map((entry) => [this.#indexKey(entry.index), entry.member]),
       counterHash: `${this.#prefix}:counters`,
       counters: normalized.counters.map((entry) => [entry.counter, String(entry.delta)]),
+      records: normalized.records.map((entry) => [this.#recordKey(entry.key), entry.value]),
     };
     const reply = await this.#run('appendEvent', (client) =>
       client.eval(APPEND_EVENT_SCRIPT, { keys: [], arguments: [JSON.stringify(plan), value] }),
@@ -404,6 +406,23 @@ export class RedisStore implements StoreBackend {
       client.hmGet(`${this.#prefix}:counters`, [...counters]),
     );
     return values.map((value) => Number(value ?? 0));
+  }
+
+  async readRecords(keys: readonly string[]): Promise<(string | undefined)[]> {
+    checkKeys(keys, 'record key');
+    if (keys.length === 0) {
+      this.#ensureOpen('readRecords');
+      return [];
+    }
+    // MGET runs alone, like a script: one moment for every key.
+    const values = await this.#run('readRecords', (client) =>
+      client.mGet(keys.map((key) => this.#recordKey(key))),
+    );
+    return values.map((value) => value ?? undefined);
+  }
+
+  #recordKey(key: string): string {
+    return `${this.#prefix}:record:${key}`;
   }
 
   #feedKey(name: string): string {

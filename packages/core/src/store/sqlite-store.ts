@@ -97,6 +97,10 @@ const FEED_SCHEMA = `
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS holdpoint_records (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
 `;
 
 /**
@@ -327,6 +331,11 @@ export class SqliteStore implements StoreBackend {
            ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`,
         );
         for (const { counter, delta } of normalized.counters) count.run(this.#key(counter), delta);
+        const keep = this.#statement(
+          `INSERT INTO holdpoint_records (name, value) VALUES (?, ?)
+           ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+        );
+        for (const entry of normalized.records) keep.run(this.#key(entry.key), entry.value);
         return true;
       }),
     );
@@ -396,6 +405,18 @@ export class SqliteStore implements StoreBackend {
       ).all(JSON.stringify(counters.map((counter) => this.#key(counter))));
       const values = new Map(rows.map((row) => [row.name as string, Number(row.value)]));
       return counters.map((counter) => values.get(this.#key(counter)) ?? 0);
+    });
+  }
+
+  async readRecords(keys: readonly string[]): Promise<(string | undefined)[]> {
+    checkKeys(keys, 'record key');
+    return this.#run('readRecords', () => {
+      if (keys.length === 0) return [];
+      const rows = this.#statement(
+        'SELECT name, value FROM holdpoint_records WHERE name IN (SELECT value FROM json_each(?))',
+      ).all(JSON.stringify(keys.map((key) => this.#key(key))));
+      const values = new Map(rows.map((row) => [row.name as string, row.value as string]));
+      return keys.map((key) => values.get(this.#key(key)));
     });
   }
 

@@ -40,6 +40,11 @@ export interface EventWrites {
   indexRemove?: ReadonlyArray<{ index: string; member: string }>;
   /** Counters to add `delta` to (a counter that was never written is 0). */
   counters?: ReadonlyArray<{ counter: string; delta: number }>;
+  /**
+   * Records to set to `value` (text, replacing what the record held): the intent's state kept with
+   * its chain — a small header, and one record per task the event changed ({@link readRecords}).
+   */
+  records?: ReadonlyArray<{ key: string; value: string }>;
 }
 
 /** Which part of the feed to read ({@link StoreBackend.readFeed}). */
@@ -123,6 +128,12 @@ export interface StoreBackend {
   feedHead(): Promise<string>;
   /** The values of counters written by {@link appendEvent}, in the order of `counters` (0 for none). */
   readCounters(counters: readonly string[]): Promise<number[]>;
+  /**
+   * The values of records written by {@link appendEvent} (`undefined` where there is none), in the
+   * order of `keys`, read in one statement: all of them as of one moment, so that records written
+   * by one event are read either all before it or all after it.
+   */
+  readRecords(keys: readonly string[]): Promise<(string | undefined)[]>;
 
   /**
    * Send a small message to every engine on this store, this process included (Redis pub/sub,

@@ -15,6 +15,7 @@ export function wrapStore(store: StoreBackend, overrides: Partial<StoreBackend> 
     readFeed: (options) => store.readFeed(options),
     feedHead: () => store.feedHead(),
     readCounters: (counters) => store.readCounters(counters),
+    readRecords: (keys) => store.readRecords(keys),
     publish: (message) => store.publish(message),
     subscribe: (listener) => store.subscribe(listener),
     close: () => store.close(),
