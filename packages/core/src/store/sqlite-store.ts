@@ -409,6 +409,7 @@ export class SqliteStore implements StoreBackend {
   }
 
   async readRecords(keys: readonly string[]): Promise<(string | undefined)[]> {
+    await yieldIfLong();
     checkKeys(keys, 'record key');
     return this.#run('readRecords', () => {
       if (keys.length === 0) return [];
