@@ -15,7 +15,7 @@ import {
   stateFromSnapshot,
   taskFromRecord,
 } from './intent-records.js';
-import { applyEvent, holdsTask, type IntentState, taskIdBlock } from './intent-state.js';
+import { applyEvent, emptyIntentState, holdsTask, type IntentState, taskIdBlock } from './intent-state.js';
 import { feedRecordOf, listWrites } from './task-lists.js';
 import type { Change } from './task-rules.js';
 
@@ -173,25 +173,7 @@ export class IntentChain {
 
   /** The state of an intent that has no events yet: where the first append starts. */
   emptyState(intentId: string): IntentState {
-    return {
-      intent: {
-        id: intentId,
-        type: '',
-        input: null,
-        status: 'CREATED',
-        createdAt: '',
-        updatedAt: '',
-        seq: 0,
-      },
-      tasks: {},
-      marks: {},
-      headHash: null,
-      recentEventIds: [],
-      pendingTaskIds: [],
-      taskCount: 0,
-      newTaskIds: [],
-      changed: [],
-    };
+    return emptyIntentState(intentId);
   }
 
   /** The intent of a state with all its task ids (read in blocks of 64, each read once). */

@@ -1,6 +1,6 @@
 import type { HumanTask, Intent } from '../model.js';
 import { layout } from '../store/layout.js';
-import { type IntentHeader, type IntentState, taskIdBlock } from './intent-state.js';
+import { emptyIntentState, type IntentHeader, type IntentState, taskIdBlock } from './intent-state.js';
 
 // The records an intent's state is kept in, beside its chain (`StoreBackend.appendEvent` writes them
 // in the event's own transaction, so they are always exactly the fold of the chain): a header, one
@@ -138,16 +138,5 @@ export function stateFromSnapshot(snapshot: {
 
 /** An empty state rebuilt the old way: the start of a fold of a chain that has no records. */
 export function emptyOldState(intentId: string): IntentState {
-  return {
-    intent: { id: intentId, type: '', input: null, status: 'CREATED', createdAt: '', updatedAt: '', seq: 0 },
-    tasks: {},
-    marks: {},
-    headHash: null,
-    recentEventIds: [],
-    pendingTaskIds: [],
-    taskCount: 0,
-    newTaskIds: [],
-    changed: [],
-    allTaskIds: [],
-  };
+  return { ...emptyIntentState(intentId), allTaskIds: [] };
 }

@@ -106,6 +106,24 @@ function cancelPendingTasks(state: IntentState, at: string): void {
 }
 
 /**
+ * The state of an intent before its first event: where a fold starts (`at` is the time the first
+ * event sets; '' until then).
+ */
+export function emptyIntentState(intentId: string, at = ''): IntentState {
+  return {
+    intent: { id: intentId, type: '', input: null, status: 'CREATED', createdAt: at, updatedAt: at, seq: 0 },
+    tasks: {},
+    marks: {},
+    headHash: null,
+    recentEventIds: [],
+    pendingTaskIds: [],
+    taskCount: 0,
+    newTaskIds: [],
+    changed: [],
+  };
+}
+
+/**
  * Apply one event to a state (or start one from `intent-submitted`). Returns a new state; the input
  * state and everything in it are left as they were (unchanged parts are shared, not copied). An
  * event about a task the state does not hold changes what the header knows of it (pending or not);
@@ -125,25 +143,7 @@ export function applyEvent(previous: IntentState | undefined, event: AuditEvent)
         changed: [],
         ...(previous.allTaskIds === undefined ? {} : { allTaskIds: previous.allTaskIds }),
       }
-    : {
-        intent: {
-          id: event.intentId,
-          type: '',
-          input: null,
-          status: 'CREATED',
-          createdAt: event.at,
-          updatedAt: event.at,
-          seq: 0,
-        },
-        tasks: {},
-        marks: {},
-        headHash: null,
-        recentEventIds: [],
-        pendingTaskIds: [],
-        taskCount: 0,
-        newTaskIds: [],
-        changed: [],
-      };
+    : emptyIntentState(event.intentId, event.at);
   const intent = state.intent;
   const data = event.data;
   const task = event.taskId && state.tasks[event.taskId] ? own(state, event.taskId) : undefined;
