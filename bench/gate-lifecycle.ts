@@ -43,10 +43,15 @@ function gateRequest(id: string): RequestHumanOptions {
  * engine's event feed (as the server's inbox and SSE are), decides it; the agent's waiter resolves
  * with the decision; the audit chain then holds intent-submitted, task-created and task-decided.
  */
-export async function openEngineGate(store: StoreBackend, options: { notify: boolean }): Promise<Gate> {
+export async function openEngineGate(
+  store: StoreBackend,
+  options: { notify: boolean },
+  /** Another core's `createHoldpoint` (a baseline commit's): the default is this checkout's. */
+  create: typeof createHoldpoint = createHoldpoint,
+): Promise<Gate> {
   const errors: unknown[] = [];
   let notifications = 0;
-  const hp = await createHoldpoint({
+  const hp = await create({
     store,
     ...(options.notify
       ? {

@@ -4,13 +4,14 @@
 // "before" on the core's sources at a baseline commit (extracted with `git archive` into
 // packages/core/.tmp/, where they resolve the core's own dependencies) and "after" on the sources at
 // hand. Prints a Markdown table with both and their ratio; see RESULTS.md for recorded runs.
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { baselineCore } from './baseline-core.js';
 import type { LongRunResult, LongRunSpec } from './long-running-process.js';
 import { cleanUp, type StoreName, type StorePlace, storeNames, unreachableReason } from './stores.js';
 
@@ -48,24 +49,9 @@ const stores = (values.stores as string).split(',').filter((store) => store !== 
 const count = Number(values.count);
 const durationMs = Number(values.duration) * 1000;
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const commit = execFileSync('git', ['rev-parse', '--short', values.baseline as string], {
-  cwd: root,
-  encoding: 'utf8',
-}).trim();
-const baselineRoot = join(root, 'packages/core/.tmp', `baseline-${commit}`);
-if (!existsSync(baselineRoot)) {
-  mkdirSync(baselineRoot, { recursive: true });
-  execFileSync(
-    'sh',
-    ['-c', `git archive ${commit} packages/core/src | tar -x -C ${JSON.stringify(baselineRoot)}`],
-    {
-      cwd: root,
-    },
-  );
-}
+const { commit, url: baselineUrl } = baselineCore(values.baseline as string);
 const cores = {
-  before: pathToFileURL(join(baselineRoot, 'packages/core/src/index.ts')).href,
+  before: baselineUrl,
   after: '@holdpoint/core',
 };
 

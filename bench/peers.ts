@@ -2,11 +2,12 @@
 // otherwise pick, in one process and one run, reported as ratios engine / peer.
 //
 //   node scripts/dev.mjs run bench/peers.ts [--stores sqlite,postgres,redis] [--concurrency 1,16]
-//     [--duration 2] [--warmup 0.5] [--rounds 2] [--only TEXT]
+//     [--duration 2] [--warmup 0.5] [--rounds 2] [--only TEXT] [--baseline REV]
 //
 // One lifecycle everywhere: ask → durable → a human approves → the waiter resumes.
 // - engine: `waitForHuman` → the human, told by `hp.subscribe`, `decide`s → the waiter resolves
-//   (gate-lifecycle.ts, as `npm run bench` runs it), on the SQLite file, PostgreSQL and Redis.
+//   (gate-lifecycle.ts, as `npm run bench` runs it), on the SQLite file, PostgreSQL and Redis; with
+//   `--baseline REV`, also the engine of that commit (baseline-core.ts), to show what a change bought.
 // - raw-Keyv replay: the engine's store calls of one lifecycle replayed with raw Keyv (the issue-3
 //   baseline, gate-lifecycle.ts).
 // - LangGraph: a node calls `interrupt()`, the cycle resumes it with `Command({ resume })`, on
@@ -26,6 +27,7 @@ import { Annotation, Command, END, interrupt, START, StateGraph } from '@langcha
 import type { BaseCheckpointSaver } from '@langchain/langgraph-checkpoint';
 import { PostgresSaver } from '@langchain/langgraph-checkpoint-postgres';
 import { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
+import { baselineCore } from './baseline-core.js';
 import { BetterSqlite3OnNodeSqlite } from './better-sqlite3-on-node-sqlite.js';
 import {
   counting,
@@ -59,13 +61,14 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '0.5' },
     rounds: { type: 'string', default: '2' },
     only: { type: 'string' },
+    baseline: { type: 'string' },
     help: { type: 'boolean' },
   },
   strict: true,
 });
 if (values.help) {
   console.log(
-    'node scripts/dev.mjs run bench/peers.ts [--stores sqlite,postgres,redis] [--concurrency 1,16] [--duration 2] [--warmup 0.5] [--rounds 2] [--only TEXT]',
+    'node scripts/dev.mjs run bench/peers.ts [--stores sqlite,postgres,redis] [--concurrency 1,16] [--duration 2] [--warmup 0.5] [--rounds 2] [--only TEXT] [--baseline REV]',
   );
   process.exit(0);
 }
@@ -146,7 +149,17 @@ function langGraphGate(saver: BaseCheckpointSaver, close: () => Promise<void>): 
 // ---------------------------------------------------------------------------------------------
 // The modes.
 
-type Peer = 'engine' | 'raw-Keyv replay' | 'LangGraph' | 'hand-written';
+type Peer = 'engine' | 'engine at baseline' | 'raw-Keyv replay' | 'LangGraph' | 'hand-written';
+
+/** The engine of another commit (`--baseline`), run beside this checkout's. */
+const baseline =
+  values.baseline === undefined
+    ? undefined
+    : await (async () => {
+        const { commit, url } = baselineCore(values.baseline as string);
+        const core = (await import(url)) as typeof import('@holdpoint/core');
+        return { commit, createStore: core.createStore, createHoldpoint: core.createHoldpoint };
+      })();
 
 interface Mode {
   store: StoreName;
@@ -169,6 +182,21 @@ function modesOf(store: StoreName): Mode[] {
           notify: false,
         }),
     },
+    ...(baseline === undefined
+      ? []
+      : [
+          {
+            store,
+            peer: 'engine at baseline' as const,
+            label: `Holdpoint engine at ${baseline.commit} / ${store}`,
+            open: async (place: StorePlace, counts: OperationCounts) =>
+              openEngineGate(
+                observedStore(await openBackend(place, baseline.createStore), counting(counts, noTimes())),
+                { notify: false },
+                baseline.createHoldpoint,
+              ),
+          },
+        ]),
     {
       store,
       peer: 'raw-Keyv replay',
@@ -288,7 +316,7 @@ async function main(): Promise<void> {
               p50: percentile(result.latenciesMs, 0.5),
               p99: percentile(result.latenciesMs, 0.99),
               cpuMs: result.cpuMs / Math.max(1, result.completed),
-              ...(mode.peer === 'engine'
+              ...(mode.peer === 'engine' || mode.peer === 'engine at baseline'
                 ? { callsPerLifecycle: { reads, writes, counts: made, lifecycles: result.total } }
                 : {}),
             };
@@ -347,7 +375,7 @@ async function main(): Promise<void> {
   for (const store of stores) {
     const engine = find(store, 'engine');
     if (engine === undefined) continue;
-    for (const peer of ['LangGraph', 'hand-written', 'raw-Keyv replay'] as const) {
+    for (const peer of ['engine at baseline', 'LangGraph', 'hand-written', 'raw-Keyv replay'] as const) {
       const other = find(store, peer);
       if (other === undefined) continue;
       const ratios = concurrencies.map((c) => `${number(rate(engine, c) / rate(other, c), 2)}×`);
@@ -356,9 +384,7 @@ async function main(): Promise<void> {
   }
 
   console.log('\nStore calls per engine lifecycle (counted over each run, warm-up included):\n');
-  for (const store of stores) {
-    const engine = find(store, 'engine');
-    if (engine === undefined) continue;
+  for (const engine of modes.filter((mode) => mode.peer === 'engine' || mode.peer === 'engine at baseline')) {
     for (const concurrency of concurrencies) {
       const list = samples.get(key(engine, concurrency)) ?? [];
       const first = list[0]?.callsPerLifecycle;
@@ -368,7 +394,7 @@ async function main(): Promise<void> {
         .filter((name) => first.counts[name] > 0)
         .map((name) => `${name} ${per(first.counts[name])}`);
       console.log(
-        `- ${store} ×${concurrency}: ${per(first.reads + first.writes)} (${per(first.reads)} reads + ${per(first.writes)} writes): ${parts.join(', ')}`,
+        `- ${engine.label} ×${concurrency}: ${per(first.reads + first.writes)} (${per(first.reads)} reads + ${per(first.writes)} writes): ${parts.join(', ')}`,
       );
     }
   }

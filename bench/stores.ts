@@ -57,21 +57,25 @@ export async function unreachableReason(store: StoreName): Promise<string | unde
 }
 
 /** The engine's store backend, opened the way a user opens it: from a URL. */
-export function openBackend(place: StorePlace): Promise<StoreBackend> {
+export function openBackend(
+  place: StorePlace,
+  /** Another core's `createStore` (a baseline commit's): the default is this checkout's. */
+  create: (spec: string) => Promise<StoreBackend> = createStore,
+): Promise<StoreBackend> {
   switch (place.store) {
     case 'memory':
-      return createStore('memory://');
+      return create('memory://');
     case 'sqlite':
-      return createStore(`sqlite://${sqliteFile(place, 'engine')}`);
+      return create(`sqlite://${sqliteFile(place, 'engine')}`);
     case 'redis': {
       const url = new URL(redisUrl);
       url.searchParams.set('prefix', place.name);
-      return createStore(url.toString());
+      return create(url.toString());
     }
     case 'postgres': {
       const url = new URL(postgresUrl);
       url.searchParams.set('schema', place.name);
-      return createStore(url.toString());
+      return create(url.toString());
     }
   }
 }

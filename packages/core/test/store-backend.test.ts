@@ -344,6 +344,30 @@ describe.each(storeCases)('StoreBackend contract on $name', (storeCase) => {
     expect(await first.readClaims(['ev:int_r:3'])).toEqual([undefined]);
   });
 
+  it('publishes the message of an event that wins, with the event, and none for one that loses', async () => {
+    const [first, second] = await pair();
+    const own: string[] = [];
+    const other: string[] = [];
+    first.subscribe((message) => own.push(message));
+    second.subscribe((message) => other.push(message));
+    await publishUntilReceived(first, 'listening', [own, other]);
+    const feed = (seq: number) => ({ intentId: 'int_m', seq, assignees: [] });
+    expect(await first.appendEvent('ev:int_m:1', '{}', feed(1), { message: 'wake:1' })).toBe(true);
+    expect(await second.appendEvent('ev:int_m:1', '{}', feed(1), { message: 'lost:1' })).toBe(false);
+    expect(await second.appendEvent('ev:int_m:2', '{}', feed(2), { message: 'wake:2' })).toBe(true);
+    // Messages of one publisher arrive in the order sent (of two, in any order): once `wake:2` is
+    // in, a `lost:1` sent before it by the same backend would be too.
+    const received = (inbox: string[]) => inbox.filter((message) => message !== 'listening').sort();
+    await eventually(() => {
+      expect(received(own)).toEqual(['wake:1', 'wake:2']);
+      expect(received(other)).toEqual(['wake:1', 'wake:2']);
+    });
+    await expect(
+      first.appendEvent('ev:int_m:3', '{}', feed(3), { message: 'a\u0000b' }),
+    ).rejects.toMatchObject({ code: 'VALIDATION' });
+    expect(await first.readClaims(['ev:int_m:3'])).toEqual([undefined]);
+  });
+
   it('reads an index after a (score, member) keyset cursor, whether or not the member is still there', async () => {
     const [store] = await pair();
     await store.indexAdd('ties', [

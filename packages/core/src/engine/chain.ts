@@ -6,7 +6,7 @@ import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { ValidationError } from '../errors/validation-error.js';
 import type { HumanTask, Intent } from '../model.js';
 import { layout } from '../store/layout.js';
-import type { StoreBackend } from '../store/store-backend.js';
+import type { EventWrites, StoreBackend } from '../store/store-backend.js';
 import {
   emptyOldState,
   headerText,
@@ -50,11 +50,11 @@ const recordBatch = 256;
 /** What {@link IntentChain.append} is told besides the rule that builds the change. */
 export interface AppendOptions {
   /**
-   * Writes to make ahead of the event, once a change is to be attempted (index entries, timers, the
-   * outbox entry): an entry whose change never happens is dropped when read, while a change that
-   * happens always has them. Called once, with the first change `build` returns.
+   * Writes the store makes with the event, in its transaction (timers, the outbox entry, the
+   * wake-up message), besides the lists and records the chain derives itself: all of them or none.
+   * Called for each attempt, with the change, the sealed event and the state after it.
    */
-  ahead?: (change: Change, eventId: string) => Array<Promise<unknown>>;
+  writes?: (change: Change, event: AuditEvent, next: IntentState) => EventExtras;
   /**
    * A state just read or built by the caller, to start from without reading again: safe, because
    * losing the claim on the next `seq` re-reads the chain anyway.
@@ -63,6 +63,9 @@ export interface AppendOptions {
   /** The tasks `build` looks at: the state it is given holds them (those that exist). */
   tasks?: readonly string[];
 }
+
+/** What an append writes besides the event's lists and records ({@link AppendOptions.writes}). */
+export type EventExtras = Pick<EventWrites, 'indexAdd' | 'indexRemove' | 'message'>;
 
 /** What {@link IntentChain.loadMaybe} is told. */
 export interface LoadOptions {
@@ -75,8 +78,9 @@ export interface LoadOptions {
 /** What the chain calls after each event it recorded. */
 export interface ChainHost {
   /**
-   * Derived work after an event is recorded (wake-up, timer clean-up, waiters, delivery; the feed
-   * entry and the task lists were written with the event). It must not throw: the change happened whatever fails there.
+   * Derived work after an event is recorded (listeners, waiters, delivery; the feed entry, the task
+   * lists, the timers and the wake-up were written with the event). It must not throw: the change
+   * happened whatever fails there.
    */
   appended(state: IntentState, event: AuditEvent): Promise<void>;
 }
@@ -227,7 +231,6 @@ export class IntentChain {
       from !== undefined && wanted.every((taskId) => holdsTask(from, taskId))
         ? from
         : await this.load(intentId, { ...(from === undefined ? {} : { known: from }), tasks: wanted });
-    let first = true;
     let stalled = 0;
     const asked = new Set(wanted);
     for (let attempt = 1; ; attempt++) {
@@ -254,12 +257,6 @@ export class IntentChain {
         state = await this.load(intentId, { known: state, tasks: [...asked] });
         continue;
       }
-      if (first) {
-        first = false;
-        const ahead = options.ahead?.(change, eventId) ?? [];
-        if (ahead.length > 0) await guard(this.#store, 'write-ahead', () => Promise.all(ahead));
-        this.#assertOpen('append');
-      }
       const event = sealEvent({
         id: eventId,
         intentId,
@@ -279,14 +276,19 @@ export class IntentChain {
       const previous = state.intent.seq === 0 ? undefined : state;
       let next = applyEvent(previous, event);
       const { records, header } = recordWrites(previous, next);
+      const lists = listWrites(previous, next);
+      const extras = options.writes?.(change, event, next) ?? {};
       const won = await guard(this.#store, 'claim', () =>
         this.#store.appendEvent(
           layout.eventKey(intentId, event.seq),
           text,
           feedRecordOf(previous, next, event),
           {
-            ...listWrites(previous, next),
+            indexAdd: [...(lists.indexAdd ?? []), ...(extras.indexAdd ?? [])],
+            indexRemove: [...(lists.indexRemove ?? []), ...(extras.indexRemove ?? [])],
+            counters: lists.counters,
             records,
+            ...(extras.message === undefined ? {} : { message: extras.message }),
           },
         ),
       );

@@ -44,7 +44,7 @@ import {
   timerId,
 } from '../store/layout.js';
 import type { IndexEntry, StoreBackend } from '../store/store-backend.js';
-import { guard, IntentChain } from './chain.js';
+import { type EventExtras, guard, IntentChain } from './chain.js';
 import type { IntentState } from './intent-state.js';
 import {
   type DecideInput,
@@ -812,13 +812,12 @@ export class HoldpointEngine implements Holdpoint {
     if (existing) return existing;
     const task = newTask(taskId, intentId, request, this.#settings.now());
     const timers = initialTimers(task);
-    // Timers are written ahead of the event: those of a task that ends up not existing are dropped
-    // when they fall due, while a task that exists always has them. (Its list entries are written
-    // with the event.)
+    // The task's timers are written with its event (as its list entries): a task that exists always
+    // has them, and no timer exists without its task.
     const result = await this.#append(intentId, (current) => createTask(current, task), {
       from: state,
       tasks,
-      ahead: () => (timers.length > 0 ? [this.#addTimers(timers)] : []),
+      timers,
     });
     if (result.event && timers.length > 0)
       this.#timers.schedule(Math.min(...timers.map((timer) => timer.due)));
@@ -884,9 +883,9 @@ export class HoldpointEngine implements Holdpoint {
     const { taskId, count } = timer;
     const state = await this.#chain.loadMaybe(intentId, { tasks: [taskId] });
     if (!state?.tasks[taskId]) {
-      // Timers are written ahead of their task's event: one that falls due before the event is
-      // recorded (a short timeout, a slow store) waits for it. A task that never came to be (its
-      // request was refused, or its engine died before recording it) drops its timers after a grace.
+      // Timers are written with their task's event. Engines before that wrote them ahead of it: one
+      // such timer that falls due before its event is recorded waits for it, and one whose task never
+      // came to be (refused, or its engine died first) is dropped after a grace.
       return due < this.#settings.now() - unrecordedTaskGraceMs;
     }
     const task = pendingTask(state, taskId);
@@ -898,7 +897,7 @@ export class HoldpointEngine implements Holdpoint {
       await this.#append(intentId, (current) => remindTask(current, taskId, count), {
         from: state,
         tasks: [taskId],
-        ahead: () => (next ? [this.#addTimers([next])] : []),
+        timers: next ? [next] : [],
       });
       return true;
     }
@@ -906,50 +905,71 @@ export class HoldpointEngine implements Holdpoint {
     await this.#append(intentId, (current) => deadlinePassed(current, taskId, count, nowMs), {
       from: state,
       tasks: [taskId],
-      ahead: () => (deadline ? [this.#addTimers([deadline])] : []),
+      timers: deadline ? [deadline] : [],
     });
     return true;
-  }
-
-  #addTimers(timers: readonly DueTimer[]): Promise<void> {
-    return this.#store.indexAdd(
-      layout.dueIndex,
-      timers.map((timer) => ({ member: timerId(timer), score: timer.due })),
-    );
   }
 
   // ---------------------------------------------------------------------------------------------
   // Derived writes
 
   /**
-   * Append through the chain, with the outbox entry written ahead of every notifying event. When this
-   * engine delivers, the intent's waiters are held from before the event is recorded until the hook
-   * has been called for it: an agent that resumes on an event can count on its notification having
-   * gone out (the mail was sent before the agent acts on the decision). A poll or wake-up meanwhile
-   * settles nothing; the waiters are settled afterwards from the newest state.
+   * Append through the chain. With the event, in its store transaction, go the timers it starts
+   * (`timers`), the removal of the timers of the tasks it ends, the outbox entry of a notifying
+   * event and the wake-up for the other engines: one commit, so none of them can exist without the
+   * event or be missing after it. When this engine delivers, the intent's waiters are held from
+   * before the event is recorded until the hook has been called for it: an agent that resumes on an
+   * event can count on its notification having gone out (the mail was sent before the agent acts on
+   * the decision). A poll or wake-up meanwhile settles nothing; the waiters are settled afterwards
+   * from the newest state.
    */
   async #append(
     intentId: string,
     build: (state: IntentState) => Change | null,
-    options: { from?: IntentState; tasks?: readonly string[]; ahead?: () => Array<Promise<unknown>> } = {},
+    options: { from?: IntentState; tasks?: readonly string[]; timers?: readonly DueTimer[] } = {},
   ): Promise<{ state: IntentState; event?: AuditEvent }> {
     let held = false;
     try {
       return await this.#chain.append(intentId, build, {
         ...(options.from === undefined ? {} : { from: options.from }),
         ...(options.tasks === undefined ? {} : { tasks: options.tasks }),
-        ahead: (change, eventId) => {
-          if (!isNotifying(change.type)) return options.ahead?.() ?? [];
-          if (this.#outbox.delivers) {
+        writes: (change, event, next) => {
+          const notifies = isNotifying(change.type);
+          if (notifies && this.#outbox.delivers && !held) {
             held = true;
             this.#delivering.set(intentId, (this.#delivering.get(intentId) ?? 0) + 1);
           }
-          return [...(options.ahead?.() ?? []), this.#outbox.entryAhead(intentId, eventId)];
+          return this.#eventWrites(event, next, options.timers ?? []);
         },
       });
     } finally {
       if (held) await this.#releaseWaiters(intentId);
     }
+  }
+
+  /** What the store writes with an event besides its lists and records (see `#append`). */
+  #eventWrites(event: AuditEvent, next: IntentState, timers: readonly DueTimer[]): EventExtras {
+    const notifies = isNotifying(event.type);
+    const ended = tasksEndedBy(next, event.type, event.taskId).flatMap(timerIdsOf);
+    const gone = new Set(ended);
+    const indexAdd: Array<{ index: string; member: string; score: number }> = timers
+      .map((timer) => ({ index: layout.dueIndex, member: timerId(timer), score: timer.due }))
+      .filter((entry) => !gone.has(entry.member));
+    if (notifies) indexAdd.push(this.#outbox.entry(event.intentId, event.id));
+    const task = event.taskId === undefined ? undefined : next.tasks[event.taskId];
+    const due = task && firstDueOf(task);
+    return {
+      indexAdd,
+      indexRemove: ended.map((member) => ({ index: layout.dueIndex, member })),
+      message: encodeWakeUp({
+        engineId: this.#engineId,
+        intentId: event.intentId,
+        seq: event.seq,
+        ...(event.taskId === undefined ? {} : { taskId: event.taskId }),
+        ...(due === undefined ? {} : { due }),
+        ...(notifies && !this.#outbox.delivers ? { outbox: true } : {}),
+      }),
+    };
   }
 
   /** End one hold on an intent's waiters; the last one settles them from the newest state. */
@@ -964,26 +984,12 @@ export class HoldpointEngine implements Holdpoint {
   }
 
   /**
-   * After an event is recorded (with its feed entry and list entries, by the chain): the wake-up for
-   * other engines, clean-up of the timers of tasks it ended, then the listeners, the waiters and the
-   * delivery hook. All derived: a failure is reported, not thrown at a caller whose change happened.
+   * After an event is recorded (with its feed entry, list entries, timers and wake-up, by the
+   * chain): the listeners, the waiters and the delivery hook. All derived: a failure is reported,
+   * not thrown at a caller whose change happened.
    */
   async #appended(state: IntentState, event: AuditEvent): Promise<void> {
     const notifies = isNotifying(event.type);
-    const task = event.taskId === undefined ? undefined : state.tasks[event.taskId];
-    const due = task && firstDueOf(task);
-    const wakeUp = encodeWakeUp({
-      engineId: this.#engineId,
-      intentId: event.intentId,
-      seq: event.seq,
-      ...(event.taskId === undefined ? {} : { taskId: event.taskId }),
-      ...(due === undefined ? {} : { due }),
-      ...(notifies && !this.#outbox.delivers ? { outbox: true } : {}),
-    });
-    const after: Array<Promise<unknown>> = [this.#store.publish(wakeUp)];
-    const ended = tasksEndedBy(state, event.type, event.taskId);
-    if (ended.length > 0) after.push(this.#store.indexRemove(layout.dueIndex, ended.flatMap(timerIdsOf)));
-    await Promise.all(after).catch((error) => this.#settings.onError(error));
     this.#emit(event);
     // Skipped while the change is held for its delivery: `#append` settles the waiters after it.
     this.#waiters.settle(state);

@@ -68,7 +68,7 @@ export interface OutboxOptions {
 
 /**
  * Delivery of task events to the `notify` hook, at most once per event across all engines. An entry
- * is written to the `outbox` index ahead of each notifying event; the engine that records the event
+ * is written to the `outbox` index with each notifying event; the engine that records the event
  * delivers it at once if it has a hook, and otherwise (or if it dies first) an engine with a hook
  * delivers it from the outbox. Delivery claims `notified:<eventId>` before calling the hook.
  */
@@ -91,13 +91,13 @@ export class Outbox {
   }
 
   /**
-   * The outbox entry to write ahead of a notifying event: due at once when this engine has no hook,
-   * after the grace period when it has one (it delivers its own events itself).
+   * The outbox entry written with a notifying event: due at once when this engine has no hook, after
+   * the grace period when it has one (it delivers its own events itself).
    */
-  entryAhead(intentId: string, eventId: string): Promise<void> {
-    const { store, now, notify, graceMs } = this.#options;
+  entry(intentId: string, eventId: string): { index: string; member: string; score: number } {
+    const { now, notify, graceMs } = this.#options;
     const score = now() + (notify ? graceMs : 0);
-    return store.indexAdd(layout.outboxIndex, [{ member: outboxMember(intentId, eventId), score }]);
+    return { index: layout.outboxIndex, member: outboxMember(intentId, eventId), score };
   }
 
   /** Hand one event to the delivery hook, at most once per event across all engines. The state holds the event's task. */
@@ -143,7 +143,7 @@ export class Outbox {
       const found = await host.loadMaybe(intentId);
       const event = found ? await host.findEvent(found, eventId) : undefined;
       if (!found || !event) {
-        // The change this entry was written ahead of never happened (refused or crashed before it).
+        // No such event: an entry an older engine wrote ahead of a change that never happened.
         if (entry.score < now() - graceMs) await store.indexRemove(layout.outboxIndex, [entry.member]);
         continue;
       }

@@ -43,6 +43,8 @@ export interface NormalizedWrites {
   indexRemove: Array<{ index: string; member: string }>;
   counters: Array<{ counter: string; delta: number }>;
   records: Array<{ key: string; value: string }>;
+  /** The message to publish with the event, if any. */
+  message: string | undefined;
 }
 
 /**
@@ -100,6 +102,7 @@ export function normalizeWrites(writes: EventWrites | undefined): NormalizedWrit
       .map(([counter, delta]) => ({ counter, delta })),
     // In key order, like the rest: concurrent transactions lock rows in one order.
     records: [...records].sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, value]) => ({ key, value })),
+    message: writes?.message === undefined ? undefined : checkValue(writes.message, 'message'),
   };
 }
 

@@ -247,6 +247,8 @@ export class MemoryStore implements StoreBackend {
     }
     for (const { key: recordKey, value: recordValue } of normalized.records)
       this.#state.eventRecords.set(this.#key(recordKey), recordValue);
+    const message = normalized.message;
+    if (message !== undefined) queueMicrotask(() => this.#state.messages.emit(this.#prefix, message));
     return true;
   }
 

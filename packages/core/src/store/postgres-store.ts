@@ -365,7 +365,8 @@ export class PostgresStore implements StoreBackend {
 
   /**
    * One statement, so one transaction: the claim, and — only when it wins (every other part reads
-   * from `claimed`) — the feed row, its assignees, the index entries and the counters.
+   * from `claimed`) — the feed row, its assignees, the index entries, the counters, the records and
+   * the wake-up (`pg_notify`; a plain SELECT in a WITH runs only when the statement reads it).
    */
   async appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean> {
     checkEventClaim(key, value);
@@ -404,8 +405,10 @@ export class PostgresStore implements StoreBackend {
          INSERT INTO ${records} (name, value)
          SELECT entry.name, entry.value FROM claimed, unnest($17::text[], $18::text[]) AS entry (name, value)
          ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value
+       ), notified AS (
+         SELECT pg_notify($19, $20) FROM claimed WHERE $20::text IS NOT NULL
        )
-       SELECT count(*)::int AS won FROM claimed`,
+       SELECT (SELECT count(*)::int FROM claimed) AS won, (SELECT count(*)::int FROM notified) AS notified`,
       [
         this.#key(key),
         value,
@@ -427,6 +430,9 @@ export class PostgresStore implements StoreBackend {
         randomInt(COUNTER_SLOTS),
         normalized.records.map((entry) => this.#key(entry.key)),
         normalized.records.map((entry) => entry.value),
+        // NOTIFY is transactional: the wake-up goes out when the event commits, never without it.
+        this.#channel,
+        normalized.message ?? null,
       ],
     );
     return Number(rows[0]?.won) === 1;

@@ -50,7 +50,8 @@ const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return red
 
 /**
  * `appendEvent` in one atomic step: the claim (`SET NX`), the feed position (`INCR`) and the
- * feed's sorted sets (scored by position), list index entries and counters. Redis runs a script
+ * feed's sorted sets (scored by position), list index entries, counters, records and the wake-up
+ * message (PUBLISH, sent once the script has run). Redis runs a script
  * alone, so positions become readable in the order they are taken. ARGV[1] is a JSON plan with
  * every key already prefixed; scores travel as strings so that no precision is lost in Lua.
  */
@@ -63,6 +64,7 @@ for _, entry in ipairs(plan.add) do redis.call('ZADD', entry[1], entry[3], entry
 for _, entry in ipairs(plan.remove) do redis.call('ZREM', entry[1], entry[2]) end
 for _, entry in ipairs(plan.counters) do redis.call('HINCRBY', plan.counterHash, entry[1], entry[2]) end
 for _, entry in ipairs(plan.records) do redis.call('SET', entry[1], entry[2]) end
+if plan.channel then redis.call('PUBLISH', plan.channel, plan.message) end
 return position
 `;
 
@@ -347,6 +349,7 @@ export class RedisStore implements StoreBackend {
       counterHash: `${this.#prefix}:counters`,
       counters: normalized.counters.map((entry) => [entry.counter, String(entry.delta)]),
       records: normalized.records.map((entry) => [this.#recordKey(entry.key), entry.value]),
+      ...(normalized.message === undefined ? {} : { channel: this.#channel(), message: normalized.message }),
     };
     const reply = await this.#run('appendEvent', (client) =>
       client.eval(APPEND_EVENT_SCRIPT, { keys: [], arguments: [JSON.stringify(plan), value] }),

@@ -300,7 +300,7 @@ export class SqliteStore implements StoreBackend {
     checkEventClaim(key, value);
     const record = checkFeedRecord(feed);
     const normalized = normalizeWrites(writes);
-    return this.#run('appendEvent', () =>
+    const won = this.#run('appendEvent', () =>
       inTransaction(this.#db, () => {
         const now = this.#now();
         const won = this.#statement(
@@ -336,9 +336,12 @@ export class SqliteStore implements StoreBackend {
            ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
         );
         for (const entry of normalized.records) keep.run(this.#key(entry.key), entry.value);
+        if (normalized.message !== undefined) this.#insertMessage(normalized.message);
         return true;
       }),
     );
+    if (won && normalized.message !== undefined) this.#toSiblings(normalized.message);
+    return won;
   }
 
   async readFeed(options: FeedReadOptions): Promise<FeedEntryRef[]> {
@@ -439,18 +442,30 @@ export class SqliteStore implements StoreBackend {
   async publish(message: string): Promise<void> {
     await yieldIfLong();
     checkValue(message, 'message');
-    this.#run('publish', () => {
-      const now = Date.now();
-      this.#statement(
-        'INSERT INTO holdpoint_messages (channel, origin, message, at) VALUES (?, ?, ?, ?)',
-      ).run(this.#prefix, this.#origin, message, now);
-      if (now - this.#lastPrune > MESSAGE_RETENTION_MS) {
-        this.#lastPrune = now;
-        this.#statement('DELETE FROM holdpoint_messages WHERE at < ?').run(now - MESSAGE_RETENTION_MS);
-      }
-    });
-    // This connection's own commits do not change its data_version: deliver to the backends that
-    // share it now, instead of through the table.
+    this.#run('publish', () => this.#insertMessage(message));
+    this.#toSiblings(message);
+  }
+
+  /** A message row for the other connections on the file (and the pruning of old ones). */
+  #insertMessage(message: string): void {
+    const now = Date.now();
+    this.#statement('INSERT INTO holdpoint_messages (channel, origin, message, at) VALUES (?, ?, ?, ?)').run(
+      this.#prefix,
+      this.#origin,
+      message,
+      now,
+    );
+    if (now - this.#lastPrune > MESSAGE_RETENTION_MS) {
+      this.#lastPrune = now;
+      this.#statement('DELETE FROM holdpoint_messages WHERE at < ?').run(now - MESSAGE_RETENTION_MS);
+    }
+  }
+
+  /**
+   * This connection's own commits do not change its data_version: a message it wrote goes to the
+   * backends that share the connection now, instead of through the table.
+   */
+  #toSiblings(message: string): void {
     for (const sibling of backendsByDatabase.get(this.#db) ?? []) {
       if (sibling.#prefix === this.#prefix) queueMicrotask(() => sibling.#listeners.emit(message));
     }

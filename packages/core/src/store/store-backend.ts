@@ -45,6 +45,13 @@ export interface EventWrites {
    * its chain — a small header, and one record per task the event changed ({@link readRecords}).
    */
   records?: ReadonlyArray<{ key: string; value: string }>;
+  /**
+   * A message for every engine on the store, as {@link StoreBackend.publish} sends it, sent only when
+   * this call wins and as part of its transaction where the store can (SQLite: a row of the message
+   * table; PostgreSQL: `pg_notify`, delivered at commit; Redis: `PUBLISH` inside the script;
+   * memory: after the call): the engine's wake-up costs no round trip or commit of its own.
+   */
+  message?: string;
 }
 
 /** Which part of the feed to read ({@link StoreBackend.readFeed}). */
