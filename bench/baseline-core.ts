@@ -9,13 +9,20 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 /** The short commit of `revision` and the URL of its core's `index.ts`. */
 export function baselineCore(revision: string): { commit: string; url: string } {
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const commit = execFileSync('git', ['rev-parse', '--short', revision], { cwd: root, encoding: 'utf8' }).trim();
+  const commit = execFileSync('git', ['rev-parse', '--short', revision], {
+    cwd: root,
+    encoding: 'utf8',
+  }).trim();
   const directory = join(root, 'packages/core/.tmp', `baseline-${commit}`);
   if (!existsSync(directory)) {
     mkdirSync(directory, { recursive: true });
-    execFileSync('sh', ['-c', `git archive ${commit} packages/core/src | tar -x -C ${JSON.stringify(directory)}`], {
-      cwd: root,
-    });
+    execFileSync(
+      'sh',
+      ['-c', `git archive ${commit} packages/core/src | tar -x -C ${JSON.stringify(directory)}`],
+      {
+        cwd: root,
+      },
+    );
   }
   return { commit, url: pathToFileURL(join(directory, 'packages/core/src/index.ts')).href };
 }

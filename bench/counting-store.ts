@@ -175,7 +175,9 @@ export function observedStore(inner: StoreBackend, observe: StoreObserver): Stor
     publish: (message: string) => call('publish', message.length, () => inner.publish(message)),
     subscribe: (listener: (message: string) => void) => inner.subscribe(listener),
     // The store's clock, as the engine uses it (read at start and once a minute: not counted).
-    ...(inner.readClock === undefined ? {} : { readClock: () => (inner.readClock as () => Promise<number>)() }),
+    ...(inner.readClock === undefined
+      ? {}
+      : { readClock: () => (inner.readClock as () => Promise<number>)() }),
     ...(inner.useClock === undefined ? {} : { useClock: (now: () => number) => inner.useClock?.(now) }),
     close: () => inner.close(),
   };

@@ -4,7 +4,12 @@
 // lag of timers falling due at a steady rate.
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { createHoldpoint, createStore, type HumanTask, type StoreBackend } from '@holdpoint/core';
+import type {
+  createHoldpoint as CreateHoldpoint,
+  createStore as CreateStore,
+  HumanTask,
+  StoreBackend,
+} from '@holdpoint/core';
 import { percentile } from './measure.js';
 
 export interface PendingSpec {
@@ -19,6 +24,8 @@ export interface PendingSpec {
   timerSeconds: number;
   /** `listTasks` calls to time. */
   pages: number;
+  /** `import()` target of the core: `@holdpoint/core` (default), or a baseline copy's `src/index.ts` URL. */
+  core?: string;
 }
 
 export interface PendingResult {
@@ -158,6 +165,10 @@ async function measure(spec: PendingSpec): Promise<PendingResult> {
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as PendingSpec;
+const { createHoldpoint, createStore } = (await import(spec.core ?? '@holdpoint/core')) as {
+  createHoldpoint: typeof CreateHoldpoint;
+  createStore: typeof CreateStore;
+};
 try {
   const result = await measure(spec);
   console.log(JSON.stringify({ result }));

@@ -4,7 +4,7 @@
 //   node scripts/dev.mjs run bench/million-pending.ts [--stores sqlite,postgres,redis]
 //     [--sqlite-count 1000000] [--server-count 100000] [--fill-seconds 300] [--fill-concurrency 16]
 //     [--assignees 100] [--timers-per-second 1000] [--timer-seconds 3] [--pages 200]
-//     [--sqlite-file PATH]
+//     [--sqlite-file PATH] [--baseline REV]
 //
 // Per store: fill it with N pending tasks (`requestHuman`, `--fill-concurrency` at once, each its
 // own intent, spread over `--assignees` people, deadlines 7–14 days out) — until N or until
@@ -17,6 +17,9 @@
 //   off), the lag from each deadline to its `task-timed-out` event reaching a subscriber (p50/p99);
 // - bytes per task: SQLite file (and WAL) size, PostgreSQL `pg_total_relation_size` of the
 //   schema's tables, Redis `INFO memory` used_memory — each after the fill minus before it, / N.
+//
+// `--baseline REV` measures the filled store a second time with the engine of that commit
+// (baseline-core.ts), before this checkout's, and prints both.
 //
 // `--sqlite-file PATH` keeps the SQLite file and fills it only up to N, so a later run goes on
 // where this one stopped (a 1,000,000 fill takes the engine's create rate × 2 events per task).
@@ -31,6 +34,7 @@ import { parseArgs } from 'node:util';
 import { createHoldpoint, createStore } from '@holdpoint/core';
 import { createClient } from '@keyv/redis';
 import pg from 'pg';
+import { baselineCore } from './baseline-core.js';
 import type { PendingResult, PendingSpec } from './million-pending-process.js';
 import {
   cleanUp,
@@ -53,13 +57,14 @@ const { values } = parseArgs({
     'timer-seconds': { type: 'string', default: '3' },
     pages: { type: 'string', default: '200' },
     'sqlite-file': { type: 'string' },
+    baseline: { type: 'string' },
     help: { type: 'boolean' },
   },
   strict: true,
 });
 if (values.help) {
   console.log(
-    'node scripts/dev.mjs run bench/million-pending.ts [--stores sqlite,postgres,redis] [--sqlite-count N] [--server-count N] [--fill-seconds S] [--fill-concurrency N] [--assignees N] [--timers-per-second N] [--timer-seconds S] [--pages N] [--sqlite-file PATH]',
+    'node scripts/dev.mjs run bench/million-pending.ts [--stores sqlite,postgres,redis] [--sqlite-count N] [--server-count N] [--fill-seconds S] [--fill-concurrency N] [--assignees N] [--timers-per-second N] [--timer-seconds S] [--pages N] [--sqlite-file PATH] [--baseline REV]',
   );
   process.exit(0);
 }
@@ -81,6 +86,8 @@ for (const store of stores) {
     process.exit(2);
   }
 }
+/** The engine of another commit, measured beside this checkout's (`--baseline`). */
+const baseline = values.baseline === undefined ? undefined : baselineCore(values.baseline);
 const options = {
   sqliteCount: whole('sqlite-count', 1),
   serverCount: whole('server-count', 1),
@@ -279,6 +286,8 @@ try {
     const filled = await fill(url, count);
     const sizeAfter = await sizeOf(place, url);
     const loadAfterFill = loadavg();
+    const before =
+      baseline === undefined ? undefined : await runMeasure({ ...spec('filled', url), core: baseline.url });
     const measured = await runMeasure(spec('filled', url));
     const bytesPerTask = (sizeAfter - sizeBefore) / filled.pending;
     const timers = measured.timers;
@@ -309,6 +318,12 @@ try {
       `| \`listTasks({ assignee, status: 'pending', limit: 50 })\` p50 / p99 (ms), ${options.pages} calls, ${f(measured.listTasksPerPage, 0)} tasks a page | | ` +
         `${f(measured.listP50Ms, 2)} / ${f(measured.listP99Ms, 2)} | p99 ≤ ${aim.listP99Ms} | ${verdict((measured.listP99Ms ?? Number.POSITIVE_INFINITY) <= aim.listP99Ms)} |`,
     );
+    if (before !== undefined) {
+      console.log(
+        `| the same with the engine of ${baseline?.commit} (measured just before): listTasks p50 / p99 (ms); timer lag p50 / p99 / max (ms), ${before.timers?.fired} of ${before.timers?.planned} fired | | ` +
+          `${f(before.listP50Ms, 2)} / ${f(before.listP99Ms, 2)}; ${f(before.timers?.p50Ms)} / ${f(before.timers?.p99Ms)} / ${f(before.timers?.maxMs)} | | |`,
+      );
+    }
     if (timers !== undefined) {
       console.log(
         `| timer lag, deadline → \`task-timed-out\` at a subscriber, p50 / p99 / max (ms); ${timers.fired} of ${timers.planned} fired at ${options.timersPerSecond}/s` +

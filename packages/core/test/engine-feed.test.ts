@@ -3,8 +3,10 @@
 import { eventually } from '@holdpoint/test-services';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Holdpoint } from '../src/index.js';
+import { createStore } from '../src/store/create-store.js';
 import { engineFor, errorOf } from './helpers/engine.js';
 import { storeCases } from './helpers/stores.js';
+import { wrapStore } from './helpers/wrap-store.js';
 
 const ann = 'ann@acme.test';
 const bob = 'bob@acme.test';
@@ -274,6 +276,53 @@ describe.each(storeCases)('listTasks and taskCounts on $name', (storeCase) => {
     });
     expect((await hp.taskCounts({ assignee: bob })).pending).toBe(2_100);
   }, 180_000);
+
+  it('reads a page of tasks from 60 intents in two store reads: the list, then their records', async () => {
+    await storeCase.ready();
+    const spec = storeCase.spec();
+    const hp = await engineFor(spec, { timers: false });
+    const created = await Promise.all(
+      Array.from({ length: 60 }, (_, n) => hp.requestHuman({ assignee: ann, title: `task ${n}` })),
+    );
+    // A cold engine (nothing cached) on the same store, its store calls counted.
+    const store = await createStore(spec);
+    const calls: string[] = [];
+    const counted = wrapStore(store, {
+      indexRange: (index, options) => {
+        calls.push('indexRange');
+        return store.indexRange(index, options);
+      },
+      readRecords: (keys) => {
+        calls.push('readRecords');
+        return store.readRecords(keys);
+      },
+      readClaims: (keys) => {
+        calls.push('readClaims');
+        return store.readClaims(keys);
+      },
+    });
+    const cold = await engineFor('unused', { store: counted, timers: false });
+    try {
+      calls.length = 0;
+      const first = await cold.listTasks({ assignee: ann, status: 'pending', limit: 50 });
+      expect(calls).toEqual(['indexRange', 'readRecords']);
+      calls.length = 0;
+      const second = await cold.listTasks({
+        assignee: ann,
+        status: 'pending',
+        limit: 50,
+        ...(first.cursor === undefined ? {} : { cursor: first.cursor }),
+      });
+      expect(calls).toEqual(['indexRange', 'readRecords']);
+      expect([...first.tasks, ...second.tasks].map((task) => task.id).sort()).toEqual(
+        created.map((task) => task.id).sort(),
+      );
+      expect(second.cursor).toBeUndefined();
+    } finally {
+      await cold.close();
+      await store.close();
+    }
+  });
 
   it('answers every filter exactly with other tasks around, newest first, page by page', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });

@@ -5,7 +5,7 @@ import { NotFoundError } from '../errors/not-found-error.js';
 import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { ValidationError } from '../errors/validation-error.js';
 import type { HumanTask, Intent } from '../model.js';
-import { layout } from '../store/layout.js';
+import { intentIdOfTask, layout } from '../store/layout.js';
 import type { EventWrites, StoreBackend } from '../store/store-backend.js';
 import {
   emptyOldState,
@@ -212,6 +212,44 @@ export class IntentChain {
       }
     }
     return tasks;
+  }
+
+  /**
+   * Tasks by id, as their records hold them now (`undefined` for no such task), in one read per
+   * {@link recordBatch}: what a page of a list costs, whatever intents the tasks belong to. A record
+   * is written in the transaction of the event that changed its task — with the list entries — so a
+   * task found through a list is read as new as that entry or newer. A task of an intent recorded
+   * before records existed is read from its intent's state.
+   */
+  async tasksById(taskIds: readonly string[]): Promise<Map<string, HumanTask | undefined>> {
+    const found = new Map<string, HumanTask | undefined>();
+    const unrecorded = new Map<string, string[]>();
+    for (let start = 0; start < taskIds.length; start += recordBatch) {
+      const ids = taskIds.slice(start, start + recordBatch);
+      const values = await guard(this.#store, 'read', () =>
+        this.#store.readRecords(ids.map((taskId) => layout.taskRecord(taskId))),
+      );
+      ids.forEach((taskId, at) => {
+        const text = values[at];
+        if (text !== undefined) {
+          found.set(
+            taskId,
+            parseRecords(this.#store, () => taskFromRecord(text)),
+          );
+          return;
+        }
+        const intentId = intentIdOfTask(taskId);
+        if (intentId === undefined) found.set(taskId, undefined);
+        else unrecorded.set(intentId, [...(unrecorded.get(intentId) ?? []), taskId]);
+      });
+    }
+    await Promise.all(
+      [...unrecorded].map(async ([intentId, tasks]) => {
+        const state = await this.loadMaybe(intentId, { tasks });
+        for (const taskId of tasks) found.set(taskId, state?.tasks[taskId]);
+      }),
+    );
+    return found;
   }
 
   /**

@@ -429,11 +429,11 @@ export class HoldpointEngine implements Holdpoint {
           ...(from ? { after: from } : {}),
         }),
       );
-      const states = await this.#statesOf(entries.map((entry) => entry.member));
+      const found = await this.#chain.tasksById(entries.map((entry) => entry.member));
       for (const entry of entries) {
-        const task = states.get(intentIdOfTask(entry.member) as string)?.tasks[entry.member];
+        const task = found.get(entry.member);
         // The lists are written with each event, so an entry stands for a task in that state; the
-        // state may have moved on since the index was read, and then the task no longer matches.
+        // task may have moved on since the index was read, and then it no longer matches.
         if (task && matches(task)) {
           if (tasks.length === limit) return { tasks, cursor: encodeListCursor(after as IndexEntry) };
           tasks.push(structuredClone(task));
@@ -462,22 +462,6 @@ export class HoldpointEngine implements Holdpoint {
       number
     >;
     return { ...counts, total: values.reduce((sum, value) => sum + value, 0) };
-  }
-
-  /** The states of the intents of these tasks (`undefined` for one that has none). */
-  async #statesOf(taskIds: readonly string[]): Promise<Map<string, IntentState | undefined>> {
-    const byIntent = new Map<string, string[]>();
-    for (const taskId of taskIds) {
-      const intentId = intentIdOfTask(taskId);
-      if (intentId !== undefined) byIntent.set(intentId, [...(byIntent.get(intentId) ?? []), taskId]);
-    }
-    const states = new Map<string, IntentState | undefined>();
-    await Promise.all(
-      [...byIntent].map(async ([intentId, tasks]) => {
-        states.set(intentId, await this.#chain.loadMaybe(intentId, { tasks }));
-      }),
-    );
-    return states;
   }
 
   async decide(taskId: string, input: DecideInput): Promise<HumanTask> {
