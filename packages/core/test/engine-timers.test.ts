@@ -10,6 +10,7 @@ import { layout } from '../src/store/layout.js';
 import { auditEvents, backgroundErrors, errorOf, engineFor as openEngine } from './helpers/engine.js';
 import { advance, eventuallyAtFakeTime as eventually, fakeClock } from './helpers/fake-clock.js';
 import { storeCases } from './helpers/stores.js';
+import { wrapStore } from './helpers/wrap-store.js';
 
 const hour = 3_600_000;
 
@@ -41,6 +42,54 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
     const events = await auditEvents(hp, task.intentId);
     expect(events.at(-1)).toMatchObject({ type: 'task-timed-out', actor: null });
     expect(backgroundErrors).toEqual([]);
+  });
+
+  it('fires a reminder and a deadline each in one store write besides its lease: the event takes the timer out', async () => {
+    const spec = await storeCase.spec();
+    const store = await createStore(spec);
+    const writes: string[] = [];
+    const counted = wrapStore(store, {
+      appendEvent: (key, value, feed, eventWrites) => {
+        writes.push('appendEvent');
+        return store.appendEvent(key, value, feed, eventWrites);
+      },
+      indexAdd: (index, entries) => {
+        writes.push('indexAdd');
+        return store.indexAdd(index, entries);
+      },
+      indexRemove: (index, members) => {
+        writes.push('indexRemove');
+        return store.indexRemove(index, members);
+      },
+    });
+    try {
+      const hp = await engineFor('unused', { store: counted });
+      const task = await hp.requestHuman({
+        assignee: 'ann@acme.test',
+        timeout: '2h',
+        remind: { after: '1h' },
+      });
+      const due = () => store.indexRange(layout.dueIndex, { limit: 10 });
+      expect((await due()).map((entry) => entry.member).sort()).toEqual(
+        [`${task.id}|deadline|0`, `${task.id}|remind|1`].sort(),
+      );
+      writes.length = 0;
+      await advance(hour + 1);
+      await eventually(async () => expect(await typesOf(hp, task.intentId)).toContain('task-reminded'));
+      // The reminder's event removed its timer (one reminder: no next one): nothing written around it.
+      await eventually(async () =>
+        expect((await due()).map((entry) => entry.member)).toEqual([`${task.id}|deadline|0`]),
+      );
+      expect(writes).toEqual(['appendEvent']);
+      writes.length = 0;
+      await advance(hour);
+      await eventually(async () => expect((await hp.getTask(task.id)).status).toBe('timed_out'));
+      await eventually(async () => expect(await due()).toEqual([]));
+      expect(writes).toEqual(['appendEvent']);
+      await hp.close();
+    } finally {
+      await store.close();
+    }
   });
 
   it.each([

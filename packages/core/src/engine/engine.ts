@@ -844,9 +844,10 @@ export class HoldpointEngine implements Holdpoint {
    * Fire one due timer. A failure a retry may fix (the store is away, the engine closing) is thrown:
    * the timer stays due and is fired again. Any other failure would recur on every round, so it is
    * recorded once in the intent's chain (`task-timer-failed`, which the timeline shows), reported
-   * once, and the timer is dropped. `false` when the timer stays due: its task is not recorded yet.
+   * once, and the timer is dropped. `false` when the timer stays due: its task is not recorded yet;
+   * `'removed'` when the event it recorded took it out of the `due` index.
    */
-  async #fireTimer(id: string, due: number): Promise<boolean> {
+  async #fireTimer(id: string, due: number): Promise<boolean | 'removed'> {
     const timer = parseTimerId(id);
     const intentId = timer && intentIdOfTask(timer.taskId);
     if (!timer || intentId === undefined) return true;
@@ -857,13 +858,14 @@ export class HoldpointEngine implements Holdpoint {
       const reason = error instanceof Error ? error.message : String(error);
       const { event } = await this.#append(intentId, (current) => timerFailed(current, timer, reason), {
         tasks: [timer.taskId],
+        fired: id,
       });
       if (event) this.#reportError(error);
-      return true;
+      return event ? 'removed' : true;
     }
   }
 
-  async #fire(timer: TimerId, intentId: string, due: number): Promise<boolean> {
+  async #fire(timer: TimerId, intentId: string, due: number): Promise<boolean | 'removed'> {
     const { taskId, count } = timer;
     const state = await this.#chain.loadMaybe(intentId, { tasks: [taskId] });
     if (!state?.tasks[taskId]) {
@@ -878,20 +880,26 @@ export class HoldpointEngine implements Holdpoint {
     if (timer.kind === 'remind') {
       if (!task.remind) return true;
       const next = nextReminder(task, count, nowMs);
-      await this.#append(intentId, (current) => remindTask(current, taskId, count), {
+      const { event } = await this.#append(intentId, (current) => remindTask(current, taskId, count), {
         from: state,
         tasks: [taskId],
         timers: next ? [next] : [],
+        fired: timerId(timer),
       });
-      return true;
+      return event ? 'removed' : true;
     }
     const deadline = escalationDeadline(task, count, nowMs);
-    await this.#append(intentId, (current) => deadlinePassed(current, taskId, count, nowMs), {
-      from: state,
-      tasks: [taskId],
-      timers: deadline ? [deadline] : [],
-    });
-    return true;
+    const { event } = await this.#append(
+      intentId,
+      (current) => deadlinePassed(current, taskId, count, nowMs),
+      {
+        from: state,
+        tasks: [taskId],
+        timers: deadline ? [deadline] : [],
+        fired: timerId(timer),
+      },
+    );
+    return event ? 'removed' : true;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -899,7 +907,8 @@ export class HoldpointEngine implements Holdpoint {
 
   /**
    * Append through the chain. With the event, in its store transaction, go the timers it starts
-   * (`timers`), the removal of the timers of the tasks it ends, the outbox entry of a notifying
+   * (`timers`), the removal of the timer it fires (`fired`) and of the timers of the tasks it ends,
+   * the outbox entry of a notifying
    * event and the wake-up for the other engines: one commit, so none of them can exist without the
    * event or be missing after it. When this engine delivers, the intent's waiters are held from
    * before the event is recorded until the hook has been called for it: an agent that resumes on an
@@ -910,7 +919,12 @@ export class HoldpointEngine implements Holdpoint {
   async #append(
     intentId: string,
     build: (state: IntentState) => Change | null,
-    options: { from?: IntentState; tasks?: readonly string[]; timers?: readonly DueTimer[] } = {},
+    options: {
+      from?: IntentState;
+      tasks?: readonly string[];
+      timers?: readonly DueTimer[];
+      fired?: string;
+    } = {},
   ): Promise<{ state: IntentState; event?: AuditEvent }> {
     let held = false;
     try {
@@ -923,7 +937,7 @@ export class HoldpointEngine implements Holdpoint {
             held = true;
             this.#delivering.set(intentId, (this.#delivering.get(intentId) ?? 0) + 1);
           }
-          return this.#eventWrites(event, next, options.timers ?? []);
+          return this.#eventWrites(event, next, options.timers ?? [], options.fired);
         },
       });
     } finally {
@@ -932,10 +946,16 @@ export class HoldpointEngine implements Holdpoint {
   }
 
   /** What the store writes with an event besides its lists and records (see `#append`). */
-  #eventWrites(event: AuditEvent, next: IntentState, timers: readonly DueTimer[]): EventExtras {
+  #eventWrites(
+    event: AuditEvent,
+    next: IntentState,
+    timers: readonly DueTimer[],
+    fired: string | undefined,
+  ): EventExtras {
     const notifies = isNotifying(event.type);
-    const ended = tasksEndedBy(next, event.type, event.taskId).flatMap(timerIdsOf);
-    const gone = new Set(ended);
+    const gone = new Set(tasksEndedBy(next, event.type, event.taskId).flatMap(timerIdsOf));
+    if (fired !== undefined) gone.add(fired);
+    const ended = [...gone];
     const indexAdd: Array<{ index: string; member: string; score: number }> = timers
       .map((timer) => ({ index: layout.dueIndex, member: timerId(timer), score: timer.due }))
       .filter((entry) => !gone.has(entry.member));

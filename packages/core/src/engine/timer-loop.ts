@@ -23,9 +23,11 @@ const maxTimerDelayMs = 2_147_483_647;
 export interface TimerHost {
   /**
    * Fire one due timer (by its id in the `due` index and its due time); the loop holds its lease
-   * meanwhile. `false` leaves it due, to be fired by a later round (its task is not recorded yet).
+   * meanwhile. `false` leaves it due, to be fired by a later round (its task is not recorded yet);
+   * `'removed'` when the event it recorded took it out of the index (in the event's transaction);
+   * `true` when it is done and the loop removes it.
    */
-  fire(timerId: string, due: number): Promise<boolean>;
+  fire(timerId: string, due: number): Promise<boolean | 'removed'>;
   /** Work done at the end of each round, after the due timers (the delivery outbox). */
   afterRound(): Promise<void>;
 }
@@ -198,8 +200,9 @@ export class TimerLoop {
     const lease = layout.timerLease(timerId);
     if (!(await store.claim(lease, engineId, timerLeaseMs))) return false;
     try {
-      if (!(await this.#options.host.fire(timerId, due))) return false;
-      await store.indexRemove(layout.dueIndex, [timerId]);
+      const fired = await this.#options.host.fire(timerId, due);
+      if (fired === false) return false;
+      if (fired !== 'removed') await store.indexRemove(layout.dueIndex, [timerId]);
       return true;
     } finally {
       await store.releaseClaim(lease, engineId).catch(() => undefined);
