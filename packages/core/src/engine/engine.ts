@@ -908,13 +908,12 @@ export class HoldpointEngine implements Holdpoint {
   /**
    * Append through the chain. With the event, in its store transaction, go the timers it starts
    * (`timers`), the removal of the timer it fires (`fired`) and of the timers of the tasks it ends,
-   * the outbox entry of a notifying
-   * event and the wake-up for the other engines: one commit, so none of them can exist without the
-   * event or be missing after it. When this engine delivers, the intent's waiters are held from
-   * before the event is recorded until the hook has been called for it: an agent that resumes on an
-   * event can count on its notification having gone out (the mail was sent before the agent acts on
-   * the decision). A poll or wake-up meanwhile settles nothing; the waiters are settled afterwards
-   * from the newest state.
+   * the outbox entry of a notifying event and the wake-up for the other engines: one commit, so
+   * none of them can exist without the event or be missing after it. When this engine delivers, the
+   * intent's waiters are held from before the event is recorded until the hook has been called for
+   * it: an agent that resumes on an event can count on its notification having gone out (the mail
+   * was sent before the agent acts on the decision). A poll or wake-up meanwhile settles nothing;
+   * the waiters are settled afterwards from the newest state.
    */
   async #append(
     intentId: string,
@@ -953,18 +952,19 @@ export class HoldpointEngine implements Holdpoint {
     fired: string | undefined,
   ): EventExtras {
     const notifies = isNotifying(event.type);
-    const gone = new Set(tasksEndedBy(next, event.type, event.taskId).flatMap(timerIdsOf));
-    if (fired !== undefined) gone.add(fired);
-    const ended = [...gone];
+    // The timer fired and every timer of the tasks the event ends leave the due index; a timer the
+    // event would start for a task it ends is not written at all.
+    const removed = new Set(tasksEndedBy(next, event.type, event.taskId).flatMap(timerIdsOf));
+    if (fired !== undefined) removed.add(fired);
     const indexAdd: Array<{ index: string; member: string; score: number }> = timers
       .map((timer) => ({ index: layout.dueIndex, member: timerId(timer), score: timer.due }))
-      .filter((entry) => !gone.has(entry.member));
+      .filter((entry) => !removed.has(entry.member));
     if (notifies) indexAdd.push(this.#outbox.entry(event.intentId, event.id));
     const task = event.taskId === undefined ? undefined : next.tasks[event.taskId];
     const due = task && firstDueOf(task);
     return {
       indexAdd,
-      indexRemove: ended.map((member) => ({ index: layout.dueIndex, member })),
+      indexRemove: [...removed].map((member) => ({ index: layout.dueIndex, member })),
       message: encodeWakeUp({
         engineId: this.#engineId,
         intentId: event.intentId,
