@@ -6,7 +6,6 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   type CallToolResult,
@@ -16,7 +15,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  holdpointCommand,
+  holdpointStdioTransport,
   runHoldpoint,
   serveProcess,
   stopProcess,
@@ -227,14 +226,7 @@ describe('MCP through the holdpoint binary', { timeout: 120_000 }, () => {
   });
 
   it('stdio: wait_for_human of holdpoint mcp waits while the person decides with holdpoint tasks decide', async () => {
-    const [command, ...args] = holdpointCommand(['mcp', '--store', store]);
-    const transport = new StdioClientTransport({
-      command: command as string,
-      args,
-      cwd: folder,
-      env: { ...(process.env as Record<string, string>), ...quiet },
-      stderr: 'pipe',
-    });
+    const transport = holdpointStdioTransport(['mcp', '--store', store], { cwd: folder, env: quiet });
     const client = new Client({ name: 'holdpoint-e2e', version: '1.0.0' });
     await client.connect(transport);
     clients.push(client);
@@ -269,7 +261,6 @@ describe('MCP through the holdpoint binary', { timeout: 120_000 }, () => {
   });
 
   it('stdio with --user: the person at the client declines in the client (a note, nothing decided), then accepts (their decision)', async () => {
-    const [command, ...args] = holdpointCommand(['mcp', '--store', store, '--user', 'cfo@acme.test']);
     const client = new Client(
       { name: 'holdpoint-e2e', version: '1.0.0' },
       { capabilities: { elicitation: { form: {} } } },
@@ -280,12 +271,9 @@ describe('MCP through the holdpoint binary', { timeout: 120_000 }, () => {
     ];
     client.setRequestHandler(ElicitRequestSchema, () => answers.shift() ?? { action: 'cancel' });
     await client.connect(
-      new StdioClientTransport({
-        command: command as string,
-        args,
+      holdpointStdioTransport(['mcp', '--store', store, '--user', 'cfo@acme.test'], {
         cwd: folder,
-        env: { ...(process.env as Record<string, string>), ...quiet },
-        stderr: 'pipe',
+        env: quiet,
       }),
     );
     clients.push(client);

@@ -3,10 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { holdpointCommand, runHoldpoint, serveProcess, stopProcess } from './serve-process.js';
+import { holdpointStdioTransport, runHoldpoint, serveProcess, stopProcess } from './serve-process.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'holdpoint-cli-'));
 const store = `sqlite://${join(folder, 'holdpoint.db')}`;
@@ -298,14 +297,7 @@ describe('MCP, composed by the CLI', processes, () => {
   });
 
   it('holdpoint mcp serves the tools over stdio on the store', async () => {
-    const [command, ...args] = holdpointCommand(['mcp', '--store', store]);
-    const transport = new StdioClientTransport({
-      command: command as string,
-      args,
-      cwd: folder,
-      env: { ...(process.env as Record<string, string>), ...quiet },
-      stderr: 'pipe',
-    });
+    const transport = holdpointStdioTransport(['mcp', '--store', store], { cwd: folder, env: quiet });
     const client = new Client({ name: 'cli-test', version: '1.0.0' });
     await client.connect(transport);
     const listed = await client.callTool({

@@ -1,6 +1,7 @@
 // The real `holdpoint` binary as a child process, for the CLI's tests and the cross-process tests.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 
 const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 
@@ -18,6 +19,21 @@ export interface ServeInfo {
 /** The command line that runs `holdpoint <args>`: this Node.js with tsx. */
 export function holdpointCommand(args: string[]): string[] {
   return [process.execPath, '--import', import.meta.resolve('tsx'), bin, ...args];
+}
+
+/** An MCP client's stdio transport that runs `holdpoint <args>` (the SDK spawns it on `connect`). */
+export function holdpointStdioTransport(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): StdioClientTransport {
+  const [command, ...rest] = holdpointCommand(args);
+  return new StdioClientTransport({
+    command: command as string,
+    args: rest,
+    cwd: options.cwd,
+    env: { ...(process.env as Record<string, string>), ...options.env },
+    stderr: 'pipe',
+  });
 }
 
 /** `holdpoint <args>` run by this Node.js with tsx, stdout and stderr piped. */
