@@ -11,7 +11,7 @@ import {
   testPostgresUrl,
   testRedisUrl,
 } from '@holdpoint/test-services';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { jsonLines, readJsonLines, runFixture, runScript, taskList } from './helpers.js';
 
 const children: Array<ReturnType<typeof runFixture>> = [];
@@ -83,6 +83,14 @@ describe.each(stores)('three processes resuming one graph on %s', (storeName) =>
       }),
     );
     children.push(...workers);
+    // What the workers report on stderr (the resumer's onError), shown if the test fails.
+    const reported = workers.map(() => [] as string[]);
+    workers.forEach((worker, at) => worker.stderr?.on('data', (chunk) => reported[at]?.push(String(chunk))));
+    onTestFailed(() => {
+      reported.forEach((lines, at) => {
+        if (lines.length > 0) console.error(`worker ${at + 1} stderr:\n${lines.join('').slice(-4_000)}`);
+      });
+    });
     const outputs = workers.map((worker) => jsonLines(worker));
     await Promise.all(outputs.map((output) => output.next((line) => line.loaded === true, 60_000)));
     for (const worker of workers) worker.stdin?.write('go\n');

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import {
   type AuditEvent,
   type Duration,
+  HoldpointError,
   type HumanResult,
   type HumanTask,
   humanResultOf,
@@ -143,6 +144,13 @@ class GraphResumer implements Resumer {
   readonly #owner = randomUUID();
   readonly #slots = new Map<string, Slot>();
   readonly #retry = new Set<string>();
+  /** Ended tasks whose thread could not be found yet (the task could not be read): tried again by the poll. */
+  readonly #endedRetry = new Set<string>();
+  /**
+   * What failed and is tried again (`thread:<id>`, `task:<id>`): failures in a row, and when the
+   * poll may try again.
+   */
+  readonly #failing = new Map<string, { failures: number; at: number }>();
   readonly #seen = new Map<string, number>();
   /** Tasks seen ended in events (an ended task never changes), so a resume reads them once. */
   readonly #ended = new Map<string, HumanTask>();
@@ -289,28 +297,44 @@ class GraphResumer implements Resumer {
 
   #onEvent(event: AuditEvent): void {
     if (this.#closed || !endEvents.has(event.type) || event.taskId === undefined) return;
-    const taskId = event.taskId;
-    void (async () => {
-      const task = await this.#engine.getTask(taskId);
-      const origin = originOf(task);
-      if (origin === undefined) return;
-      if (humanResultOf(task) !== undefined) {
-        this.#ended.set(taskId, task);
-        // A bounded memo: the oldest entries go first.
-        for (const key of this.#ended.keys()) {
-          if (this.#ended.size <= endedMemo) break;
-          this.#ended.delete(key);
-        }
+    void this.#taskEnded(event.taskId);
+  }
+
+  /** A task ended: resume its thread. If its task cannot be read now, the poll tries again. */
+  async #taskEnded(taskId: string): Promise<void> {
+    let task: HumanTask;
+    try {
+      task = await this.#engine.getTask(taskId);
+      this.#failing.delete(`task:${taskId}`);
+    } catch (error) {
+      this.#failed(`task:${taskId}`, error, this.#endedRetry, taskId);
+      return;
+    }
+    const origin = originOf(task);
+    if (origin === undefined) return;
+    if (humanResultOf(task) !== undefined) {
+      this.#ended.set(taskId, task);
+      // A bounded memo: the oldest entries go first.
+      for (const key of this.#ended.keys()) {
+        if (this.#ended.size <= endedMemo) break;
+        this.#ended.delete(key);
       }
-      await this.#schedule(origin.threadId, true);
-    })().catch(this.#onError);
+    }
+    await this.#schedule(origin.threadId, true).catch(this.#onError);
   }
 
   /** New interrupts in the saver's index, and threads another process held when we wanted them. */
   async #poll(): Promise<void> {
-    const retry = [...this.#retry];
-    this.#retry.clear();
-    const visits: Array<Promise<unknown>> = retry.map((threadId) => this.#schedule(threadId, true));
+    const now = Date.now();
+    const due = (key: string) => (this.#failing.get(key)?.at ?? 0) <= now;
+    const retry = [...this.#retry].filter((threadId) => due(`thread:${threadId}`));
+    for (const threadId of retry) this.#retry.delete(threadId);
+    const ended = [...this.#endedRetry].filter((taskId) => due(`task:${taskId}`));
+    for (const taskId of ended) this.#endedRetry.delete(taskId);
+    const visits: Array<Promise<unknown>> = [
+      ...retry.map((threadId) => this.#schedule(threadId, true)),
+      ...ended.map((taskId) => this.#taskEnded(taskId)),
+    ];
     if (this.#saver) {
       const since = this.#watermark - clockSlackMs;
       let newest = this.#watermark;
@@ -381,9 +405,12 @@ class GraphResumer implements Resumer {
     // the thread free. Only a resume takes the lease, and reads the thread again under it.
     try {
       const first = await this.#waiting(threadId);
-      if ((await this.#answers(threadId, first)).size === 0) return first;
+      if ((await this.#answers(threadId, first)).size === 0) {
+        this.#failing.delete(`thread:${threadId}`);
+        return first;
+      }
     } catch (error) {
-      this.#onError(error);
+      this.#failed(`thread:${threadId}`, error, this.#retry, threadId);
       return undefined;
     }
     const lease = `langgraph:lease:${threadId}`;
@@ -403,7 +430,10 @@ class GraphResumer implements Resumer {
       for (let round = 0; ; round++) {
         const waiting = await this.#waiting(threadId);
         const answers = await this.#answers(threadId, waiting);
-        if (answers.size === 0) return waiting;
+        if (answers.size === 0) {
+          this.#failing.delete(`thread:${threadId}`);
+          return waiting;
+        }
         if (round >= maxRounds) {
           throw new Error(`Thread ${threadId} was resumed ${maxRounds} times in a row; stopping here.`);
         }
@@ -415,17 +445,34 @@ class GraphResumer implements Resumer {
         });
         // A run that ended without stopping at an interrupt leaves nothing to answer.
         if (((output as { __interrupt__?: unknown[] } | undefined)?.__interrupt__ ?? []).length === 0) {
+          this.#failing.delete(`thread:${threadId}`);
           return { checkpointId: undefined, interrupts: [] };
         }
       }
     } catch (error) {
-      this.#onError(error);
+      this.#failed(`thread:${threadId}`, error, this.#retry, threadId);
       return undefined;
     } finally {
       await this.#store.releaseClaim(lease, token).catch(this.#onError);
       // Told once the thread is free again: a process that stops after this holds nothing.
       for (const event of resumed) this.#options.onResume?.(event);
     }
+  }
+
+  /**
+   * A look, a resume or the read of an ended task that failed is reported and tried again by the
+   * poll — after one interval, then twice as long each time it fails again, up to the rescan
+   * interval — instead of waiting for the rescan: a store that was away or slow for a moment must
+   * not leave a decided gate unresumed for minutes. Only a refusal that cannot pass (a Holdpoint
+   * error that is not retryable) is left to the next decision or the rescan.
+   */
+  #failed(key: string, error: unknown, retry: Set<string>, id: string): void {
+    this.#onError(error);
+    if (this.#closed || (HoldpointError.isInstance(error) && !error.retryable)) return;
+    const failures = (this.#failing.get(key)?.failures ?? 0) + 1;
+    const delay = Math.min(this.#pollMs * 2 ** (failures - 1), this.#rescanMs);
+    this.#failing.set(key, { failures, at: Date.now() + delay });
+    retry.add(id);
   }
 
   /**

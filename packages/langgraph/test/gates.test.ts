@@ -1,4 +1,4 @@
-import type { HumanResult } from '@holdpoint/core';
+import { type HumanResult, StoreUnavailableError } from '@holdpoint/core';
 import { Annotation, Command, END, START, StateGraph } from '@langchain/langgraph';
 import { describe, expect, it } from 'vitest';
 import { humanGate, isHumanTaskInterrupt, type ResumeEvent, waitForHuman } from '../src/index.js';
@@ -94,6 +94,49 @@ describe('waitForHuman in a node', () => {
     expect(nodeRuns).toBe(3);
     expect((await taskList(hp)).map((listed) => listed.id)).toEqual([taskId]);
     expect(notifications.filter((notification) => notification.type === 'task-created')).toHaveLength(1);
+  });
+
+  it('resumes a decided gate within a few polls when the store failed for a moment, not at the rescan', async () => {
+    const { hp, saver, resumer } = await gateSetup();
+    const graph = new StateGraph(Results)
+      .addNode('legal', async () => {
+        const review = await waitForHuman({ holdpoint: hp, task: 'approval', assignee: 'legal@acme.test' });
+        return { results: { legal: review } };
+      })
+      .addEdge(START, 'legal')
+      .addEdge('legal', END)
+      .compile({ checkpointer: saver });
+    const [taskId] = pendingTaskIds(await graph.invoke({ topic: 'flaky store' }, config('t-flaky')));
+    // The resumer's engine cannot read tasks for its first three tries: the decision's event and
+    // the looks that follow it all fail, as on a store that is away or overloaded for a moment.
+    let failures = 3;
+    const errors: unknown[] = [];
+    const flaky = {
+      requestHuman: hp.requestHuman.bind(hp),
+      subscribe: hp.subscribe.bind(hp),
+      getTask: async (id: string) => {
+        if (failures > 0) {
+          failures--;
+          throw new StoreUnavailableError({ store: 'sqlite', operation: 'read', cause: new Error('busy') });
+        }
+        return hp.getTask(id);
+      },
+    };
+    await resumer({ graph, holdpoint: flaky, rescanInterval: '1h', onError: (error) => errors.push(error) });
+    const task = await hp.getTask(taskId as string);
+    await hp.decide(task.id, {
+      outcome: 'approved',
+      actor: 'legal@acme.test',
+      versionDigest: task.versionDigest,
+    });
+    await expect
+      .poll(async () => (await graph.getState(config('t-flaky'))).values.results?.legal?.outcome, {
+        timeout: 10_000,
+      })
+      .toBe('approved');
+    expect(failures).toBe(0);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.every((error) => StoreUnavailableError.isInstance(error))).toBe(true);
   });
 
   it('answers two gates of one node, each with its own decision', async () => {

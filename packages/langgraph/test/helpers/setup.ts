@@ -17,7 +17,10 @@ export interface GateSetup {
   saver: HoldpointSaver;
   /** Every notification the engine handed to its delivery hook. */
   notifications: Notification[];
-  resumer(options: Omit<ResumerOptions, 'holdpoint'>): Promise<Resumer>;
+  /** A resumer on the setup's engine (or on `holdpoint`, when given). */
+  resumer(
+    options: Omit<ResumerOptions, 'holdpoint'> & Partial<Pick<ResumerOptions, 'holdpoint'>>,
+  ): Promise<Resumer>;
 }
 
 const sqlite = storeSources(['sqlite'])[0] as StoreSource | undefined;
