@@ -85,7 +85,9 @@ describe.each(stores)('three processes resuming one graph on %s', (storeName) =>
     children.push(...workers);
     // What the workers report on stderr (the resumer's onError), shown if the test fails.
     const reported = workers.map(() => [] as string[]);
-    workers.forEach((worker, at) => worker.stderr?.on('data', (chunk) => reported[at]?.push(String(chunk))));
+    for (const [at, worker] of workers.entries()) {
+      worker.stderr?.on('data', (chunk) => reported[at]?.push(String(chunk)));
+    }
     onTestFailed(() => {
       reported.forEach((lines, at) => {
         if (lines.length > 0) console.error(`worker ${at + 1} stderr:\n${lines.join('').slice(-4_000)}`);
