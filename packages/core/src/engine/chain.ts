@@ -193,25 +193,11 @@ export class IntentChain {
    */
   async tasksOf(state: IntentState): Promise<HumanTask[]> {
     const taskIds = await this.#taskIdsOf(state);
-    const tasks: HumanTask[] = [];
-    for (let start = 0; start < taskIds.length; start += recordBatch) {
-      const ids = taskIds.slice(start, start + recordBatch);
-      const unheld = ids.filter((taskId) => state.tasks[taskId] === undefined);
-      const values =
-        unheld.length === 0
-          ? []
-          : await guard(this.#store, 'read', () =>
-              this.#store.readRecords(unheld.map((taskId) => layout.taskRecord(taskId))),
-            );
-      const read = new Map(unheld.map((taskId, at) => [taskId, values[at]]));
-      for (const taskId of ids) {
-        const held = state.tasks[taskId];
-        const text = read.get(taskId);
-        if (held) tasks.push(held);
-        else if (text !== undefined) tasks.push(taskFromRecord(text));
-      }
-    }
-    return tasks;
+    const read = await this.tasksById(taskIds.filter((taskId) => state.tasks[taskId] === undefined));
+    return taskIds.flatMap((taskId) => {
+      const task = state.tasks[taskId] ?? read.get(taskId);
+      return task === undefined ? [] : [task];
+    });
   }
 
   /**
