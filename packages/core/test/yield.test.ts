@@ -1,13 +1,24 @@
 import { setImmediate } from 'node:timers';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { yieldIfLong } from '../src/engine/yield.js';
 
-/** Hold the event loop for `ms`, as a synchronous store statement does. */
+// `yieldIfLong` measures stretches of work with `performance.now()`. Here that clock moves only by
+// the work the test says it does: on a busy machine the process may be descheduled for tens of
+// milliseconds in the middle of "3 ms of work", and a wall clock would count that as work.
+let now = 0;
+
+beforeEach(() => {
+  now = 1_000_000;
+  vi.spyOn(performance, 'now').mockImplementation(() => now);
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** Hold the event loop for `ms` of the test's clock, as a synchronous store statement does. */
 function busy(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // spin
-  }
+  now += ms;
 }
 
 describe('yieldIfLong', () => {
