@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHoldpoint, type Holdpoint } from '@holdpoint/core';
+import { createHoldpoint, createStore, type Holdpoint } from '@holdpoint/core';
+import { HoldpointSaver } from '@holdpoint/langgraph';
 import {
   deleteRedisPrefixes,
   dropPostgresSchemas,
@@ -20,9 +21,10 @@ const redisPrefixes: string[] = [];
 const postgresSchemas: string[] = [];
 afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 afterAll(async () => {
+  // Not after each: a failed test describes its threads from the store in its directory.
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   await deleteRedisPrefixes(testRedisUrl, redisPrefixes).catch(() => {});
   await dropPostgresSchemas(testPostgresUrl, postgresSchemas).catch(() => {});
 });
@@ -42,6 +44,43 @@ const storeUrls = {
   },
 };
 const stores = selectedStores().filter((name): name is keyof typeof storeUrls => name in storeUrls);
+
+/** Each thread's latest checkpoint, its pending writes, its lease and its intent's tasks. */
+async function describeThreads(
+  url: string,
+  threads: string[],
+  intentIds: string[],
+  human: Holdpoint,
+): Promise<string> {
+  const store = await createStore(url);
+  try {
+    const saver = new HoldpointSaver(store);
+    const interrupted: unknown[] = [];
+    for await (const entry of saver.interruptedThreads()) interrupted.push(entry);
+    const lines = [`interrupted index: ${JSON.stringify(interrupted)}`];
+    for (const [at, threadId] of threads.entries()) {
+      const tuple = await saver.getTuple({ configurable: { thread_id: threadId } });
+      const [lease] = await store.readClaims([`langgraph:lease:${threadId}`]);
+      const intentId = intentIds[at];
+      const tasks = intentId === undefined ? [] : await taskList(human, { intentId, limit: 100 });
+      lines.push(
+        JSON.stringify({
+          threadId,
+          checkpoint: tuple?.checkpoint.id,
+          next: tuple?.metadata?.step,
+          writes: tuple?.pendingWrites?.map(([taskId, channel]) => `${taskId}:${channel}`),
+          lease,
+          tasks: tasks.map((task) => `${task.id} ${task.type} ${task.status} ${task.assignees.join(',')}`),
+        }),
+      );
+    }
+    return lines.join('\n');
+  } catch (error) {
+    return `(could not describe the threads: ${String(error)})`;
+  } finally {
+    await store.close();
+  }
+}
 
 async function decideAll(human: Holdpoint, taskIds: string[], actor: string): Promise<void> {
   await Promise.all(
@@ -88,10 +127,16 @@ describe.each(stores)('three processes resuming one graph on %s', (storeName) =>
     for (const [at, worker] of workers.entries()) {
       worker.stderr?.on('data', (chunk) => reported[at]?.push(String(chunk)));
     }
-    onTestFailed(() => {
+    onTestFailed(async () => {
       reported.forEach((lines, at) => {
         if (lines.length > 0) console.error(`worker ${at + 1} stderr:\n${lines.join('').slice(-4_000)}`);
       });
+      // Where each thread stands, and what each worker printed: enough to tell a thread no one
+      // resumed from a resume that went elsewhere, or a task made but not listed.
+      for (const [at, output] of outputs.entries()) {
+        console.error(`worker ${at + 1} stdout: ${JSON.stringify(output.lines)}`);
+      }
+      console.error(`threads:\n${await describeThreads(store, threads, intentIds, human)}`);
     });
     const outputs = workers.map((worker) => jsonLines(worker));
     await Promise.all(outputs.map((output) => output.next((line) => line.loaded === true, 60_000)));

@@ -270,20 +270,18 @@ export class HoldpointSaver extends BaseCheckpointSaver {
         }),
       );
       const added = kept.map((entry) => entry.member).filter((member) => !present.has(member));
-      const work: Array<Promise<unknown>> = [
-        this.store.keyv.setMany([
-          ...records,
-          ...(added.length === 0 ? [] : [{ key: manifestKey, value: [...listed, ...added] as unknown }]),
-        ]),
-      ];
+      await this.store.keyv.setMany([
+        ...records,
+        ...(added.length === 0 ? [] : [{ key: manifestKey, value: [...listed, ...added] as unknown }]),
+      ]);
+      // The thread is listed as interrupted only once its interrupt can be read: a resumer that
+      // finds the entry and reads the thread before the write would see nothing waiting and drop
+      // the entry — and a decision taken while no resumer listens would then never be found.
       if (ns === '' && kept.some((entry) => entry.channel === INTERRUPT)) {
-        work.push(
-          this.store.indexAdd(interruptedIndex, [
-            { member: JSON.stringify([thread, id]), score: Date.now() },
-          ]),
-        );
+        await this.store.indexAdd(interruptedIndex, [
+          { member: JSON.stringify([thread, id]), score: Date.now() },
+        ]);
       }
-      await Promise.all(work);
     });
   }
 
