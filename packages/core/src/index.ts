@@ -62,6 +62,8 @@ export type {
 export { type CreateStoreOptions, createStore } from './store/create-store.js';
 export { KeyvNodeSqlite, type KeyvNodeSqliteOptions } from './store/keyv-node-sqlite.js';
 export type {
+  EventAppend,
+  EventClaim,
   EventWrites,
   FeedEntryRef,
   FeedReadOptions,

@@ -368,6 +368,89 @@ describe.each(storeCases)('StoreBackend contract on $name', (storeCase) => {
     expect(await first.readClaims(['ev:int_m:3'])).toEqual([undefined]);
   });
 
+  it('appends several events with a claim in one transaction, or nothing when any key is held', async () => {
+    const [first, second] = await pair();
+    const append = first.appendEvents?.bind(first);
+    expect(append).toBeTypeOf('function');
+    if (!append) return;
+    const messages: string[] = [];
+    second.subscribe((message) => messages.push(message));
+    await publishUntilReceived(first, 'listening', [messages]);
+    const events = (intentId: string) => [
+      { key: `ev:${intentId}:1`, value: `{"${intentId}":1}`, feed: { intentId, seq: 1, assignees: [] } },
+      {
+        key: `ev:${intentId}:2`,
+        value: `{"${intentId}":2}`,
+        feed: { intentId, seq: 2, taskId: `tsk_${intentId}`, assignees: ['ann'] },
+      },
+    ];
+    const writes = (intentId: string) => ({
+      indexAdd: [{ index: 'list:all', member: `tsk_${intentId}`, score: 1 }],
+      counters: [{ counter: 'count:pending', delta: 1 }],
+      records: [{ key: `task:tsk_${intentId}`, value: intentId }],
+      message: `wake:${intentId}`,
+    });
+    expect(await append(events('int_x'), writes('int_x'), [{ key: 'idem:k', value: 'int_x' }])).toBe(true);
+    expect(await second.readClaims(['ev:int_x:1', 'ev:int_x:2', 'idem:k'])).toEqual([
+      '{"int_x":1}',
+      '{"int_x":2}',
+      'int_x',
+    ]);
+    // The same key for other events: held, so none of them is stored — not the events' keys, not
+    // their feed entries, lists, counts, records or message.
+    expect(
+      await second.appendEvents?.(events('int_y'), writes('int_y'), [{ key: 'idem:k', value: 'int_y' }]),
+    ).toBe(false);
+    // A held event key refuses the call the same way, whichever key comes first.
+    expect(
+      await second.appendEvents?.(
+        [...events('int_z').slice(0, 1), ...events('int_x').slice(1)],
+        writes('int_z'),
+      ),
+    ).toBe(false);
+    expect(await first.readClaims(['ev:int_y:1', 'ev:int_y:2', 'ev:int_z:1', 'idem:k'])).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      'int_x',
+    ]);
+    expect((await first.indexRange('list:all', { limit: 10 })).map((entry) => entry.member)).toEqual([
+      'tsk_int_x',
+    ]);
+    expect(await first.readCounters(['count:pending'])).toEqual([1]);
+    expect(await first.readRecords(['task:tsk_int_x', 'task:tsk_int_y', 'task:tsk_int_z'])).toEqual([
+      'int_x',
+      undefined,
+      undefined,
+    ]);
+    const feed = await eventually(async () => {
+      const read = await second.readFeed({ limit: 10 });
+      expect(read.map((entry) => `${entry.intentId}:${entry.seq}`)).toEqual(['int_x:1', 'int_x:2']);
+      return read;
+    });
+    expect(await second.feedHead()).toBe(feed[1]?.position);
+    expect((await first.readFeed({ limit: 10, assignee: 'ann' })).map((entry) => entry.seq)).toEqual([2]);
+    expect((await first.readFeed({ limit: 10, taskId: 'tsk_int_x' })).map((entry) => entry.seq)).toEqual([2]);
+    // A lapsed lease on a key is not held.
+    expect(await first.claim('idem:lease', 'old', 1)).toBe(true);
+    await sleep(20);
+    expect(await second.appendEvents?.(events('int_w'), {}, [{ key: 'idem:lease', value: 'int_w' }])).toBe(
+      true,
+    );
+    expect(await first.readClaims(['idem:lease', 'ev:int_w:2'])).toEqual(['int_w', '{"int_w":2}']);
+    await eventually(() =>
+      expect(messages.filter((message) => message.startsWith('wake:'))).toEqual(['wake:int_x']),
+    );
+    // The same key twice, or no events, is a mistake of the caller.
+    await expect(append([...events('int_v'), ...events('int_v').slice(1)])).rejects.toMatchObject({
+      code: 'VALIDATION',
+    });
+    await expect(append([], {}, [{ key: 'idem:v', value: 'v' }])).rejects.toMatchObject({
+      code: 'VALIDATION',
+    });
+    expect(await first.readClaims(['ev:int_v:1', 'idem:v'])).toEqual([undefined, undefined]);
+  });
+
   it('reads an index after a (score, member) keyset cursor, whether or not the member is still there', async () => {
     const [store] = await pair();
     await store.indexAdd('ties', [

@@ -1,6 +1,14 @@
 import { ValidationError } from '../errors/validation-error.js';
 import { checkKey, checkValue } from './store-arguments.js';
-import type { EventWrites, FeedReadOptions, FeedRecord, IndexEntry, StoreBackend } from './store-backend.js';
+import type {
+  EventAppend,
+  EventClaim,
+  EventWrites,
+  FeedReadOptions,
+  FeedRecord,
+  IndexEntry,
+  StoreBackend,
+} from './store-backend.js';
 
 // Argument checks and normalisation shared by the four stores' feed, list-index and counter calls
 // (`appendEvent`, `readFeed`, `indexRange({ after })`, `readCounters`).
@@ -110,6 +118,50 @@ export function normalizeWrites(writes: EventWrites | undefined): NormalizedWrit
 export function checkEventClaim(key: string, value: string): void {
   checkKey(key, 'claim key');
   checkValue(value, 'claim value');
+}
+
+/** An `appendEvents` call, checked: its events and claims, and its writes normalized. */
+export interface CheckedAppend {
+  events: EventAppend[];
+  claims: EventClaim[];
+  writes: NormalizedWrites;
+}
+
+/**
+ * The arguments of an `appendEvents` call (the four stores' `appendEvent` is one event of it),
+ * checked: at least one event, no key twice, writes normalized.
+ */
+export function checkEventAppends(
+  events: readonly EventAppend[],
+  writes: EventWrites | undefined,
+  claims: readonly EventClaim[] = [],
+): CheckedAppend {
+  if (!Array.isArray(events) || events.length === 0 || !Array.isArray(claims)) {
+    throw new ValidationError({
+      field: 'appendEvents.events',
+      message:
+        'appendEvents needs a non-empty array of events { key, value, feed } (and claims, if given, an array).',
+    });
+  }
+  const checked = events.map((event) => {
+    checkEventClaim(event?.key, event?.value);
+    return { key: event.key, value: event.value, feed: checkFeedRecord(event.feed) };
+  });
+  const claimed = claims.map((claim) => {
+    checkEventClaim(claim?.key, claim?.value);
+    return { key: claim.key, value: claim.value };
+  });
+  const keys = new Set<string>();
+  for (const { key } of [...checked, ...claimed]) {
+    if (keys.has(key)) {
+      throw new ValidationError({
+        field: 'appendEvents.events',
+        message: `appendEvents names the key ${JSON.stringify(key)} twice; each event and claim needs its own key.`,
+      });
+    }
+    keys.add(key);
+  }
+  return { events: checked, claims: claimed, writes: normalizeWrites(writes) };
 }
 
 /** Feed read options, checked: a whole limit, filters that are keys. */

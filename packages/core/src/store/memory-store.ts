@@ -1,13 +1,6 @@
 import { EventEmitter } from 'node:events';
 import Keyv from 'keyv';
-import {
-  checkAfter,
-  checkEventClaim,
-  checkFeedOptions,
-  checkFeedRecord,
-  integerPosition,
-  normalizeWrites,
-} from './feed-arguments.js';
+import { checkAfter, checkEventAppends, checkFeedOptions, integerPosition } from './feed-arguments.js';
 import { ListenerSet } from './listener-set.js';
 import {
   checkEntries,
@@ -19,6 +12,8 @@ import {
   storeClosedError,
 } from './store-arguments.js';
 import type {
+  EventAppend,
+  EventClaim,
   EventWrites,
   FeedEntryRef,
   FeedReadOptions,
@@ -218,26 +213,33 @@ export class MemoryStore implements StoreBackend {
   // Feed, list indexes and counters (appendEvent and what reads it)
 
   async appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean> {
-    checkEventClaim(key, value);
-    const record = checkFeedRecord(feed);
-    const normalized = normalizeWrites(writes);
+    return this.appendEvents([{ key, value, feed }], writes);
+  }
+
+  async appendEvents(events: readonly EventAppend[], writes?: EventWrites, claims?: readonly EventClaim[]) {
+    const checked = checkEventAppends(events, writes, claims);
+    const normalized = checked.writes;
     this.#open('appendEvent');
     // All of it in one synchronous step: nothing else runs in between, as in a transaction.
-    const name = this.#key(key);
-    const held = this.#state.claims.get(name);
-    if (held !== undefined && (held.expires === undefined || held.expires > Date.now())) return false;
-    this.#state.claims.set(name, { value, expires: undefined });
+    const taken = [...checked.events, ...checked.claims];
+    for (const { key } of taken) {
+      const held = this.#state.claims.get(this.#key(key));
+      if (held !== undefined && (held.expires === undefined || held.expires > Date.now())) return false;
+    }
+    for (const { key, value } of taken) this.#state.claims.set(this.#key(key), { value, expires: undefined });
     const memoryFeed = this.#feed();
-    memoryFeed.entries.push(record);
-    const position = memoryFeed.entries.length;
-    const note = (map: Map<string, number[]>, id: string) => {
-      const positions = map.get(id);
-      if (positions === undefined) map.set(id, [position]);
-      else positions.push(position);
-    };
-    note(memoryFeed.byIntent, record.intentId);
-    if (record.taskId !== undefined) note(memoryFeed.byTask, record.taskId);
-    for (const assignee of record.assignees) note(memoryFeed.byAssignee, assignee);
+    for (const { feed: record } of checked.events) {
+      memoryFeed.entries.push(record);
+      const position = memoryFeed.entries.length;
+      const note = (map: Map<string, number[]>, id: string) => {
+        const positions = map.get(id);
+        if (positions === undefined) map.set(id, [position]);
+        else positions.push(position);
+      };
+      note(memoryFeed.byIntent, record.intentId);
+      if (record.taskId !== undefined) note(memoryFeed.byTask, record.taskId);
+      for (const assignee of record.assignees) note(memoryFeed.byAssignee, assignee);
+    }
     for (const entry of normalized.indexAdd) this.#sortedIndex(entry.index).set(entry.member, entry.score);
     for (const entry of normalized.indexRemove)
       this.#state.indexes.get(this.#key(entry.index))?.delete(entry.member);

@@ -5,14 +5,7 @@ import { KeyvPostgres, type KeyvPostgresOptions } from '@keyv/postgres';
 import Keyv from 'keyv';
 import pg from 'pg';
 import { ValidationError } from '../errors/validation-error.js';
-import {
-  badPosition,
-  checkAfter,
-  checkEventClaim,
-  checkFeedOptions,
-  checkFeedRecord,
-  normalizeWrites,
-} from './feed-arguments.js';
+import { badPosition, checkAfter, checkEventAppends, checkFeedOptions } from './feed-arguments.js';
 import { ListenerSet } from './listener-set.js';
 import { postgresRefusal } from './refusals.js';
 import {
@@ -27,6 +20,8 @@ import {
   storeError,
 } from './store-arguments.js';
 import type {
+  EventAppend,
+  EventClaim,
   EventWrites,
   FeedEntryRef,
   FeedReadOptions,
@@ -363,78 +358,123 @@ export class PostgresStore implements StoreBackend {
   // -------------------------------------------------------------------------------------------
   // Feed, list indexes and counters (appendEvent and what reads it)
 
-  /**
-   * One statement, so one transaction: the claim, and — only when it wins (every other part reads
-   * from `claimed`) — the feed row, its assignees, the index entries, the counters, the records and
-   * the wake-up (`pg_notify`; a plain SELECT in a WITH runs only when the statement reads it).
-   */
   async appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean> {
-    checkEventClaim(key, value);
-    const record = checkFeedRecord(feed);
-    const normalized = normalizeWrites(writes);
-    const { claims, feed: feedTable, feedAssignees, index, counters, records } = this.#tables;
-    const rows = await this.#run(
-      'appendEvent',
-      `WITH claimed AS (
-         INSERT INTO ${claims} AS claim (key, value, expires) VALUES ($1, $2, NULL)
-         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires = NULL
-         WHERE claim.expires IS NOT NULL AND claim.expires <= $3
-         RETURNING key
-       ), fed AS (
-         INSERT INTO ${feedTable} (prefix, intent_id, seq, task_id)
-         SELECT $4::text, $5::text, $6::int, $7::text FROM claimed
-         RETURNING xid, position
-       ), assigned AS (
-         INSERT INTO ${feedAssignees} (prefix, assignee, xid, position)
-         SELECT $4::text, assignee, fed.xid, fed.position FROM fed, unnest($8::text[]) AS assignee
-       ), added AS (
-         INSERT INTO ${index} (name, member, score)
-         SELECT entry.name, entry.member, entry.score
-         FROM claimed, unnest($9::text[], $10::text[], $11::float8[]) AS entry (name, member, score)
-         ON CONFLICT (name, member) DO UPDATE SET score = EXCLUDED.score
-       ), removed AS (
-         DELETE FROM ${index} AS existing USING unnest($12::text[], $13::text[]) AS entry (name, member)
-         WHERE existing.name = entry.name AND existing.member = entry.member
-           AND EXISTS (SELECT 1 FROM claimed)
-       ), counted AS (
-         INSERT INTO ${counters} AS counter (name, slot, value)
-         SELECT entry.name, $16::smallint, entry.delta
-         FROM claimed, unnest($14::text[], $15::bigint[]) AS entry (name, delta)
-         ON CONFLICT (name, slot) DO UPDATE SET value = counter.value + EXCLUDED.value
-       ), recorded AS (
-         INSERT INTO ${records} (name, value)
-         SELECT entry.name, entry.value FROM claimed, unnest($17::text[], $18::text[]) AS entry (name, value)
-         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value
-       ), notified AS (
-         SELECT pg_notify($19, $20) FROM claimed WHERE $20::text IS NOT NULL
-       )
-       SELECT (SELECT count(*)::int FROM claimed) AS won, (SELECT count(*)::int FROM notified) AS notified`,
-      [
-        this.#key(key),
-        value,
-        this.#now(),
-        this.#prefix,
-        record.intentId,
-        record.seq,
-        record.taskId ?? null,
-        [...record.assignees],
-        normalized.indexAdd.map((entry) => this.#key(entry.index)),
-        normalized.indexAdd.map((entry) => entry.member),
-        normalized.indexAdd.map((entry) => entry.score),
-        normalized.indexRemove.map((entry) => this.#key(entry.index)),
-        normalized.indexRemove.map((entry) => entry.member),
-        normalized.counters.map((entry) => this.#key(entry.counter)),
-        normalized.counters.map((entry) => entry.delta),
-        // One of several rows per counter, so concurrent appends do not queue on one row lock
-        // until commit; rows are taken in name order, so two appends cannot deadlock.
-        randomInt(COUNTER_SLOTS),
-        normalized.records.map((entry) => this.#key(entry.key)),
-        normalized.records.map((entry) => entry.value),
-        // NOTIFY is transactional: the wake-up goes out when the event commits, never without it.
-        this.#channel,
-        normalized.message ?? null,
-      ],
+    return this.appendEvents([{ key, value, feed }], writes);
+  }
+
+  /**
+   * One statement, so one transaction: the claims (`held`), the events' keys only when every claim
+   * won (`claimed`), and — only when every key won (every other part reads from `won`) — the feed
+   * rows, their assignees, the index entries, the counters, the records and the wake-up
+   * (`pg_notify`; a plain SELECT in a WITH runs only when the statement reads it). A held
+   * idempotency key — an agent's retry — thus writes nothing and answers false. When some keys win
+   * and others do not (two claims, or two events' keys, of which one is held), the statement divides
+   * by zero (by a value, not a constant the planner would fold): the error rolls back the keys it
+   * took, and the call answers false as when none won. Keys are claimed in key order, claims before
+   * events, so two calls that share keys cannot deadlock.
+   */
+  async appendEvents(events: readonly EventAppend[], writes?: EventWrites, claims?: readonly EventClaim[]) {
+    const checked = checkEventAppends(events, writes, claims);
+    const normalized = checked.writes;
+    const { claims: claimTable, feed: feedTable, feedAssignees, index, counters, records } = this.#tables;
+    const assignees = checked.events.flatMap(({ feed }) =>
+      feed.assignees.map((assignee) => ({ assignee, intentId: feed.intentId, seq: feed.seq })),
     );
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await this.#run(
+        'appendEvent',
+        `WITH held AS (
+           INSERT INTO ${claimTable} AS claim (key, value, expires)
+           SELECT entry.key, entry.value, NULL FROM unnest($23::text[], $24::text[]) AS entry (key, value)
+           ORDER BY entry.key
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires = NULL
+           WHERE claim.expires IS NOT NULL AND claim.expires <= $3
+           RETURNING key
+         ), claimed AS (
+           INSERT INTO ${claimTable} AS claim (key, value, expires)
+           SELECT entry.key, entry.value, NULL FROM unnest($1::text[], $2::text[]) AS entry (key, value)
+           WHERE (SELECT count(*) FROM held) = cardinality($23::text[])
+           ORDER BY entry.key
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires = NULL
+           WHERE claim.expires IS NOT NULL AND claim.expires <= $3
+           RETURNING key
+         ), won AS (
+           SELECT count(*) = cardinality($1::text[]) AS every,
+             count(*) + (SELECT count(*) FROM held) AS some
+           FROM claimed
+         ), fed AS (
+           INSERT INTO ${feedTable} (prefix, intent_id, seq, task_id)
+           SELECT $4::text, entry.intent_id, entry.seq, entry.task_id
+           FROM won, unnest($5::text[], $6::int[], $7::text[]) WITH ORDINALITY AS entry (intent_id, seq, task_id, n)
+           WHERE won.every ORDER BY entry.n
+           RETURNING xid, position, intent_id, seq
+         ), assigned AS (
+           INSERT INTO ${feedAssignees} (prefix, assignee, xid, position)
+           SELECT $4::text, entry.assignee, fed.xid, fed.position
+           FROM fed JOIN unnest($8::text[], $9::text[], $10::int[]) AS entry (assignee, intent_id, seq)
+             ON entry.intent_id = fed.intent_id AND entry.seq = fed.seq
+         ), added AS (
+           INSERT INTO ${index} (name, member, score)
+           SELECT entry.name, entry.member, entry.score
+           FROM won, unnest($11::text[], $12::text[], $13::float8[]) AS entry (name, member, score)
+           WHERE won.every
+           ON CONFLICT (name, member) DO UPDATE SET score = EXCLUDED.score
+         ), removed AS (
+           DELETE FROM ${index} AS existing USING won, unnest($14::text[], $15::text[]) AS entry (name, member)
+           WHERE existing.name = entry.name AND existing.member = entry.member AND won.every
+         ), counted AS (
+           INSERT INTO ${counters} AS counter (name, slot, value)
+           SELECT entry.name, $18::smallint, entry.delta
+           FROM won, unnest($16::text[], $17::bigint[]) AS entry (name, delta)
+           WHERE won.every
+           ON CONFLICT (name, slot) DO UPDATE SET value = counter.value + EXCLUDED.value
+         ), recorded AS (
+           INSERT INTO ${records} (name, value)
+           SELECT entry.name, entry.value FROM won, unnest($19::text[], $20::text[]) AS entry (name, value)
+           WHERE won.every
+           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value
+         ), notified AS (
+           SELECT pg_notify($21, $22) FROM won WHERE won.every AND $22::text IS NOT NULL
+         )
+         SELECT CASE WHEN won.every THEN 1 WHEN won.some = 0 THEN 0 ELSE 1 / won.every::int END AS won,
+           (SELECT count(*)::int FROM notified) AS notified
+         FROM won`,
+        [
+          checked.events.map(({ key }) => this.#key(key)),
+          checked.events.map(({ value }) => value),
+          this.#now(),
+          this.#prefix,
+          checked.events.map(({ feed }) => feed.intentId),
+          checked.events.map(({ feed }) => feed.seq),
+          checked.events.map(({ feed }) => feed.taskId ?? null),
+          assignees.map((entry) => entry.assignee),
+          assignees.map((entry) => entry.intentId),
+          assignees.map((entry) => entry.seq),
+          normalized.indexAdd.map((entry) => this.#key(entry.index)),
+          normalized.indexAdd.map((entry) => entry.member),
+          normalized.indexAdd.map((entry) => entry.score),
+          normalized.indexRemove.map((entry) => this.#key(entry.index)),
+          normalized.indexRemove.map((entry) => entry.member),
+          normalized.counters.map((entry) => this.#key(entry.counter)),
+          normalized.counters.map((entry) => entry.delta),
+          // One of several rows per counter, so concurrent appends do not queue on one row lock
+          // until commit; rows are taken in name order, so two appends cannot deadlock.
+          randomInt(COUNTER_SLOTS),
+          normalized.records.map((entry) => this.#key(entry.key)),
+          normalized.records.map((entry) => entry.value),
+          // NOTIFY is transactional: the wake-up goes out when the event commits, never without it.
+          this.#channel,
+          normalized.message ?? null,
+          checked.claims.map(({ key }) => this.#key(key)),
+          checked.claims.map(({ value }) => value),
+        ],
+      );
+    } catch (error) {
+      // Some keys won and some were held: the statement's division by zero rolled it all back.
+      if ((error as { cause?: { code?: unknown } }).cause?.code === '22012') return false;
+      throw error;
+    }
     return Number(rows[0]?.won) === 1;
   }
 

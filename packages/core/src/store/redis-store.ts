@@ -4,14 +4,7 @@ import KeyvRedis, { createClient, type RedisClientType } from '@keyv/redis';
 import Keyv from 'keyv';
 import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { ValidationError } from '../errors/validation-error.js';
-import {
-  checkAfter,
-  checkEventClaim,
-  checkFeedOptions,
-  checkFeedRecord,
-  integerPosition,
-  normalizeWrites,
-} from './feed-arguments.js';
+import { checkAfter, checkEventAppends, checkFeedOptions, integerPosition } from './feed-arguments.js';
 import { ListenerSet } from './listener-set.js';
 import { redisRefusal } from './refusals.js';
 import {
@@ -26,6 +19,8 @@ import {
   storeError,
 } from './store-arguments.js';
 import type {
+  EventAppend,
+  EventClaim,
   EventWrites,
   FeedEntryRef,
   FeedReadOptions,
@@ -49,17 +44,25 @@ const CLOSE_TIMEOUT_MS = 2_000;
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /**
- * `appendEvent` in one atomic step: the claim (`SET NX`), the feed position (`INCR`) and the
- * feed's sorted sets (scored by position), list index entries, counters, records and the wake-up
- * message (PUBLISH, sent once the script has run). Redis runs a script
- * alone, so positions become readable in the order they are taken. ARGV[1] is a JSON plan with
- * every key already prefixed; scores travel as strings so that no precision is lost in Lua.
+ * `appendEvents` in one atomic step: the claims (every key free, else nothing is written), the feed
+ * positions (`INCR`, one per event, in order) and the feed's sorted sets (scored by position), list
+ * index entries, counters, records and the wake-up message (PUBLISH, sent once the script has run).
+ * Redis runs a script alone, so positions become readable in the order they are taken. ARGV[1] is
+ * a JSON plan with every key already prefixed, ARGV[2…] the claims' values in the plan's order;
+ * scores travel as strings so that no precision is lost in Lua. A lapsed lease is an expired key,
+ * so it does not count as held.
  */
-const APPEND_EVENT_SCRIPT = `
+const APPEND_EVENTS_SCRIPT = `
 local plan = cjson.decode(ARGV[1])
-if not redis.call('SET', plan.claim, ARGV[2], 'NX') then return 0 end
-local position = redis.call('INCR', plan.sequence)
-for _, key in ipairs(plan.feeds) do redis.call('ZADD', key, position, plan.member) end
+for _, key in ipairs(plan.claims) do
+  if redis.call('EXISTS', key) == 1 then return 0 end
+end
+for i, key in ipairs(plan.claims) do redis.call('SET', key, ARGV[i + 1]) end
+local position = 0
+for _, event in ipairs(plan.events) do
+  position = redis.call('INCR', plan.sequence)
+  for _, key in ipairs(event.feeds) do redis.call('ZADD', key, position, event.member) end
+end
 for _, entry in ipairs(plan.add) do redis.call('ZADD', entry[1], entry[3], entry[2]) end
 for _, entry in ipairs(plan.remove) do redis.call('ZREM', entry[1], entry[2]) end
 for _, entry in ipairs(plan.counters) do redis.call('HINCRBY', plan.counterHash, entry[1], entry[2]) end
@@ -327,19 +330,25 @@ export class RedisStore implements StoreBackend {
   // Feed, list indexes and counters (appendEvent and what reads it)
 
   async appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean> {
-    checkEventClaim(key, value);
-    const record = checkFeedRecord(feed);
-    const normalized = normalizeWrites(writes);
+    return this.appendEvents([{ key, value, feed }], writes);
+  }
+
+  async appendEvents(events: readonly EventAppend[], writes?: EventWrites, claims?: readonly EventClaim[]) {
+    const checked = checkEventAppends(events, writes, claims);
+    const normalized = checked.writes;
+    const taken = [...checked.events, ...checked.claims];
     const plan = {
-      claim: this.#claimKey(key),
+      claims: taken.map(({ key }) => this.#claimKey(key)),
       sequence: this.#feedKey('position'),
-      member: `${record.intentId}:${record.seq}`,
-      feeds: [
-        this.#feedKey('all'),
-        this.#feedKey(`intent:${record.intentId}`),
-        ...(record.taskId === undefined ? [] : [this.#feedKey(`task:${record.taskId}`)]),
-        ...record.assignees.map((assignee) => this.#feedKey(`assignee:${assignee}`)),
-      ],
+      events: checked.events.map(({ feed: record }) => ({
+        member: `${record.intentId}:${record.seq}`,
+        feeds: [
+          this.#feedKey('all'),
+          this.#feedKey(`intent:${record.intentId}`),
+          ...(record.taskId === undefined ? [] : [this.#feedKey(`task:${record.taskId}`)]),
+          ...record.assignees.map((assignee) => this.#feedKey(`assignee:${assignee}`)),
+        ],
+      })),
       add: normalized.indexAdd.map((entry) => [
         this.#indexKey(entry.index),
         entry.member,
@@ -352,7 +361,10 @@ export class RedisStore implements StoreBackend {
       ...(normalized.message === undefined ? {} : { channel: this.#channel(), message: normalized.message }),
     };
     const reply = await this.#run('appendEvent', (client) =>
-      client.eval(APPEND_EVENT_SCRIPT, { keys: [], arguments: [JSON.stringify(plan), value] }),
+      client.eval(APPEND_EVENTS_SCRIPT, {
+        keys: [],
+        arguments: [JSON.stringify(plan), ...taken.map(({ value }) => value)],
+      }),
     );
     return Number(reply) > 0;
   }

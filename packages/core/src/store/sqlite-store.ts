@@ -6,11 +6,10 @@ import Keyv from 'keyv';
 import { yieldIfLong } from '../engine/yield.js';
 import {
   checkAfter,
-  checkEventClaim,
+  checkEventAppends,
   checkFeedOptions,
-  checkFeedRecord,
   integerPosition,
-  normalizeWrites,
+  type NormalizedWrites,
 } from './feed-arguments.js';
 import { inTransaction, KeyvNodeSqlite, openSqliteDatabase } from './keyv-node-sqlite.js';
 import { ListenerSet } from './listener-set.js';
@@ -26,6 +25,8 @@ import {
   storeError,
 } from './store-arguments.js';
 import type {
+  EventAppend,
+  EventClaim,
   EventWrites,
   FeedEntryRef,
   FeedReadOptions,
@@ -44,6 +45,9 @@ const SWEEP_INTERVAL_MS = 60_000;
 
 // The claims table holds the audit events (rows of up to a few KB): an ordinary rowid table with
 // an index on key writes them at about a third of the cost of a WITHOUT ROWID table (bench/RESULTS.md).
+/** Thrown inside `appendEvents`' transaction when a key is held, to roll it back. */
+const keyHeld = Symbol('key held');
+
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS holdpoint_claims (
     key TEXT PRIMARY KEY,
@@ -296,52 +300,67 @@ export class SqliteStore implements StoreBackend {
   // Feed, list indexes and counters (appendEvent and what reads it)
 
   async appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean> {
+    return this.appendEvents([{ key, value, feed }], writes);
+  }
+
+  async appendEvents(events: readonly EventAppend[], writes?: EventWrites, claims?: readonly EventClaim[]) {
     await yieldIfLong();
-    checkEventClaim(key, value);
-    const record = checkFeedRecord(feed);
-    const normalized = normalizeWrites(writes);
-    const won = this.#run('appendEvent', () =>
-      inTransaction(this.#db, () => {
-        const now = this.#now();
-        const won = this.#statement(
-          `INSERT INTO holdpoint_claims (key, value, expires) VALUES (?, ?, NULL)
+    const checked = checkEventAppends(events, writes, claims);
+    const normalized = checked.writes;
+    const won = this.#run('appendEvent', () => {
+      try {
+        return inTransaction(this.#db, () => this.#appendInTransaction(checked, normalized));
+      } catch (error) {
+        // A key was held: the transaction is rolled back, nothing of this call is stored.
+        if (error === keyHeld) return false;
+        throw error;
+      }
+    });
+    if (won && normalized.message !== undefined) this.#toSiblings(normalized.message);
+    return won;
+  }
+
+  #appendInTransaction(checked: ReturnType<typeof checkEventAppends>, normalized: NormalizedWrites): true {
+    const now = this.#now();
+    const claim = this.#statement(
+      `INSERT INTO holdpoint_claims (key, value, expires) VALUES (?, ?, NULL)
            ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = NULL
            WHERE holdpoint_claims.expires IS NOT NULL AND holdpoint_claims.expires <= ?
            RETURNING key`,
-        ).all(this.#key(key), value, now);
-        if (won.length !== 1) return false;
-        const row = this.#statement(
-          'INSERT INTO holdpoint_feed (channel, intent_id, seq, task_id) VALUES (?, ?, ?, ?) RETURNING position',
-        ).get(this.#prefix, record.intentId, record.seq, record.taskId ?? null);
-        const position = Number(row?.position);
-        const assigned = this.#statement(
-          'INSERT INTO holdpoint_feed_assignees (channel, assignee, position) VALUES (?, ?, ?)',
-        );
-        for (const assignee of record.assignees) assigned.run(this.#prefix, assignee, position);
-        const upsert = this.#statement(
-          `INSERT INTO holdpoint_index (name, member, score) VALUES (?, ?, ?)
-           ON CONFLICT (name, member) DO UPDATE SET score = excluded.score`,
-        );
-        for (const entry of normalized.indexAdd)
-          upsert.run(this.#key(entry.index), entry.member, entry.score);
-        const remove = this.#statement('DELETE FROM holdpoint_index WHERE name = ? AND member = ?');
-        for (const entry of normalized.indexRemove) remove.run(this.#key(entry.index), entry.member);
-        const count = this.#statement(
-          `INSERT INTO holdpoint_counters (name, value) VALUES (?, ?)
-           ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`,
-        );
-        for (const { counter, delta } of normalized.counters) count.run(this.#key(counter), delta);
-        const keep = this.#statement(
-          `INSERT INTO holdpoint_records (name, value) VALUES (?, ?)
-           ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
-        );
-        for (const entry of normalized.records) keep.run(this.#key(entry.key), entry.value);
-        if (normalized.message !== undefined) this.#insertMessage(normalized.message);
-        return true;
-      }),
     );
-    if (won && normalized.message !== undefined) this.#toSiblings(normalized.message);
-    return won;
+    for (const { key, value } of [...checked.events, ...checked.claims]) {
+      if (claim.all(this.#key(key), value, now).length !== 1) throw keyHeld;
+    }
+    const fed = this.#statement(
+      'INSERT INTO holdpoint_feed (channel, intent_id, seq, task_id) VALUES (?, ?, ?, ?) RETURNING position',
+    );
+    const assigned = this.#statement(
+      'INSERT INTO holdpoint_feed_assignees (channel, assignee, position) VALUES (?, ?, ?)',
+    );
+    for (const { feed: record } of checked.events) {
+      const row = fed.get(this.#prefix, record.intentId, record.seq, record.taskId ?? null);
+      const position = Number(row?.position);
+      for (const assignee of record.assignees) assigned.run(this.#prefix, assignee, position);
+    }
+    const upsert = this.#statement(
+      `INSERT INTO holdpoint_index (name, member, score) VALUES (?, ?, ?)
+           ON CONFLICT (name, member) DO UPDATE SET score = excluded.score`,
+    );
+    for (const entry of normalized.indexAdd) upsert.run(this.#key(entry.index), entry.member, entry.score);
+    const remove = this.#statement('DELETE FROM holdpoint_index WHERE name = ? AND member = ?');
+    for (const entry of normalized.indexRemove) remove.run(this.#key(entry.index), entry.member);
+    const count = this.#statement(
+      `INSERT INTO holdpoint_counters (name, value) VALUES (?, ?)
+           ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`,
+    );
+    for (const { counter, delta } of normalized.counters) count.run(this.#key(counter), delta);
+    const keep = this.#statement(
+      `INSERT INTO holdpoint_records (name, value) VALUES (?, ?)
+           ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+    );
+    for (const entry of normalized.records) keep.run(this.#key(entry.key), entry.value);
+    if (normalized.message !== undefined) this.#insertMessage(normalized.message);
+    return true;
   }
 
   async readFeed(options: FeedReadOptions): Promise<FeedEntryRef[]> {

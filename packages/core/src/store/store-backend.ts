@@ -32,6 +32,19 @@ export interface FeedRecord {
   assignees: readonly string[];
 }
 
+/** One event of {@link StoreBackend.appendEvents}: its key and value, as {@link StoreBackend.appendEvent} takes them. */
+export interface EventAppend {
+  key: string;
+  value: string;
+  feed: FeedRecord;
+}
+
+/** A key {@link StoreBackend.appendEvents} claims beside its events (an idempotency key). */
+export interface EventClaim {
+  key: string;
+  value: string;
+}
+
 /** Index entries and counters that change with an event, written in the same transaction. */
 export interface EventWrites {
   /** Entries to add or re-score. */
@@ -124,6 +137,23 @@ export interface StoreBackend {
    * @returns true for the one caller whose event was stored.
    */
   appendEvent(key: string, value: string, feed: FeedRecord, writes?: EventWrites): Promise<boolean>;
+  /**
+   * Record several audit events, and take `claims`, in one transaction: {@link appendEvent} for an
+   * intent's first events (its `intent-submitted` and its first task's `task-created`) together with
+   * the idempotency key that names them. Every key — each event's and each claim's — is claimed
+   * permanently, first writer wins; when any of them is held (a lapsed lease is not held), nothing at
+   * all is written and the call returns false. Otherwise the events' feed entries are appended in
+   * the order of `events`, `writes` made and its message published, all in that one transaction.
+   *
+   * Optional: an engine on a backend without it records the same events one `appendEvent` at a time
+   * and the key with {@link claim} first (one commit each instead of one in all).
+   * @returns true when everything was stored.
+   */
+  appendEvents?(
+    events: readonly EventAppend[],
+    writes?: EventWrites,
+    claims?: readonly EventClaim[],
+  ): Promise<boolean>;
   /**
    * Feed entries after `after`, in feed order, optionally only those of one intent, task or
    * assignee (each answered by its own index). Never skips an entry and never returns one twice:
