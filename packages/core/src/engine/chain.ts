@@ -6,7 +6,7 @@ import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { ValidationError } from '../errors/validation-error.js';
 import type { HumanTask, Intent } from '../model.js';
 import { intentIdOfTask, layout } from '../store/layout.js';
-import type { EventWrites, StoreBackend } from '../store/store-backend.js';
+import type { EventAppend, EventClaim, EventWrites, StoreBackend } from '../store/store-backend.js';
 import {
   emptyOldState,
   headerText,
@@ -346,6 +346,90 @@ export class IntentChain {
       await this.#host.appended(next, event);
       return { state: next, event };
     }
+  }
+
+  /**
+   * Start an intent's chain with several events in one store transaction, together with `claims`
+   * (an implicit intent's `intent-submitted` and its task's `task-created`, with the idempotency key
+   * that names them): one commit where {@link append} would make one per event and the key another.
+   * Each of `builds` sees the state after the events before it. Nothing is recorded when the store
+   * has no `appendEvents` (`undefined`) or a key is held (`false`: a claim, or the intent's first
+   * event): the caller then takes the one-event path, which reads what holds the key.
+   */
+  async appendFirst(
+    intentId: string,
+    builds: ReadonlyArray<(state: IntentState) => Change>,
+    options: {
+      claims?: readonly EventClaim[];
+      /** Writes the store makes with the events (see {@link AppendOptions.writes}), for all of them at once. */
+      writes?: (events: readonly AuditEvent[], states: readonly IntentState[]) => EventExtras;
+    } = {},
+  ): Promise<{ state: IntentState; events: AuditEvent[] } | false | undefined> {
+    if (this.#store.appendEvents === undefined || builds.length === 0) return undefined;
+    this.#assertOpen('append');
+    const at = new Date(this.#now()).toISOString();
+    const events: AuditEvent[] = [];
+    const states: IntentState[] = [];
+    const appends: EventAppend[] = [];
+    const indexAdd: NonNullable<EventWrites['indexAdd']>[number][] = [];
+    const indexRemove: NonNullable<EventWrites['indexRemove']>[number][] = [];
+    const counters: NonNullable<EventWrites['counters']>[number][] = [];
+    const records: NonNullable<EventWrites['records']>[number][] = [];
+    let previous: IntentState | undefined;
+    let header = '';
+    for (const build of builds) {
+      const change = build(previous ?? this.emptyState(intentId));
+      const event = sealEvent({
+        id: randomUUID(),
+        intentId,
+        seq: (previous?.intent.seq ?? 0) + 1,
+        type: change.type,
+        at,
+        actor: change.actor ?? null,
+        ...(change.taskId === undefined ? {} : { taskId: change.taskId }),
+        data: change.data,
+        prevHash: (previous ?? this.emptyState(intentId)).headHash,
+      });
+      const next = applyEvent(previous, event);
+      appends.push({
+        key: layout.eventKey(intentId, event.seq),
+        value: JSON.stringify(event),
+        feed: feedRecordOf(previous, next, event),
+      });
+      const lists = listWrites(previous, next);
+      indexAdd.push(...(lists.indexAdd ?? []));
+      indexRemove.push(...(lists.indexRemove ?? []));
+      counters.push(...(lists.counters ?? []));
+      const written = recordWrites(previous, next);
+      records.push(...written.records);
+      header = written.header;
+      events.push(event);
+      states.push(next);
+      previous = next;
+    }
+    const extras = options.writes?.(events, states) ?? {};
+    const won = await guard(this.#store, 'claim', () =>
+      (this.#store.appendEvents as NonNullable<StoreBackend['appendEvents']>)(
+        appends,
+        {
+          indexAdd: [...indexAdd, ...(extras.indexAdd ?? [])],
+          indexRemove: [...indexRemove, ...(extras.indexRemove ?? [])],
+          counters,
+          records,
+          ...(extras.message === undefined ? {} : { message: extras.message }),
+        },
+        options.claims ?? [],
+      ),
+    );
+    if (!won) return false;
+    const last = states.length - 1;
+    this.#sizes.set(
+      states[last] as IntentState,
+      header.length + this.#tasksSize(states[last] as IntentState),
+    );
+    states[last] = this.#remember(states[last] as IntentState, []);
+    for (const [at, event] of events.entries()) await this.#host.appended(states[at] as IntentState, event);
+    return { state: states[last] as IntentState, events };
   }
 
   /** Every event of an intent's chain, in order. @throws NotFoundError */

@@ -92,6 +92,7 @@ import {
   refuseDecision,
   remindTask,
   requestFingerprint,
+  submittedChange,
   taskNotFound,
   tasksEndedBy,
   timerFailed,
@@ -725,6 +726,13 @@ export class HoldpointEngine implements Holdpoint {
   // Requests
 
   async #request(request: NormalizedRequest, where: string): Promise<HumanTask> {
+    // Set when the one-transaction start found the key held: read what holds it, no claim first.
+    let keyHeld = false;
+    if (request.intentId === undefined) {
+      const started = await this.#startIntentWithTask(request);
+      if (started === false) keyHeld = true;
+      else if (started !== undefined) return started;
+    }
     if (request.idempotencyKey === undefined) {
       const intentId = request.intentId ?? newId('int');
       const implicit = request.intentId === undefined;
@@ -739,7 +747,7 @@ export class HoldpointEngine implements Holdpoint {
       implicitIntent: request.intentId === undefined,
       request,
     };
-    const held = await this.#claimOrRead<IdempotencyRecord>(key, JSON.stringify(mine));
+    const held = await this.#claimOrRead<IdempotencyRecord>(key, JSON.stringify(mine), keyHeld);
     const won = held === undefined;
     const record = held ?? mine;
     if (held !== undefined) {
@@ -775,6 +783,60 @@ export class HoldpointEngine implements Holdpoint {
         await this.#store.releaseClaim(key, JSON.stringify(mine)).catch(() => undefined);
       }
       throw error;
+    }
+  }
+
+  /**
+   * An implicit intent and its task in one store transaction: `intent-submitted`, `task-created` (with
+   * its timers) and the idempotency key that names them, all or nothing — one commit for what
+   * {@link #request} otherwise makes in three. Nothing is recorded when the store cannot append
+   * several events at once (`undefined`) or the key is held (`false`, an agent's retry):
+   * {@link #request} then goes the usual way, reading what holds the key.
+   */
+  async #startIntentWithTask(request: NormalizedRequest): Promise<HumanTask | false | undefined> {
+    const intentId = newId('int');
+    const taskId = newTaskId(intentId);
+    const claims =
+      request.idempotencyKey === undefined
+        ? []
+        : [
+            {
+              key: layout.taskIdempotencyKey(request.idempotencyKey),
+              value: JSON.stringify({
+                fingerprint: requestFingerprint(request),
+                intentId,
+                taskId,
+                implicitIntent: true,
+                request,
+              } satisfies IdempotencyRecord),
+            },
+          ];
+    const task = newTask(taskId, intentId, request, this.#settings.now());
+    const timers = initialTimers(task);
+    let held = false;
+    try {
+      const started = await this.#chain.appendFirst(
+        intentId,
+        [
+          () => submittedChange('human-task', null, request.idempotencyKey),
+          (state) => createTask(state, task) as Change,
+        ],
+        {
+          claims,
+          writes: (events, states) => {
+            if (!held && this.#outbox.delivers && events.some((event) => isNotifying(event.type))) {
+              held = true;
+              this.#delivering.set(intentId, (this.#delivering.get(intentId) ?? 0) + 1);
+            }
+            return this.#eventsWrites(events, states, timers);
+          },
+        },
+      );
+      if (started === undefined || started === false) return started;
+      if (timers.length > 0) this.#timers.schedule(Math.min(...timers.map((timer) => timer.due)));
+      return started.state.tasks[taskId] as HumanTask;
+    } finally {
+      if (held) await this.#releaseWaiters(intentId);
     }
   }
 
@@ -824,14 +886,7 @@ export class HoldpointEngine implements Holdpoint {
     if (existing) return existing;
     const { state } = await this.#append(
       intentId,
-      (current) =>
-        current.intent.seq > 0
-          ? null
-          : {
-              type: 'intent-submitted',
-              actor: null,
-              data: { type, input, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
-            },
+      (current) => (current.intent.seq > 0 ? null : submittedChange(type, input, idempotencyKey)),
       { from: this.#chain.emptyState(intentId) },
     );
     return state;
@@ -950,6 +1005,8 @@ export class HoldpointEngine implements Holdpoint {
     next: IntentState,
     timers: readonly DueTimer[],
     fired: string | undefined,
+    /** The first of several events recorded with this one (its wake-up names them all). */
+    firstSeq?: number,
   ): EventExtras {
     const notifies = isNotifying(event.type);
     // The timer fired and every timer of the tasks the event ends leave the due index; a timer the
@@ -969,11 +1026,36 @@ export class HoldpointEngine implements Holdpoint {
         engineId: this.#engineId,
         intentId: event.intentId,
         seq: event.seq,
+        ...(firstSeq === undefined || firstSeq === event.seq ? {} : { firstSeq }),
         ...(event.taskId === undefined ? {} : { taskId: event.taskId }),
         ...(due === undefined ? {} : { due }),
         ...(notifies && !this.#outbox.delivers ? { outbox: true } : {}),
       }),
     };
+  }
+
+  /**
+   * What the store writes with several events recorded in one transaction (`appendFirst`): each
+   * event's writes, the timers (`timers`) started by the event of their task, and one wake-up for
+   * all of them — the last event's, naming the first event's `seq` so that other engines' listeners
+   * read them all.
+   */
+  #eventsWrites(
+    events: readonly AuditEvent[],
+    states: readonly IntentState[],
+    timers: readonly DueTimer[],
+  ): EventExtras {
+    const indexAdd: NonNullable<EventExtras['indexAdd']>[number][] = [];
+    const indexRemove: NonNullable<EventExtras['indexRemove']>[number][] = [];
+    let message: string | undefined;
+    for (const [at, event] of events.entries()) {
+      const own = timers.filter((timer) => timer.taskId === event.taskId && event.type === 'task-created');
+      const writes = this.#eventWrites(event, states[at] as IntentState, own, undefined, events[0]?.seq);
+      indexAdd.push(...(writes.indexAdd ?? []));
+      indexRemove.push(...(writes.indexRemove ?? []));
+      message = writes.message;
+    }
+    return { indexAdd, indexRemove, ...(message === undefined ? {} : { message }) };
   }
 
   /** End one hold on an intent's waiters; the last one settles them from the newest state. */
@@ -1009,15 +1091,19 @@ export class HoldpointEngine implements Holdpoint {
     if (!wakeUp || wakeUp.engineId === this.#engineId) return;
     if (wakeUp.taskId !== undefined && this.#waiters.has(wakeUp.taskId))
       this.#inBackground(this.#waiters.check(wakeUp.intentId));
-    if (this.#listeners.size > 0) this.#inBackground(this.#emitRemote(wakeUp.intentId, wakeUp.seq));
+    if (this.#listeners.size > 0)
+      this.#inBackground(this.#emitRemote(wakeUp.intentId, wakeUp.firstSeq ?? wakeUp.seq, wakeUp.seq));
     if (wakeUp.due !== undefined) this.#timers.schedule(wakeUp.due);
     if (wakeUp.outbox && this.#outbox.delivers) this.#timers.schedule(this.#settings.now());
   }
 
-  async #emitRemote(intentId: string, seq: number): Promise<void> {
+  async #emitRemote(intentId: string, from: number, to: number): Promise<void> {
     try {
-      const [event] = await this.#chain.readEvents([{ intentId, seq }]);
-      if (event) this.#emit(event);
+      const wanted = Array.from({ length: Math.min(to - from, 63) + 1 }, (_, at) => ({
+        intentId,
+        seq: from + at,
+      }));
+      for (const event of await this.#chain.readEvents(wanted)) if (event) this.#emit(event);
     } catch (error) {
       this.#settings.onError(error);
     }
@@ -1040,11 +1126,12 @@ export class HoldpointEngine implements Holdpoint {
    * Claim `key` for `value`, or read what holds it: `undefined` when this call won, else the holder's
    * record. A refused request gives its key back, so a lost claim may find the key free again: it
    * is claimed anew, a few times at most — a store that keeps losing a claim it cannot show is
-   * broken, and is reported as such rather than looped on.
+   * broken, and is reported as such rather than looped on. `readFirst`: the key was just found held,
+   * so it is read before it is claimed.
    */
-  async #claimOrRead<T>(key: string, value: string): Promise<T | undefined> {
+  async #claimOrRead<T>(key: string, value: string, readFirst = false): Promise<T | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (await this.#claim(key, value)) return undefined;
+      if (!(readFirst && attempt === 0) && (await this.#claim(key, value))) return undefined;
       const held = await this.#readClaim(key);
       if (held === undefined) continue;
       try {

@@ -173,6 +173,15 @@ export function newTask(
   };
 }
 
+/** An intent's first event: what it is, its input, and the idempotency key it was submitted with. */
+export function submittedChange(type: string, input: unknown, idempotencyKey: string | undefined): Change {
+  return {
+    type: 'intent-submitted',
+    actor: null,
+    data: { type, input, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
+  };
+}
+
 /** Record a new task, unless it exists already; refused when the intent is final. */
 export function createTask(state: IntentState, task: HumanTask): Change | null {
   if (state.tasks[task.id]) return null;

@@ -152,6 +152,8 @@ export interface WakeUp {
   engineId: string;
   intentId: string;
   seq: number;
+  /** The first of several events recorded in one transaction with event `seq` (they all are new). */
+  firstSeq?: number;
   taskId?: string;
   due?: number;
   outbox?: boolean;
@@ -160,6 +162,7 @@ export interface WakeUp {
 /** The wire form of a wake-up: short keys, since every append sends one. */
 export function encodeWakeUp(wakeUp: WakeUp): string {
   const message: Record<string, unknown> = { i: wakeUp.intentId, s: wakeUp.seq, e: wakeUp.engineId };
+  if (wakeUp.firstSeq !== undefined) message.f = wakeUp.firstSeq;
   if (wakeUp.taskId !== undefined) message.k = wakeUp.taskId;
   if (wakeUp.due !== undefined) message.d = wakeUp.due;
   if (wakeUp.outbox) message.o = 1;
@@ -168,7 +171,7 @@ export function encodeWakeUp(wakeUp: WakeUp): string {
 
 /** A received wake-up, or `undefined` for a message that is not one (messages are hints: never trusted). */
 export function decodeWakeUp(message: string): WakeUp | undefined {
-  let parsed: { i?: unknown; s?: unknown; k?: unknown; e?: unknown; d?: unknown; o?: unknown };
+  let parsed: { i?: unknown; s?: unknown; f?: unknown; k?: unknown; e?: unknown; d?: unknown; o?: unknown };
   try {
     parsed = JSON.parse(message);
   } catch {
@@ -182,6 +185,9 @@ export function decodeWakeUp(message: string): WakeUp | undefined {
     intentId: parsed.i,
     seq: parsed.s,
     engineId: parsed.e,
+    ...(Number.isSafeInteger(parsed.f) && (parsed.f as number) >= 1 && (parsed.f as number) <= parsed.s
+      ? { firstSeq: parsed.f as number }
+      : {}),
     ...(typeof parsed.k === 'string' ? { taskId: parsed.k } : {}),
     ...(typeof parsed.d === 'number' ? { due: parsed.d } : {}),
     ...(parsed.o === 1 ? { outbox: true } : {}),

@@ -1,8 +1,21 @@
 import type { StoreBackend } from '../../src/store/store-backend.js';
 
-/** A backend passing every call to `store`, except those in `overrides` (for tests that watch or break one call). */
+/**
+ * A backend passing every call to `store`, except those in `overrides` (for tests that watch or break
+ * one call). A test that overrides `appendEvent` but not `appendEvents` gets a backend without
+ * `appendEvents`, so that every event goes through its `appendEvent` (the engine then records an
+ * implicit intent's first events one at a time, as on a backend that cannot batch them).
+ */
 export function wrapStore(store: StoreBackend, overrides: Partial<StoreBackend> = {}): StoreBackend {
+  const appendEvents =
+    store.appendEvents === undefined || ('appendEvent' in overrides && !('appendEvents' in overrides))
+      ? {}
+      : {
+          appendEvents: ((events, writes, claims) =>
+            store.appendEvents?.(events, writes, claims)) as NonNullable<StoreBackend['appendEvents']>,
+        };
   return {
+    ...appendEvents,
     kind: store.kind,
     keyv: store.keyv,
     claim: (key, value, ttl) => store.claim(key, value, ttl),
