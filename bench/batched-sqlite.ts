@@ -38,6 +38,14 @@ export async function openBatchedSqliteBackend(file: string, prefix: string): Pr
     indexRemove: (index, members) => batched(() => inner.indexRemove(index, members)),
     indexRange: (index, options) => inner.indexRange(index, options),
     appendEvent: (key, value, feed, writes) => batched(() => inner.appendEvent(key, value, feed, writes)),
+    ...(inner.appendEvents === undefined
+      ? {}
+      : {
+          appendEvents: (events, writes, claims) =>
+            batched(() =>
+              (inner.appendEvents as NonNullable<StoreBackend['appendEvents']>)(events, writes, claims),
+            ),
+        }),
     readFeed: (options) => inner.readFeed(options),
     feedHead: () => inner.feedHead(),
     readCounters: (counters) => inner.readCounters(counters),

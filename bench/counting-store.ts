@@ -6,6 +6,7 @@ import type Keyv from 'keyv';
 export const operationNames = [
   'claim',
   'appendEvent',
+  'appendEvents',
   'readClaims',
   'releaseClaim',
   'indexAdd',
@@ -29,6 +30,7 @@ export type OperationName = (typeof operationNames)[number];
 export const writeOperations: ReadonlySet<OperationName> = new Set([
   'claim',
   'appendEvent',
+  'appendEvents',
   'releaseClaim',
   'indexAdd',
   'indexRemove',
@@ -168,6 +170,17 @@ export function observedStore(inner: StoreBackend, observe: StoreObserver): Stor
       call('indexRange', options.limit, () => inner.indexRange(index, options)),
     appendEvent: (key, value, feed, writes) =>
       call('appendEvent', key.length + value.length, () => inner.appendEvent(key, value, feed, writes)),
+    // Only where the store has it (a baseline commit's core may not): the engine uses it when present.
+    ...(inner.appendEvents === undefined
+      ? {}
+      : {
+          appendEvents: (events, writes, claims) =>
+            call(
+              'appendEvents',
+              events.reduce((total, event) => total + event.key.length + event.value.length, 0),
+              () => (inner.appendEvents as NonNullable<StoreBackend['appendEvents']>)(events, writes, claims),
+            ),
+        }),
     readFeed: (options) => call('readFeed', options.limit, () => inner.readFeed(options)),
     feedHead: () => call('feedHead', 0, () => inner.feedHead()),
     readCounters: (counters) => call('readCounters', counters.length, () => inner.readCounters(counters)),
