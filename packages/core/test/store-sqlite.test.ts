@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '@holdpoint/test-services';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createStore } from '../src/store/create-store.js';
 import type { StoreBackend } from '../src/store/store-backend.js';
 
@@ -88,6 +90,83 @@ describe('the sqlite store across processes', () => {
     const parentWins = holders.filter((holder) => holder === 'parent').length;
     expect(first.won + second.won + parentWins).toBe(50);
     expect(holders.filter((holder) => holder === 'first')).toHaveLength(first.won);
+  });
+});
+
+describe("the sqlite store's wake-up messages", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('prunes the old ones by id, keeps the newest, never gives a new one an id a reader passed', async () => {
+    const file = join(directory, 'messages.db');
+    const writer = await createStore(`sqlite://${file}`);
+    const reader = await createStore(`sqlite://${file}`);
+    opened.push(writer, reader);
+    const received: string[] = [];
+    reader.subscribe((message) => received.push(message));
+    const rows = () => {
+      const db = new DatabaseSync(file);
+      try {
+        return db.prepare('SELECT id, message FROM holdpoint_messages ORDER BY id').all() as Array<{
+          id: number;
+          message: string;
+        }>;
+      } finally {
+        db.close();
+      }
+    };
+    // Only Date moves: the reader's polling runs on the real clock.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2026-01-01T00:00:00Z') });
+    const newest: number[] = [];
+    for (let minute = 0; minute < 6; minute++) {
+      // Two messages a minute, the second a second later; pruning runs at most once a minute.
+      await writer.publish(`m${minute}a`);
+      vi.setSystemTime(Date.now() + 1_000);
+      await writer.publish(`m${minute}b`);
+      newest.push(rows().at(-1)?.id ?? 0);
+      // The reader, polling every 50 ms, gets each message once and in order, before it is pruned.
+      await eventually(() => expect(received).toHaveLength(2 * (minute + 1)));
+      vi.setSystemTime(Date.now() + 60_000);
+    }
+    vi.useRealTimers();
+    // The last pruning (minute 5) dropped what came before the row it marked at minute 4.
+    expect(rows().map((row) => row.message)).toEqual(['m4a', 'm4b', 'm5a', 'm5b']);
+    // Ids only grow: the newest row always stays, so no id is handed out twice.
+    expect(rows().map((row) => row.id)).toEqual([9, 10, 11, 12]);
+    expect(newest).toEqual([2, 4, 6, 8, 10, 12]);
+    expect(received).toEqual(Array.from({ length: 6 }, (_, minute) => [`m${minute}a`, `m${minute}b`]).flat());
+  });
+});
+
+describe('the sqlite store on a file from an earlier version', () => {
+  it('keeps working on an index table keyed (name, member), as files made by earlier versions have it', async () => {
+    const file = join(directory, 'earlier-index.db');
+    const db = new DatabaseSync(file);
+    db.exec(`CREATE TABLE holdpoint_index (
+      name TEXT NOT NULL, member TEXT NOT NULL, score REAL NOT NULL, PRIMARY KEY (name, member)
+    ) WITHOUT ROWID`);
+    db.close();
+    chmodSync(file, 0o600);
+    const store = await createStore(`sqlite://${file}`);
+    opened.push(store);
+    await store.indexAdd('list', [
+      { member: 'b', score: 2 },
+      { member: 'a', score: 1 },
+    ]);
+    await store.indexAdd('other', [{ member: 'a', score: 5 }]);
+    await store.indexAdd('list', [{ member: 'a', score: 3 }]);
+    expect(await store.indexRange('list', { limit: 10 })).toEqual([
+      { member: 'b', score: 2 },
+      { member: 'a', score: 3 },
+    ]);
+    await store.indexRemove('list', ['b']);
+    expect(await store.indexRange('list', { limit: 10 })).toEqual([{ member: 'a', score: 3 }]);
+    expect(await store.indexRange('other', { limit: 10 })).toEqual([{ member: 'a', score: 5 }]);
+    const check = new DatabaseSync(file);
+    const { sql } = check.prepare("SELECT sql FROM sqlite_schema WHERE name = 'holdpoint_index'").get() as {
+      sql: string;
+    };
+    check.close();
+    expect(sql).toContain('PRIMARY KEY (name, member)');
   });
 });
 

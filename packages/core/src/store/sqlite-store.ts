@@ -59,17 +59,16 @@ const SCHEMA = `
     name TEXT NOT NULL,
     member TEXT NOT NULL,
     score REAL NOT NULL,
-    PRIMARY KEY (name, member)
+    PRIMARY KEY (member, name)
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS holdpoint_index_by_score ON holdpoint_index (name, score, member);
   CREATE TABLE IF NOT EXISTS holdpoint_messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     channel TEXT NOT NULL,
     origin TEXT NOT NULL,
     message TEXT NOT NULL,
     at INTEGER NOT NULL
   );
-  CREATE INDEX IF NOT EXISTS holdpoint_messages_by_time ON holdpoint_messages (at);
 `;
 
 /**
@@ -146,6 +145,8 @@ export class SqliteStore implements StoreBackend {
   #dataVersion = 0;
   #lastMessageId = 0;
   #lastPrune = 0;
+  /** The id of the message this connection wrote when it last pruned: older rows go at its next pruning. */
+  #pruneBelow: number | undefined;
   #lastSweep = 0;
   #closed = false;
 
@@ -468,15 +469,17 @@ export class SqliteStore implements StoreBackend {
   /** A message row for the other connections on the file (and the pruning of old ones). */
   #insertMessage(message: string): void {
     const now = Date.now();
-    this.#statement('INSERT INTO holdpoint_messages (channel, origin, message, at) VALUES (?, ?, ?, ?)').run(
-      this.#prefix,
-      this.#origin,
-      message,
-      now,
-    );
+    const { lastInsertRowid } = this.#statement(
+      'INSERT INTO holdpoint_messages (channel, origin, message, at) VALUES (?, ?, ?, ?)',
+    ).run(this.#prefix, this.#origin, message, now);
     if (now - this.#lastPrune > MESSAGE_RETENTION_MS) {
       this.#lastPrune = now;
-      this.#statement('DELETE FROM holdpoint_messages WHERE at < ?').run(now - MESSAGE_RETENTION_MS);
+      // Rows before the one this connection wrote at its last pruning, a retention period or more
+      // ago: by id, so the table needs no index on time. The newest row always stays (it is at or
+      // after that mark), so a new row's id — the largest plus one — is never one a reader passed.
+      if (this.#pruneBelow !== undefined)
+        this.#statement('DELETE FROM holdpoint_messages WHERE id < ?').run(this.#pruneBelow);
+      this.#pruneBelow = Number(lastInsertRowid);
     }
   }
 
