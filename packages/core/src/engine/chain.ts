@@ -251,14 +251,34 @@ export class IntentChain {
     const eventId = randomUUID();
     const wanted = options.tasks ?? [];
     const from = options.from;
+    // Without a state from the caller, the cached one, unread: when it is current (this engine
+    // recorded the intent's last event, as for a decision taken where the task was asked) the claim
+    // wins and nothing was read; when it is not, the claim is lost and the chain re-read below. Only
+    // a change is made from it: a refusal or "already made" is confirmed on the state read anew.
+    const cached = from === undefined ? this.#cache.get(intentId)?.state : undefined;
     let state: IntentState =
       from !== undefined && wanted.every((taskId) => holdsTask(from, taskId))
         ? from
-        : await this.load(intentId, { ...(from === undefined ? {} : { known: from }), tasks: wanted });
+        : cached !== undefined && wanted.every((taskId) => holdsTask(cached, taskId))
+          ? cached
+          : await this.load(intentId, { ...(from === undefined ? {} : { known: from }), tasks: wanted });
+    let unread = state === cached;
     let stalled = 0;
     const asked = new Set(wanted);
     for (let attempt = 1; ; attempt++) {
-      const change = build(state);
+      let change: Change | null;
+      try {
+        change = build(state);
+      } catch (error) {
+        if (!unread) throw error;
+        // Refused by the cached state: asked again of the state read anew, which refuses or not.
+        change = null;
+      }
+      if (change === null && unread) {
+        unread = false;
+        state = await this.load(intentId, { known: state, tasks: [...asked] });
+        continue;
+      }
       if (change === null) return { state };
       // A change not yet claimed when the engine closed is not made: ENGINE_CLOSED, nothing recorded.
       this.#assertOpen('append');
@@ -279,6 +299,7 @@ export class IntentChain {
       if (unheld.length > 0) {
         for (const taskId of unheld) asked.add(taskId);
         state = await this.load(intentId, { known: state, tasks: [...asked] });
+        unread = false;
         continue;
       }
       const event = sealEvent({
@@ -322,6 +343,7 @@ export class IntentChain {
         // holds the change's task, so that `build` sees it.
         if (change.taskId !== undefined) asked.add(change.taskId);
         state = (await this.loadMaybe(intentId, { known: state, tasks: [...asked] })) ?? state;
+        unread = false;
         // Lost, yet nothing new to read: the store holds a key it does not show. Retrying cannot help
         // for long; say so rather than spin.
         stalled = state.intent.seq === seq ? stalled + 1 : 0;
