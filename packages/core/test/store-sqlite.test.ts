@@ -137,6 +137,98 @@ describe("the sqlite store's wake-up messages", () => {
   });
 });
 
+describe("the sqlite store's group commits", () => {
+  /** Frames in the file's WAL now (read by another connection), then the WAL emptied. */
+  function walFrames(file: string): number {
+    const db = new DatabaseSync(file);
+    try {
+      const [row] = db.prepare('PRAGMA wal_checkpoint(PASSIVE)').all() as Array<{ log: number }>;
+      db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      return row?.log ?? 0;
+    } finally {
+      db.close();
+    }
+  }
+  const event = (intentId: string, seq: number) => ({
+    key: `ev:${intentId}:${seq}`,
+    value: `{"${intentId}":${seq}}`,
+    feed: { intentId, seq, taskId: `tsk_${intentId}`, assignees: ['ann'] },
+  });
+  const writes = (intentId: string) => ({
+    indexAdd: ['list:all', 'list:status:pending', 'list:assignee:ann'].map((index) => ({
+      index,
+      member: `tsk_${intentId}`,
+      score: 1,
+    })),
+    counters: [{ counter: 'count:pending', delta: 1 }],
+  });
+
+  it('commits events recorded in one turn together, each durable once its call answers, a held key failing alone', async () => {
+    const file = join(directory, 'groups.db');
+    const store = await createStore(`sqlite://${file}`);
+    opened.push(store);
+    const append = (intentId: string, seq = 1) =>
+      (store.appendEvents as NonNullable<StoreBackend['appendEvents']>)(
+        [event(intentId, seq)],
+        writes(intentId),
+      );
+    // Warm up (and once more, so both runs start at a grown file), then 12 appends one turn apart.
+    for (let round = 0; round < 40; round++) await append(`int_warm${round}`);
+    walFrames(file);
+    for (let index = 0; index < 12; index++) await append(`int_one${index}`);
+    const oneByOne = walFrames(file);
+    // 12 appends started in one turn, one of them for a key already held.
+    const answers = await Promise.all([
+      ...Array.from({ length: 12 }, (_, index) => append(`int_group${index}`)),
+      append('int_one0'),
+    ]);
+    const grouped = walFrames(file);
+    expect(answers).toEqual([...Array.from({ length: 12 }, () => true), false]);
+    // Pages the appends all touch (the list ends, the feed, the counters) are written once per group.
+    expect(grouped).toBeLessThan(oneByOne / 2);
+    // Every answered event is in the file, as another connection reads it; the refused one is not.
+    const other = new DatabaseSync(file);
+    try {
+      const keys = other
+        .prepare(
+          "SELECT key FROM holdpoint_claims WHERE key LIKE '%ev:int_group%' OR key LIKE '%ev:int_one0:%'",
+        )
+        .all()
+        .map((row) => String(row.key).slice(String(row.key).indexOf('ev:')));
+      expect(keys.sort()).toEqual(
+        [...Array.from({ length: 12 }, (_, index) => `ev:int_group${index}:1`), 'ev:int_one0:1'].sort(),
+      );
+      const [value] = other
+        .prepare("SELECT value FROM holdpoint_claims WHERE key LIKE '%ev:int_one0:1'")
+        .all()
+        .map((row) => row.value);
+      expect(value).toBe('{"int_one0":1}');
+    } finally {
+      other.close();
+    }
+  });
+
+  it('lets another connection of the process write while a group is open, without waiting for its lock', async () => {
+    const file = join(directory, 'groups-two.db');
+    const first = await createStore(`sqlite://${file}`);
+    const second = await createStore(`sqlite://${file}`);
+    opened.push(first, second);
+    const appendOn = (store: StoreBackend, intentId: string) =>
+      (store.appendEvents as NonNullable<StoreBackend['appendEvents']>)(
+        [event(intentId, 1)],
+        writes(intentId),
+      );
+    const started = performance.now();
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => appendOn(index % 2 === 0 ? first : second, `int_two${index}`)),
+    );
+    expect(answers.every(Boolean)).toBe(true);
+    // A connection that waited for the other's lock would block the event loop for the busy timeout (5 s).
+    expect(performance.now() - started).toBeLessThan(4_000);
+    expect(await second.claim('plain', 'x')).toBe(true);
+  });
+});
+
 describe('the sqlite store on a file from an earlier version', () => {
   it('keeps working on an index table keyed (name, member), as files made by earlier versions have it', async () => {
     const file = join(directory, 'earlier-index.db');

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+// The real event loop, even under a test's fake timers: a group's commit is plumbing, not logic time.
+import { setImmediate } from 'node:timers';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import { prepareSqliteFile } from './sqlite-file.js';
 
@@ -73,6 +75,8 @@ export function openSqliteDatabase(location: string, options: { busyTimeout?: nu
     db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeout ?? 5000))}`);
     if (!inMemory) db.exec('PRAGMA journal_mode = WAL');
     db.exec('PRAGMA synchronous = NORMAL');
+    // Savepoints (a group's writes, see inGroup) journal the pages they change: in memory, not a file.
+    db.exec('PRAGMA temp_store = MEMORY');
   } catch (error) {
     db.close();
     throw error;
@@ -88,6 +92,7 @@ export function sqliteLocation(uri: string): string {
 
 /** Run `work` in one write transaction (or inside the caller's, when one is open). */
 export function inTransaction<T>(db: DatabaseSync, work: () => T): T {
+  commitGroups();
   if (db.isTransaction) return work();
   // IMMEDIATE takes the write lock up front, waiting out other writers under the busy timeout,
   // instead of failing half-way when a read lock cannot be upgraded.
@@ -99,6 +104,129 @@ export function inTransaction<T>(db: DatabaseSync, work: () => T): T {
   } catch (error) {
     if (db.isTransaction) db.exec('ROLLBACK');
     throw error;
+  }
+}
+
+/** The open group transaction of a connection (see {@link inGroup}). */
+interface CommitGroup {
+  committed: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+  /** Writes that joined it. */
+  members: number;
+  /** Whether it waits a turn of the event loop for more writes, or commits after its first. */
+  deferred: boolean;
+}
+
+/**
+ * Per connection: whether its groups wait a turn for company (the last group that waited got it), how
+ * many groups committed at once since one last waited, and whether one committed at once in this
+ * turn of the event loop. Waiting a turn costs a gate in flight alone a pass of the event loop for
+ * nothing; so a group waits while waiting pays, when a write came before it in the same turn, and
+ * one in {@link probeEvery} waits to find out whether it pays again.
+ */
+const grouping = new WeakMap<DatabaseSync, { defer: boolean; sinceProbe: number; sameTurn: boolean }>();
+const probeEvery = 16;
+
+/**
+ * The open groups of this process, by connection. A group holds its file's write lock until it
+ * commits; another connection of this process that waited for that lock would block the event loop
+ * the commit waits for, so any use of any connection commits every open group first.
+ */
+const openGroups = new Map<DatabaseSync, CommitGroup>();
+
+/**
+ * Run `work` in the connection's group transaction, under a savepoint of its own: writes made in one
+ * turn of the event loop (the events several gates record at once) share one `BEGIN IMMEDIATE …
+ * COMMIT`, so the pages they all touch — the ends of the lists, the feed, the claims — are appended
+ * to the WAL once per group instead of once per write. A group that waits for company (see
+ * {@link grouping}: while waiting pays) commits at the next turn of the event loop, else right after
+ * its first write; either way at once when a connection of this process is used for anything else
+ * ({@link commitGroups}: every other statement, `inTransaction`, closing), so nothing else ever runs
+ * inside it and no connection of this process waits for its lock.
+ *
+ * Callers report success only once `committed` has resolved: a write is durable when its caller
+ * learns of it, as with a transaction of its own. When `work` throws, its savepoint is rolled back and
+ * the rest of the group goes on; when the error ended the whole transaction (SQLite does so for
+ * some I/O errors), every write of the group is lost and `committed` rejects for all of them.
+ */
+export function inGroup<T>(db: DatabaseSync, work: () => T): { result: T; committed: Promise<void> } {
+  for (const other of openGroups.keys()) if (other !== db) commitGroup(other);
+  let group = openGroups.get(db);
+  if (group === undefined && !db.isTransaction) {
+    db.exec('BEGIN IMMEDIATE');
+    let resolve: () => void = () => {};
+    let reject: (error: unknown) => void = () => {};
+    const committed = new Promise<void>((done, fail) => {
+      resolve = done;
+      reject = fail;
+    });
+    // Every member awaits it; this keeps a group whose members all failed from an unhandled rejection.
+    committed.catch(() => {});
+    const state = grouping.get(db) ?? { defer: false, sinceProbe: 0, sameTurn: false };
+    grouping.set(db, state);
+    const deferred = state.defer || state.sameTurn || ++state.sinceProbe >= probeEvery;
+    if (deferred) state.sinceProbe = 0;
+    group = { committed, resolve, reject, members: 0, deferred };
+    openGroups.set(db, group);
+    if (deferred) setImmediate(() => commitGroup(db));
+  }
+  if (group !== undefined) group.members++;
+  db.exec('SAVEPOINT holdpoint_group');
+  try {
+    const result = work();
+    db.exec('RELEASE holdpoint_group');
+    const committed = group?.committed ?? Promise.resolve();
+    if (group !== undefined && !group.deferred) commitAlone(db);
+    return { result, committed };
+  } catch (error) {
+    if (db.isTransaction) {
+      db.exec('ROLLBACK TO holdpoint_group');
+      db.exec('RELEASE holdpoint_group');
+    } else if (group !== undefined) {
+      openGroups.delete(db);
+      group.reject(error);
+    }
+    if (group !== undefined && !group.deferred) commitAlone(db);
+    throw error;
+  }
+}
+
+/** Commit a group that did not wait, and note that a write came in this turn (the next one waits). */
+function commitAlone(db: DatabaseSync): void {
+  commitGroup(db);
+  const state = grouping.get(db);
+  if (state === undefined || state.sameTurn) return;
+  state.sameTurn = true;
+  setImmediate(() => {
+    state.sameTurn = false;
+  });
+}
+
+/** Commit every open group of this process now (see {@link inGroup}). */
+export function commitGroups(): void {
+  for (const db of [...openGroups.keys()]) commitGroup(db);
+}
+
+/** Commit the connection's open group now, if it has one. */
+function commitGroup(db: DatabaseSync): void {
+  const group = openGroups.get(db);
+  if (group === undefined) return;
+  openGroups.delete(db);
+  if (group.deferred) {
+    const state = grouping.get(db);
+    if (state !== undefined) state.defer = group.members > 1;
+  }
+  try {
+    if (db.isTransaction) db.exec('COMMIT');
+    group.resolve();
+  } catch (error) {
+    try {
+      if (db.isTransaction) db.exec('ROLLBACK');
+    } catch {
+      // The connection is gone; the group is lost either way.
+    }
+    group.reject(error);
   }
 }
 
@@ -254,6 +382,7 @@ export class KeyvNodeSqlite extends EventEmitter implements KeyvStoreAdapter {
   /** Close the connection, unless it was passed in as `db`. */
   async disconnect(): Promise<void> {
     this.#statements.clear();
+    commitGroups();
     if (this.#ownsDatabase && this.db.isOpen) this.db.close();
   }
 
@@ -266,6 +395,7 @@ export class KeyvNodeSqlite extends EventEmitter implements KeyvStoreAdapter {
   }
 
   #statement(sql: string): StatementSync {
+    commitGroups();
     let statement = this.#statements.get(sql);
     if (statement === undefined) {
       statement = this.db.prepare(sql);

@@ -11,7 +11,13 @@ import {
   integerPosition,
   type NormalizedWrites,
 } from './feed-arguments.js';
-import { inTransaction, KeyvNodeSqlite, openSqliteDatabase } from './keyv-node-sqlite.js';
+import {
+  commitGroups,
+  inGroup,
+  inTransaction,
+  KeyvNodeSqlite,
+  openSqliteDatabase,
+} from './keyv-node-sqlite.js';
 import { ListenerSet } from './listener-set.js';
 import { sqliteRefusal } from './sqlite-file.js';
 import {
@@ -308,15 +314,23 @@ export class SqliteStore implements StoreBackend {
     await yieldIfLong();
     const checked = checkEventAppends(events, writes, claims);
     const normalized = checked.writes;
-    const won = this.#run('appendEvent', () => {
+    // In the connection's group transaction: events recorded in one turn of the event loop share a
+    // commit (inGroup); this call answers once that commit is done.
+    const { won, committed } = this.#run('appendEvent', () => {
       try {
-        return inTransaction(this.#db, () => this.#appendInTransaction(checked, normalized));
+        const { committed } = inGroup(this.#db, () => this.#appendInTransaction(checked, normalized));
+        return { won: true, committed };
       } catch (error) {
-        // A key was held: the transaction is rolled back, nothing of this call is stored.
-        if (error === keyHeld) return false;
+        // A key was held: its savepoint is rolled back, nothing of this call is stored.
+        if (error === keyHeld) return { won: false, committed: undefined };
         throw error;
       }
     });
+    if (committed !== undefined) {
+      await committed.catch((error: unknown) => {
+        throw storeError('sqlite', 'appendEvent', error, (cause) => sqliteRefusal(cause, this.#location));
+      });
+    }
     if (won && normalized.message !== undefined) this.#toSiblings(normalized.message);
     return won;
   }
@@ -505,6 +519,7 @@ export class SqliteStore implements StoreBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    commitGroups();
     this.#stopPolling();
     this.#listeners.clear();
     this.#statements.clear();
@@ -519,6 +534,7 @@ export class SqliteStore implements StoreBackend {
   #startPolling(): void {
     if (this.#pollTimer !== undefined || this.#closed) return;
     try {
+      commitGroups();
       // Only messages published from now on: reading from the start would replay old wake-ups.
       this.#dataVersion = this.#readDataVersion();
       const row = this.#statement('SELECT coalesce(max(id), 0) AS id FROM holdpoint_messages').get();
@@ -538,6 +554,7 @@ export class SqliteStore implements StoreBackend {
   #poll(): void {
     let rows: Record<string, unknown>[];
     try {
+      commitGroups();
       const version = this.#readDataVersion();
       if (version === this.#dataVersion) return;
       this.#dataVersion = version;
@@ -587,6 +604,8 @@ export class SqliteStore implements StoreBackend {
   #run<T>(operation: string, work: () => T): T {
     if (this.#closed) throw storeClosedError('sqlite', operation);
     try {
+      // Anything but an append first commits the appends grouped so far: nothing runs inside a group.
+      if (operation !== 'appendEvent') commitGroups();
       return work();
     } catch (error) {
       throw storeError('sqlite', operation, error, (cause) => sqliteRefusal(cause, this.#location));
