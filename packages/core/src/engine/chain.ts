@@ -302,17 +302,7 @@ export class IntentChain {
         unread = false;
         continue;
       }
-      const event = sealEvent({
-        id: eventId,
-        intentId,
-        seq: state.intent.seq + 1,
-        type: change.type,
-        at: new Date(this.#now()).toISOString(),
-        actor: change.actor ?? null,
-        ...(change.taskId === undefined ? {} : { taskId: change.taskId }),
-        data: change.data,
-        prevHash: state.headHash,
-      });
+      const event = sealNext(state, change, eventId, new Date(this.#now()).toISOString());
       // The state after the event, its feed record, its list and count changes and the records of
       // what it changed are worked out before the claim, so the store writes them in the claim's
       // own transaction: the feed, the lists and the records can never miss an event, whatever
@@ -401,17 +391,7 @@ export class IntentChain {
     let header = '';
     for (const build of builds) {
       const change = build(previous ?? this.emptyState(intentId));
-      const event = sealEvent({
-        id: randomUUID(),
-        intentId,
-        seq: (previous?.intent.seq ?? 0) + 1,
-        type: change.type,
-        at,
-        actor: change.actor ?? null,
-        ...(change.taskId === undefined ? {} : { taskId: change.taskId }),
-        data: change.data,
-        prevHash: (previous ?? this.emptyState(intentId)).headHash,
-      });
+      const event = sealNext(previous ?? this.emptyState(intentId), change, randomUUID(), at);
       const next = applyEvent(previous, event);
       appends.push({
         key: layout.eventKey(intentId, event.seq),
@@ -759,4 +739,19 @@ export async function guard<T>(store: StoreBackend, operation: string, run: () =
     if (HoldpointError.isInstance(error)) throw error;
     throw new StoreUnavailableError({ store: store.kind, operation, cause: error });
   }
+}
+
+/** The event that records `change` as the next of the chain `state` holds, sealed onto its head. */
+function sealNext(state: IntentState, change: Change, id: string, at: string): AuditEvent {
+  return sealEvent({
+    id,
+    intentId: state.intent.id,
+    seq: state.intent.seq + 1,
+    type: change.type,
+    at,
+    actor: change.actor ?? null,
+    ...(change.taskId === undefined ? {} : { taskId: change.taskId }),
+    data: change.data,
+    prevHash: state.headHash,
+  });
 }

@@ -824,10 +824,7 @@ export class HoldpointEngine implements Holdpoint {
         {
           claims,
           writes: (events, states) => {
-            if (!held && this.#outbox.delivers && events.some((event) => isNotifying(event.type))) {
-              held = true;
-              this.#delivering.set(intentId, (this.#delivering.get(intentId) ?? 0) + 1);
-            }
+            if (!held && events.some((event) => isNotifying(event.type))) held = this.#holdWaiters(intentId);
             return this.#eventsWrites(events, states, timers);
           },
         },
@@ -986,11 +983,7 @@ export class HoldpointEngine implements Holdpoint {
         ...(options.from === undefined ? {} : { from: options.from }),
         ...(options.tasks === undefined ? {} : { tasks: options.tasks }),
         writes: (change, event, next) => {
-          const notifies = isNotifying(change.type);
-          if (notifies && this.#outbox.delivers && !held) {
-            held = true;
-            this.#delivering.set(intentId, (this.#delivering.get(intentId) ?? 0) + 1);
-          }
+          if (!held && isNotifying(change.type)) held = this.#holdWaiters(intentId);
           return this.#eventWrites(event, next, options.timers ?? [], options.fired);
         },
       });
@@ -1056,6 +1049,16 @@ export class HoldpointEngine implements Holdpoint {
       message = writes.message;
     }
     return { indexAdd, indexRemove, ...(message === undefined ? {} : { message }) };
+  }
+
+  /**
+   * Hold an intent's waiters until a notifying change has been delivered (see `#append`), when this
+   * engine delivers: true when held, to be ended by {@link #releaseWaiters}.
+   */
+  #holdWaiters(intentId: string): boolean {
+    if (!this.#outbox.delivers) return false;
+    this.#delivering.set(intentId, (this.#delivering.get(intentId) ?? 0) + 1);
+    return true;
   }
 
   /** End one hold on an intent's waiters; the last one settles them from the newest state. */
