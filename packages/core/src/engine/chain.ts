@@ -624,6 +624,11 @@ export class IntentChain {
     return ids;
   }
 
+  /** The `seq` of the intent's cached state, or `undefined` when none is cached. */
+  cachedSeq(intentId: string): number | undefined {
+    return this.#cache.get(intentId)?.state.intent.seq;
+  }
+
   /**
    * Cache a state — holding at most {@link heldTasks} tasks besides those its last event changed and
    * those asked for (`keep`) — and return what was cached.

@@ -214,6 +214,8 @@ export class HoldpointEngine implements Holdpoint {
   readonly #listeners = new Set<{ listener: (event: AuditEvent) => void }>();
   /** Intents with a notifying change being recorded and delivered, and how many such changes. */
   readonly #delivering = new Map<string, number>();
+  /** Wake-ups received from other engines so far (a waiter registered across one is checked). */
+  #remoteWakeUps = 0;
   #signingKey: Promise<SigningKey> | undefined;
   #unsubscribe: (() => void) | undefined;
   #closed = false;
@@ -363,7 +365,7 @@ export class HoldpointEngine implements Holdpoint {
   async requestHuman(options: RequestHumanOptions): Promise<HumanTask> {
     this.#assertOpen('requestHuman');
     const request = normalizeRequest(options, 'requestHuman');
-    return structuredClone(await this.#request(request, 'requestHuman'));
+    return structuredClone((await this.#request(request, 'requestHuman')).task);
   }
 
   async waitForHuman(options: WaitForHumanOptions): Promise<HumanResult> {
@@ -377,10 +379,18 @@ export class HoldpointEngine implements Holdpoint {
     }
     signal?.throwIfAborted();
     const request = normalizeRequest(options, 'waitForHuman');
-    const task = await this.#request(request, 'waitForHuman');
+    const remoteBefore = this.#remoteWakeUps;
+    const { task, createdAt } = await this.#request(request, 'waitForHuman');
     // Closed while the task was being asked for: the waiters were already told.
     this.#assertOpen('waitForHuman');
-    return this.#waiters.wait(task, signal);
+    // A task this very call created, with no change of its intent since (the cached state is the one
+    // its event made) and no wake-up from another engine meanwhile, cannot have ended: the waiter
+    // needs no read to register. Otherwise it is checked once registered (it may have ended between).
+    const current =
+      createdAt !== undefined &&
+      this.#remoteWakeUps === remoteBefore &&
+      this.#chain.cachedSeq(task.intentId) === createdAt;
+    return this.#waiters.wait(task, signal, current ? createdAt : undefined);
   }
 
   async getTask(taskId: string): Promise<HumanTask> {
@@ -725,7 +735,14 @@ export class HoldpointEngine implements Holdpoint {
   // ---------------------------------------------------------------------------------------------
   // Requests
 
-  async #request(request: NormalizedRequest, where: string): Promise<HumanTask> {
+  /**
+   * The task a request names, created if it does not exist yet. `createdAt`: this call recorded the
+   * task, and its intent's `seq` after that event.
+   */
+  async #request(
+    request: NormalizedRequest,
+    where: string,
+  ): Promise<{ task: HumanTask; createdAt?: number }> {
     // Set when the one-transaction start found the key held: read what holds it, no claim first.
     let keyHeld = false;
     if (request.intentId === undefined) {
@@ -793,7 +810,9 @@ export class HoldpointEngine implements Holdpoint {
    * several events at once (`undefined`) or the key is held (`false`, an agent's retry):
    * {@link #request} then goes the usual way, reading what holds the key.
    */
-  async #startIntentWithTask(request: NormalizedRequest): Promise<HumanTask | false | undefined> {
+  async #startIntentWithTask(
+    request: NormalizedRequest,
+  ): Promise<{ task: HumanTask; createdAt: number } | false | undefined> {
     const intentId = newId('int');
     const taskId = newTaskId(intentId);
     const claims =
@@ -831,7 +850,7 @@ export class HoldpointEngine implements Holdpoint {
       );
       if (started === undefined || started === false) return started;
       if (timers.length > 0) this.#timers.schedule(Math.min(...timers.map((timer) => timer.due)));
-      return started.state.tasks[taskId] as HumanTask;
+      return { task: started.state.tasks[taskId] as HumanTask, createdAt: started.state.intent.seq };
     } finally {
       if (held) await this.#releaseWaiters(intentId);
     }
@@ -844,7 +863,7 @@ export class HoldpointEngine implements Holdpoint {
     implicitIntent: boolean,
     freshIntent: boolean,
     freshTask: boolean,
-  ): Promise<HumanTask> {
+  ): Promise<{ task: HumanTask; createdAt?: number }> {
     // A task id this very call made (no key, or a key it won) names no task yet: nothing to read
     // for it. Otherwise the task may exist (a retry, or the same agent after a crash).
     const tasks = freshTask ? [] : [taskId];
@@ -852,7 +871,7 @@ export class HoldpointEngine implements Holdpoint {
       ? await this.#ensureIntent(intentId, 'human-task', null, request.idempotencyKey, freshIntent, tasks)
       : await this.#chain.load(intentId, { tasks });
     const existing = state.tasks[taskId];
-    if (existing) return existing;
+    if (existing) return { task: existing };
     const task = newTask(taskId, intentId, request, this.#settings.now());
     const timers = initialTimers(task);
     // The task's timers are written with its event (as its list entries): a task that exists always
@@ -864,7 +883,8 @@ export class HoldpointEngine implements Holdpoint {
     });
     if (result.event && timers.length > 0)
       this.#timers.schedule(Math.min(...timers.map((timer) => timer.due)));
-    return result.state.tasks[taskId] as HumanTask;
+    const created = result.state.tasks[taskId] as HumanTask;
+    return result.event ? { task: created, createdAt: result.state.intent.seq } : { task: created };
   }
 
   /**
@@ -1092,6 +1112,7 @@ export class HoldpointEngine implements Holdpoint {
     if (this.#closed) return;
     const wakeUp = decodeWakeUp(message);
     if (!wakeUp || wakeUp.engineId === this.#engineId) return;
+    this.#remoteWakeUps++;
     if (wakeUp.taskId !== undefined && this.#waiters.has(wakeUp.taskId))
       this.#inBackground(this.#waiters.check(wakeUp.intentId));
     if (this.#listeners.size > 0)

@@ -61,8 +61,13 @@ export class Waiters {
     return this.#byTask.has(taskId);
   }
 
-  /** Wait for a task to end: resolves with its result, or rejects when `signal` aborts. */
-  wait(task: HumanTask, signal: AbortSignal | undefined): Promise<HumanResult> {
+  /**
+   * Wait for a task to end: resolves with its result, or rejects when `signal` aborts. The task may
+   * have changed since it was read, so its intent is re-read once the waiter is registered — unless
+   * the caller knows `task` is current: `currentAt`, the intent's `seq` it is current at (no change
+   * since can have been missed).
+   */
+  wait(task: HumanTask, signal: AbortSignal | undefined, currentAt?: number): Promise<HumanResult> {
     const done = resultOf(task);
     // While the event that ended the task is being delivered, this waiter is settled after it.
     if (done && !this.#options.delivering(task.intentId)) return Promise.resolve(done);
@@ -110,7 +115,10 @@ export class Waiters {
       set.add(waiter);
       this.#armPoll();
       // The decision may have landed between reading the task and registering the waiter.
-      void this.check(task.intentId);
+      if (currentAt === undefined) void this.check(task.intentId);
+      // The poll skips it until it moves on — when it is the intent's only task waited for here (the
+      // others' `seq` is the last settle's).
+      else if (this.#tasksOfIntent.get(task.intentId)?.size === 1) this.#seen.set(task.intentId, currentAt);
     });
   }
 
