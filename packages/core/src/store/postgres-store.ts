@@ -211,7 +211,8 @@ export class PostgresStore implements StoreBackend {
   static async connect(options: { uri: string; schema: string; prefix: string }): Promise<PostgresStore> {
     const schema = checkSchema(options.schema);
     const pool = acquirePool(options.uri);
-    const query: Query = async (sql, values) => (await pool.query(sql, values)).rows;
+    const query: Query = async (sql, values) =>
+      (values === undefined ? await pool.query(sql) : await pool.query(preparedQuery(sql, values))).rows;
     try {
       await createTables(query, schema, 'keyv');
       await createFeedTables(query, schema);
@@ -731,6 +732,24 @@ export class PostgresStore implements StoreBackend {
       this.#inFlight.delete(settled);
     }
   }
+}
+
+/** The name each statement text is prepared under (see {@link preparedQuery}). */
+const statementNames = new Map<string, string>();
+
+/**
+ * A statement with parameters, named: each pooled connection parses and plans it once and then only
+ * binds and runs it. The appends are one large statement each, whose parsing and planning would
+ * otherwise cost the server more than running it. The name is a digest of the text, so the same text
+ * has the same name on every connection and different texts (other schemas) never share one.
+ */
+function preparedQuery(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `holdpoint_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
 }
 
 /**
