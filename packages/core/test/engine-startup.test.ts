@@ -20,7 +20,7 @@ describe('start-up with overdue timers', () => {
     await eventually(async () =>
       expect(Date.now()).toBeGreaterThan(Date.parse(tasks[0]?.deadlineAt as string)),
     );
-    // Firing a timer takes its lease first: held at a gate, the backlog cannot fire until it opens.
+    // A timer fires by recording its event: held at a gate, the backlog cannot fire until it opens.
     const store = await createStore(spec);
     opened.push(store);
     let open!: () => void;
@@ -28,9 +28,9 @@ describe('start-up with overdue timers', () => {
       open = resolve;
     });
     const gated = wrapStore(store, {
-      claim: async (key, value, ttl) => {
-        if (key.startsWith('lease:timer:')) await gate;
-        return store.claim(key, value, ttl);
+      appendEvent: async (key, value, feed, writes) => {
+        await gate;
+        return store.appendEvent(key, value, feed, writes);
       },
     });
     const hp = await engineFor('unused', { store: gated });

@@ -42,6 +42,12 @@ export interface TimerLoopOptions {
   pollIntervalMs: number;
   /** Whether this engine fires timers at all (`timers: false` engines only decide). */
   enabled: boolean;
+  /**
+   * Whether another engine may be firing timers on this store now. While none may, timers fire
+   * without leases: a lease only keeps engines from doing the same work (two commits per firing),
+   * and the chain keeps each firing exactly once regardless.
+   */
+  shared: () => boolean;
   onError: (error: unknown) => void;
   host: TimerHost;
 }
@@ -193,20 +199,28 @@ export class TimerLoop {
     }
   }
 
-  /** Fire one due timer under a lease; false when another engine holds the lease or it stays due. */
+  /**
+   * Fire one due timer — under a lease when another engine may fire it too; false when another engine
+   * holds the lease or it stays due.
+   */
   async #fireLeased(timerId: string, due: number): Promise<boolean> {
     const { store, engineId } = this.#options;
     // A lease keeps several engines from doing the same work; the chain keeps it exactly once.
+    if (!this.#options.shared()) return this.#fire(timerId, due);
     const lease = layout.timerLease(timerId);
     if (!(await store.claim(lease, engineId, timerLeaseMs))) return false;
     try {
-      const fired = await this.#options.host.fire(timerId, due);
-      if (fired === false) return false;
-      if (fired !== 'removed') await store.indexRemove(layout.dueIndex, [timerId]);
-      return true;
+      return await this.#fire(timerId, due);
     } finally {
       await store.releaseClaim(lease, engineId).catch(() => undefined);
     }
+  }
+
+  async #fire(timerId: string, due: number): Promise<boolean> {
+    const fired = await this.#options.host.fire(timerId, due);
+    if (fired === false) return false;
+    if (fired !== 'removed') await this.#options.store.indexRemove(layout.dueIndex, [timerId]);
+    return true;
   }
 }
 

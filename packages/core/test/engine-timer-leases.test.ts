@@ -1,0 +1,96 @@
+import { eventually } from '@holdpoint/test-services';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createStore, type HumanTask, type StoreBackend } from '../src/index.js';
+import { auditEvents, backgroundErrors, engineFor } from './helpers/engine.js';
+import { storeCases } from './helpers/stores.js';
+import { wrapStore } from './helpers/wrap-store.js';
+
+// A timer fires under a lease only while another engine may be firing it too — one heard from (by
+// its wake-ups) within the last minute. A lone engine saves the lease's two writes per firing; the
+// chain keeps each firing exactly once either way, which the last test shows with two engines that
+// cannot hear each other firing one backlog.
+
+describe.each(storeCases)('timer leases on $name', (storeCase) => {
+  const stores: StoreBackend[] = [];
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+  });
+
+  async function open(spec: string, overrides: Partial<StoreBackend> = {}) {
+    const store = await createStore(spec);
+    stores.push(store);
+    const leases: string[] = [];
+    const watched = wrapStore(store, {
+      claim: (key, value, ttl) => {
+        if (key.startsWith('lease:timer:')) leases.push(key);
+        return store.claim(key, value, ttl);
+      },
+      ...overrides,
+    });
+    return { watched, leases };
+  }
+
+  async function timedOutOnce(engine: Awaited<ReturnType<typeof engineFor>>, tasks: HumanTask[]) {
+    for (const task of tasks) {
+      const types = (await auditEvents(engine, task.intentId)).map((event) => event.type);
+      expect(types.filter((type) => type === 'task-timed-out')).toHaveLength(1);
+    }
+    for (const task of tasks)
+      expect(await engine.audit.verify(await engine.audit.export(task.intentId))).toMatchObject({ ok: true });
+  }
+
+  it('fires without leases on an engine that has heard from no other', async () => {
+    const { watched, leases } = await open(storeCase.spec());
+    const hp = await engineFor('unused', { store: watched });
+    const tasks = await Promise.all(
+      Array.from({ length: 6 }, (_, at) =>
+        hp.requestHuman({ assignee: 'ann@acme.test', title: `T${at}`, timeout: 1 }),
+      ),
+    );
+    await eventually(async () => {
+      for (const task of tasks) expect((await hp.getTask(task.id)).status).toBe('timed_out');
+    });
+    expect(leases).toEqual([]);
+    await timedOutOnce(hp, tasks);
+    expect(backgroundErrors).toEqual([]);
+  });
+
+  it('fires under leases once another engine was heard from', async () => {
+    const spec = storeCase.spec();
+    const { watched, leases } = await open(spec);
+    const firing = await engineFor('unused', { store: watched });
+    const asking = await engineFor(spec, { timers: false });
+    // The firing engine learns of the timer from the asking engine's wake-up: it has heard from it.
+    const task = await asking.requestHuman({ assignee: 'ann@acme.test', timeout: 300 });
+    await eventually(async () => expect((await firing.getTask(task.id)).status).toBe('timed_out'));
+    expect(leases).toEqual([`lease:timer:${task.id}|deadline|0`]);
+    await timedOutOnce(firing, [task]);
+    expect(backgroundErrors).toEqual([]);
+  });
+
+  it('records each deadline once when two engines that cannot hear each other fire one backlog', async () => {
+    const spec = storeCase.spec();
+    const seeder = await engineFor(spec, { timers: false });
+    const tasks = await Promise.all(
+      Array.from({ length: 40 }, (_, at) =>
+        seeder.requestHuman({ assignee: 'ann@acme.test', title: `Backlog ${at}`, timeout: 1 }),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Deaf to wake-ups: neither learns of the other, so both fire without leases.
+    const deaf = { subscribe: () => () => {} };
+    const first = await open(spec, deaf);
+    const second = await open(spec, deaf);
+    const engines = await Promise.all([
+      engineFor('unused', { store: first.watched }),
+      engineFor('unused', { store: second.watched }),
+    ]);
+    await eventually(async () => {
+      for (const task of tasks) expect((await seeder.getTask(task.id)).status).toBe('timed_out');
+    });
+    expect([...first.leases, ...second.leases]).toEqual([]);
+    await Promise.all(engines.map((engine) => engine.close()));
+    await timedOutOnce(seeder, tasks);
+    expect(backgroundErrors).toEqual([]);
+  });
+});
