@@ -20,14 +20,19 @@ describe.each(storeCases)('timer leases on $name', (storeCase) => {
     const store = await createStore(spec);
     stores.push(store);
     const leases: string[] = [];
+    const released: string[] = [];
     const watched = wrapStore(store, {
       claim: (key, value, ttl) => {
         if (key.startsWith('lease:timer:')) leases.push(key);
         return store.claim(key, value, ttl);
       },
+      releaseClaim: (key, value) => {
+        released.push(key);
+        return store.releaseClaim(key, value);
+      },
       ...overrides,
     });
-    return { watched, leases };
+    return { store, watched, leases, released };
   }
 
   async function timedOutOnce(engine: Awaited<ReturnType<typeof engineFor>>, tasks: HumanTask[]) {
@@ -55,15 +60,19 @@ describe.each(storeCases)('timer leases on $name', (storeCase) => {
     expect(backgroundErrors).toEqual([]);
   });
 
-  it('fires under leases once another engine was heard from', async () => {
+  it('fires under leases once another engine was heard from, each released by its event', async () => {
     const spec = storeCase.spec();
-    const { watched, leases } = await open(spec);
+    const { store, watched, leases, released } = await open(spec);
     const firing = await engineFor('unused', { store: watched });
     const asking = await engineFor(spec, { timers: false });
     // The firing engine learns of the timer from the asking engine's wake-up: it has heard from it.
     const task = await asking.requestHuman({ assignee: 'ann@acme.test', timeout: 300 });
     await eventually(async () => expect((await firing.getTask(task.id)).status).toBe('timed_out'));
-    expect(leases).toEqual([`lease:timer:${task.id}|deadline|0`]);
+    const lease = `lease:timer:${task.id}|deadline|0`;
+    expect(leases).toEqual([lease]);
+    // Released in the commit of the event that fired it, not by a call of its own.
+    expect(released).toEqual([]);
+    expect(await store.readClaims([lease])).toEqual([undefined]);
     await timedOutOnce(firing, [task]);
     expect(backgroundErrors).toEqual([]);
   });

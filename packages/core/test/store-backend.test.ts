@@ -368,6 +368,35 @@ describe.each(storeCases)('StoreBackend contract on $name', (storeCase) => {
     expect(await first.readClaims(['ev:int_m:3'])).toEqual([undefined]);
   });
 
+  it('releases the leases an event names when it wins, each only while it holds the value given', async () => {
+    const [first, second] = await pair();
+    const feed = (seq: number) => ({ intentId: 'int_l', seq, assignees: [] });
+    await first.claim('lease:timer:a', 'engine-a', 5_000);
+    await first.claim('lease:timer:b', 'engine-b', 5_000);
+    await first.claim('lease:timer:c', 'engine-a', 5_000);
+    const releases = [
+      { key: 'lease:timer:a', value: 'engine-a' },
+      // Held by another value: kept.
+      { key: 'lease:timer:b', value: 'engine-a' },
+      { key: 'lease:timer:never', value: 'engine-a' },
+    ];
+    expect(await second.appendEvent('ev:int_l:1', '{}', feed(1), { releaseClaims: releases })).toBe(true);
+    expect(await first.readClaims(['lease:timer:a', 'lease:timer:b', 'lease:timer:c'])).toEqual([
+      undefined,
+      'engine-b',
+      'engine-a',
+    ]);
+    // An event that loses releases nothing.
+    const lost = [{ key: 'lease:timer:c', value: 'engine-a' }];
+    expect(await second.appendEvent('ev:int_l:1', '{}', feed(1), { releaseClaims: lost })).toBe(false);
+    expect(await first.readClaims(['lease:timer:c'])).toEqual(['engine-a']);
+    await expect(
+      first.appendEvent('ev:int_l:2', '{}', feed(2), {
+        releaseClaims: [{ key: 'lease:timer:a', value: 'a\u0000b' }],
+      }),
+    ).rejects.toMatchObject({ code: 'VALIDATION' });
+  });
+
   it('appends several events with a claim in one transaction, or nothing when any key is held', async () => {
     const [first, second] = await pair();
     const append = first.appendEvents?.bind(first);

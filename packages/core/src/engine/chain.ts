@@ -65,7 +65,7 @@ export interface AppendOptions {
 }
 
 /** What an append writes besides the event's lists and records ({@link AppendOptions.writes}). */
-export type EventExtras = Pick<EventWrites, 'indexAdd' | 'indexRemove' | 'message'>;
+export type EventExtras = Pick<EventWrites, 'indexAdd' | 'indexRemove' | 'releaseClaims' | 'message'>;
 
 /** What {@link IntentChain.loadMaybe} is told. */
 export interface LoadOptions {
@@ -323,6 +323,7 @@ export class IntentChain {
             indexRemove: [...(lists.indexRemove ?? []), ...(extras.indexRemove ?? [])],
             counters: lists.counters,
             records,
+            ...(extras.releaseClaims === undefined ? {} : { releaseClaims: extras.releaseClaims }),
             ...(extras.message === undefined ? {} : { message: extras.message }),
           },
         ),

@@ -160,6 +160,12 @@ const eventsPageBytes = 8 * 1024 * 1024;
  */
 const unrecordedTaskGraceMs = 60_000;
 
+/** The lease a timer is fired under (its claim key and this engine's value). */
+interface Lease {
+  key: string;
+  value: string;
+}
+
 /** What an idempotency key of `requestHuman` holds: the whole request, with its ids assigned. */
 interface IdempotencyRecord {
   fingerprint: string;
@@ -285,7 +291,10 @@ export class HoldpointEngine implements Holdpoint {
       // store publishes a wake-up with each event).
       shared: () => performance.now() - this.#heardOtherAt < sharedForMs,
       onError,
-      host: { fire: (id, due) => this.#fireTimer(id, due), afterRound: () => this.#outbox.drain() },
+      host: {
+        fire: (id, due, lease) => this.#fireTimer(id, due, lease),
+        afterRound: () => this.#outbox.drain(),
+      },
     });
     this.#waiters = new Waiters({
       pollIntervalMs: settings.pollIntervalMs,
@@ -931,25 +940,26 @@ export class HoldpointEngine implements Holdpoint {
    * once, and the timer is dropped. `false` when the timer stays due: its task is not recorded yet;
    * `'removed'` when the event it recorded took it out of the `due` index.
    */
-  async #fireTimer(id: string, due: number): Promise<boolean | 'removed'> {
+  async #fireTimer(id: string, due: number, lease?: Lease): Promise<boolean | 'removed'> {
     const timer = parseTimerId(id);
     const intentId = timer && intentIdOfTask(timer.taskId);
     if (!timer || intentId === undefined) return true;
     try {
-      return await this.#fire(timer, intentId, due);
+      return await this.#fire(timer, intentId, due, lease);
     } catch (error) {
       if (StoreUnavailableError.isInstance(error) || EngineClosedError.isInstance(error)) throw error;
       const reason = error instanceof Error ? error.message : String(error);
       const { event } = await this.#append(intentId, (current) => timerFailed(current, timer, reason), {
         tasks: [timer.taskId],
         fired: id,
+        ...(lease === undefined ? {} : { lease }),
       });
       if (event) this.#reportError(error);
       return event ? 'removed' : true;
     }
   }
 
-  async #fire(timer: TimerId, intentId: string, due: number): Promise<boolean | 'removed'> {
+  async #fire(timer: TimerId, intentId: string, due: number, lease?: Lease): Promise<boolean | 'removed'> {
     const { taskId, count } = timer;
     const state = await this.#chain.loadMaybe(intentId, { tasks: [taskId] });
     if (!state?.tasks[taskId]) {
@@ -969,6 +979,7 @@ export class HoldpointEngine implements Holdpoint {
         tasks: [taskId],
         timers: next ? [next] : [],
         fired: timerId(timer),
+        ...(lease === undefined ? {} : { lease }),
       });
       return event ? 'removed' : true;
     }
@@ -981,6 +992,7 @@ export class HoldpointEngine implements Holdpoint {
         tasks: [taskId],
         timers: deadline ? [deadline] : [],
         fired: timerId(timer),
+        ...(lease === undefined ? {} : { lease }),
       },
     );
     return event ? 'removed' : true;
@@ -1007,6 +1019,8 @@ export class HoldpointEngine implements Holdpoint {
       tasks?: readonly string[];
       timers?: readonly DueTimer[];
       fired?: string;
+      /** The lease the timer `fired` is fired under: released with its event. */
+      lease?: Lease;
     } = {},
   ): Promise<{ state: IntentState; event?: AuditEvent }> {
     let held = false;
@@ -1016,7 +1030,8 @@ export class HoldpointEngine implements Holdpoint {
         ...(options.tasks === undefined ? {} : { tasks: options.tasks }),
         writes: (change, event, next) => {
           if (!held && isNotifying(change.type)) held = this.#holdWaiters(intentId);
-          return this.#eventWrites(event, next, options.timers ?? [], options.fired);
+          const writes = this.#eventWrites(event, next, options.timers ?? [], options.fired);
+          return options.lease === undefined ? writes : { ...writes, releaseClaims: [options.lease] };
         },
       });
     } finally {

@@ -23,11 +23,11 @@ const maxTimerDelayMs = 2_147_483_647;
 export interface TimerHost {
   /**
    * Fire one due timer (by its id in the `due` index and its due time); the loop holds its lease
-   * meanwhile. `false` leaves it due, to be fired by a later round (its task is not recorded yet);
-   * `'removed'` when the event it recorded took it out of the index (in the event's transaction);
-   * `true` when it is done and the loop removes it.
+   * meanwhile, if it took one (`lease`). `false` leaves it due, to be fired by a later round (its task
+   * is not recorded yet); `'removed'` when the event it recorded took it out of the index and released
+   * the lease (in the event's transaction); `true` when it is done and the loop removes it.
    */
-  fire(timerId: string, due: number): Promise<boolean | 'removed'>;
+  fire(timerId: string, due: number, lease?: { key: string; value: string }): Promise<boolean | 'removed'>;
   /** Work done at the end of each round, after the due timers (the delivery outbox). */
   afterRound(): Promise<void>;
 }
@@ -206,21 +206,27 @@ export class TimerLoop {
   async #fireLeased(timerId: string, due: number): Promise<boolean> {
     const { store, engineId } = this.#options;
     // A lease keeps several engines from doing the same work; the chain keeps it exactly once.
-    if (!this.#options.shared()) return this.#fire(timerId, due);
-    const lease = layout.timerLease(timerId);
-    if (!(await store.claim(lease, engineId, timerLeaseMs))) return false;
+    if (!this.#options.shared()) return (await this.#fire(timerId, due)) !== false;
+    const lease = { key: layout.timerLease(timerId), value: engineId };
+    if (!(await store.claim(lease.key, lease.value, timerLeaseMs))) return false;
+    let fired: boolean | 'removed' = false;
     try {
-      return await this.#fire(timerId, due);
+      fired = await this.#fire(timerId, due, lease);
+      return fired !== false;
     } finally {
-      await store.releaseClaim(lease, engineId).catch(() => undefined);
+      // Released by the timer's event, in its commit; otherwise here.
+      if (fired !== 'removed') await store.releaseClaim(lease.key, lease.value).catch(() => undefined);
     }
   }
 
-  async #fire(timerId: string, due: number): Promise<boolean> {
-    const fired = await this.#options.host.fire(timerId, due);
-    if (fired === false) return false;
-    if (fired !== 'removed') await this.#options.store.indexRemove(layout.dueIndex, [timerId]);
-    return true;
+  async #fire(
+    timerId: string,
+    due: number,
+    lease?: { key: string; value: string },
+  ): Promise<boolean | 'removed'> {
+    const fired = await this.#options.host.fire(timerId, due, lease);
+    if (fired === true) await this.#options.store.indexRemove(layout.dueIndex, [timerId]);
+    return fired;
   }
 }
 

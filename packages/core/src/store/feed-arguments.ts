@@ -51,6 +51,8 @@ export interface NormalizedWrites {
   indexRemove: Array<{ index: string; member: string }>;
   counters: Array<{ counter: string; delta: number }>;
   records: Array<{ key: string; value: string }>;
+  /** Leases to drop while they hold `value`, in key order. */
+  releaseClaims: Array<{ key: string; value: string }>;
   /** The message to publish with the event, if any. */
   message: string | undefined;
 }
@@ -67,6 +69,11 @@ export function normalizeWrites(writes: EventWrites | undefined): NormalizedWrit
   for (const entry of writes?.records ?? []) {
     checkKey(entry?.key, 'record key');
     records.set(entry.key, checkValue(entry.value, 'record value'));
+  }
+  const releases = new Map<string, string>();
+  for (const entry of writes?.releaseClaims ?? []) {
+    checkKey(entry?.key, 'claim key');
+    releases.set(entry.key, checkValue(entry.value, 'claim value'));
   }
   for (const entry of writes?.indexAdd ?? []) {
     checkKey(entry?.index, 'index name');
@@ -110,6 +117,7 @@ export function normalizeWrites(writes: EventWrites | undefined): NormalizedWrit
       .map(([counter, delta]) => ({ counter, delta })),
     // In key order, like the rest: concurrent transactions lock rows in one order.
     records: [...records].sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, value]) => ({ key, value })),
+    releaseClaims: [...releases].sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, value]) => ({ key, value })),
     message: writes?.message === undefined ? undefined : checkValue(writes.message, 'message'),
   };
 }

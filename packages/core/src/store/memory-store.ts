@@ -158,6 +158,10 @@ export class MemoryStore implements StoreBackend {
     checkKey(key, 'claim key');
     checkValue(value, 'claim value');
     this.#open('releaseClaim');
+    this.#release(key, value);
+  }
+
+  #release(key: string, value: string): void {
     const name = this.#key(key);
     if (this.#state.claims.get(name)?.value === value) {
       this.#state.claims.delete(name);
@@ -249,6 +253,7 @@ export class MemoryStore implements StoreBackend {
     }
     for (const { key: recordKey, value: recordValue } of normalized.records)
       this.#state.eventRecords.set(this.#key(recordKey), recordValue);
+    for (const { key, value } of normalized.releaseClaims) this.#release(key, value);
     const message = normalized.message;
     if (message !== undefined) queueMicrotask(() => this.#state.messages.emit(this.#prefix, message));
     return true;

@@ -435,6 +435,12 @@ export class PostgresStore implements StoreBackend {
            SELECT entry.name, entry.value FROM won, unnest($19::text[], $20::text[]) AS entry (name, value)
            WHERE won.every
            ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value
+         ), released AS (
+           -- By key (= ANY: an index scan, never a scan of the claims), each only while it holds its value.
+           DELETE FROM ${claimTable} AS lease
+           WHERE lease.key = ANY($25::text[])
+             AND lease.value = ($26::text[])[array_position($25::text[], lease.key)]
+             AND (SELECT every FROM won)
          ), notified AS (
            SELECT pg_notify($21, $22) FROM won WHERE won.every AND $22::text IS NOT NULL
          )
@@ -469,6 +475,8 @@ export class PostgresStore implements StoreBackend {
           normalized.message ?? null,
           checked.claims.map(({ key }) => this.#key(key)),
           checked.claims.map(({ value }) => value),
+          normalized.releaseClaims.map(({ key }) => this.#key(key)),
+          normalized.releaseClaims.map(({ value }) => value),
         ],
       );
     } catch (error) {

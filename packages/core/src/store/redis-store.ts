@@ -46,7 +46,8 @@ const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return red
 /**
  * `appendEvents` in one atomic step: the claims (every key free, else nothing is written), the feed
  * positions (`INCR`, one per event, in order) and the feed's sorted sets (scored by position), list
- * index entries, counters, records and the wake-up message (PUBLISH, sent once the script has run).
+ * index entries, counters, records, the leases to release (each only while it holds its value) and
+ * the wake-up message (PUBLISH, sent once the script has run).
  * Redis runs a script alone, so positions become readable in the order they are taken. ARGV[1] is
  * a JSON plan with every key already prefixed, ARGV[2…] the claims' values in the plan's order;
  * scores travel as strings so that no precision is lost in Lua. A lapsed lease is an expired key,
@@ -67,6 +68,9 @@ for _, entry in ipairs(plan.add) do redis.call('ZADD', entry[1], entry[3], entry
 for _, entry in ipairs(plan.remove) do redis.call('ZREM', entry[1], entry[2]) end
 for _, entry in ipairs(plan.counters) do redis.call('HINCRBY', plan.counterHash, entry[1], entry[2]) end
 for _, entry in ipairs(plan.records) do redis.call('SET', entry[1], entry[2]) end
+for _, entry in ipairs(plan.release) do
+  if redis.call('GET', entry[1]) == entry[2] then redis.call('DEL', entry[1]) end
+end
 if plan.channel then redis.call('PUBLISH', plan.channel, plan.message) end
 return position
 `;
@@ -358,6 +362,7 @@ export class RedisStore implements StoreBackend {
       counterHash: `${this.#prefix}:counters`,
       counters: normalized.counters.map((entry) => [entry.counter, String(entry.delta)]),
       records: normalized.records.map((entry) => [this.#recordKey(entry.key), entry.value]),
+      release: normalized.releaseClaims.map((entry) => [this.#claimKey(entry.key), entry.value]),
       ...(normalized.message === undefined ? {} : { channel: this.#channel(), message: normalized.message }),
     };
     const reply = await this.#run('appendEvent', (client) =>

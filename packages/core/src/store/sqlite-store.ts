@@ -374,6 +374,10 @@ export class SqliteStore implements StoreBackend {
            ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
     );
     for (const entry of normalized.records) keep.run(this.#key(entry.key), entry.value);
+    if (normalized.releaseClaims.length > 0) {
+      const release = this.#statement('DELETE FROM holdpoint_claims WHERE key = ? AND value = ?');
+      for (const entry of normalized.releaseClaims) release.run(this.#key(entry.key), entry.value);
+    }
     if (normalized.message !== undefined) this.#insertMessage(normalized.message);
     return true;
   }

@@ -59,6 +59,12 @@ export interface EventWrites {
    */
   records?: ReadonlyArray<{ key: string; value: string }>;
   /**
+   * Leases to drop, each only while it still holds `value` (as {@link StoreBackend.releaseClaim}):
+   * the lease a timer was fired under ends with the timer's event, in its commit. A backend that
+   * ignores this leaves the lease to lapse.
+   */
+  releaseClaims?: ReadonlyArray<{ key: string; value: string }>;
+  /**
    * A message for every engine on the store, as {@link StoreBackend.publish} sends it, sent only when
    * this call wins and as part of its transaction where the store can (SQLite: a row of the message
    * table; PostgreSQL: `pg_notify`, delivered at commit; Redis: `PUBLISH` inside the script;
