@@ -1,0 +1,152 @@
+// A backlog of overdue deadlines, fired by one timer engine: how many firings a second, and the
+// engine's CPU per firing. `--shared` runs a second engine on the store that records an event now
+// and then, so the timer engine hears from another engine and fires under leases (a lease, then the
+// event, which releases it); without it the timer engine is alone and fires without them.
+//
+//   node scripts/dev.mjs run bench/timer-backlog.ts [--stores sqlite,postgres,redis] [--count 3000]
+//     [--rounds 2] [--shared] [--baseline REV]
+//
+// `--baseline REV` fires the same backlog (on a store of its own) with the engine of that commit,
+// alternating with this checkout's, round by round.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { baselineCore } from './baseline-core.js';
+import {
+  cleanUp,
+  postgresUrl,
+  redisUrl,
+  type StoreName,
+  type StorePlace,
+  sqliteFile,
+  unreachableReason,
+} from './stores.js';
+
+const { values } = parseArgs({
+  options: {
+    stores: { type: 'string', default: 'sqlite,postgres,redis' },
+    count: { type: 'string', default: '3000' },
+    rounds: { type: 'string', default: '2' },
+    shared: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
+    help: { type: 'boolean' },
+  },
+  strict: true,
+});
+if (values.help) {
+  console.log(
+    'node scripts/dev.mjs run bench/timer-backlog.ts [--stores sqlite,postgres,redis] [--count N] [--rounds N] [--shared] [--baseline REV]',
+  );
+  process.exit(0);
+}
+const count = Number(values.count);
+const rounds = Number(values.rounds);
+if (!Number.isInteger(count) || count < 1 || !Number.isInteger(rounds) || rounds < 1) {
+  console.error('timer-backlog: --count and --rounds take whole numbers ≥ 1');
+  process.exit(2);
+}
+const stores = String(values.stores)
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s) => s !== '') as StoreName[];
+for (const store of stores) {
+  if (!['sqlite', 'postgres', 'redis'].includes(store)) {
+    console.error(`timer-backlog: unknown store "${store}"; use sqlite, postgres, redis`);
+    process.exit(2);
+  }
+}
+
+type Core = typeof import('../packages/core/src/index.js');
+const cores: Array<{ label: string; core: Core }> = [
+  { label: 'this checkout', core: await import('../packages/core/src/index.js') },
+];
+if (values.baseline !== undefined) {
+  const { commit, url } = baselineCore(values.baseline);
+  cores.push({ label: `at ${commit}`, core: (await import(url)) as Core });
+}
+
+const directory = mkdtempSync(join(tmpdir(), 'timer-backlog-'));
+const places: StorePlace[] = [];
+let serial = 0;
+
+/** The store's URL, as a user gives it (the engine opens and closes the store). */
+function specOf(place: StorePlace): string {
+  if (place.store === 'sqlite') return `sqlite://${sqliteFile(place, 'engine')}`;
+  const url = new URL(place.store === 'redis' ? redisUrl : postgresUrl);
+  url.searchParams.set(place.store === 'redis' ? 'prefix' : 'schema', place.name);
+  return url.toString();
+}
+
+/** One backlog of `count` overdue deadlines fired by a new timer engine: firings/s and CPU ms per firing. */
+async function fireBacklog(core: Core, store: StoreName): Promise<{ rate: number; cpuMs: number }> {
+  const place: StorePlace = { store, name: `tb_${process.pid}_${serial++}`, directory };
+  places.push(place);
+  const seeder = await core.createHoldpoint({ store: specOf(place), timers: false });
+  for (let at = 0; at < count; at += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, count - at) }, () =>
+        seeder.requestHuman({ assignee: 'ann@acme.test', timeout: 1 }),
+      ),
+    );
+  }
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The other engine: with `--shared` it records an event every 20 ms, so its wake-ups keep arriving.
+  const other = values.shared
+    ? setInterval(() => void seeder.requestHuman({ assignee: 'bob@acme.test', timeout: '1h' }), 20)
+    : undefined;
+  if (!values.shared) await seeder.close();
+  let done = 0;
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  const engine = await core.createHoldpoint({ store: specOf(place), pollInterval: '1h' });
+  engine.subscribe((event) => {
+    if (event.type === 'task-timed-out' && ++done === count) finish();
+  });
+  await finished;
+  const ms = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  clearInterval(other);
+  await engine.close();
+  if (values.shared) await seeder.close();
+  return { rate: (count / ms) * 1000, cpuMs: (used.user + used.system) / 1000 / count };
+}
+
+console.log(
+  `# Timer backlog — ${new Date().toISOString()}\n\n${count} overdue deadlines per round, ${rounds} round(s), ` +
+    `${values.shared ? 'another engine writing (leases taken)' : 'the timer engine alone (no leases)'}.\n`,
+);
+console.log('| store | engine | firings/s (median) | CPU ms / firing (median) |\n|---|---|--:|--:|');
+try {
+  for (const store of stores) {
+    const reason = await unreachableReason(store);
+    if (reason !== undefined) {
+      console.log(`| ${store} | — | skipped: ${reason} | |`);
+      continue;
+    }
+    const results = new Map<string, Array<{ rate: number; cpuMs: number }>>();
+    for (let round = 0; round < rounds; round++) {
+      for (const { label, core } of round % 2 === 0 ? cores : [...cores].reverse()) {
+        const result = await fireBacklog(core, store);
+        results.set(label, [...(results.get(label) ?? []), result]);
+      }
+    }
+    const median = (numbers: number[]) => {
+      const sorted = [...numbers].sort((a, b) => a - b);
+      return sorted[Math.floor((sorted.length - 1) / 2)] as number;
+    };
+    for (const [label, measured] of results) {
+      const rate = median(measured.map((result) => result.rate));
+      const cpuMs = median(measured.map((result) => result.cpuMs));
+      console.log(
+        `| ${store} | ${label} | ${Math.round(rate).toLocaleString('en-US')} | ${cpuMs.toFixed(3)} |`,
+      );
+    }
+  }
+} finally {
+  for (const problem of await cleanUp(places, directory)) console.error(problem);
+}
