@@ -38,9 +38,9 @@ import { baselineCore } from './baseline-core.js';
 import type { PendingResult, PendingSpec } from './million-pending-process.js';
 import {
   cleanUp,
+  fileAndServerStores,
   postgresUrl,
   redisUrl,
-  type StoreName,
   type StorePlace,
   unreachableReason,
 } from './stores.js';
@@ -76,16 +76,7 @@ const whole = (name: keyof typeof values, min: number): number => {
   }
   return value;
 };
-const stores = String(values.stores)
-  .split(',')
-  .map((s) => s.trim())
-  .filter((s) => s !== '') as StoreName[];
-for (const store of stores) {
-  if (!['sqlite', 'postgres', 'redis'].includes(store)) {
-    console.error(`million-pending: unknown store "${store}"; use sqlite, postgres, redis`);
-    process.exit(2);
-  }
-}
+const stores = fileAndServerStores(String(values.stores), 'million-pending');
 /** The engine of another commit, measured beside this checkout's (`--baseline`). */
 const baseline = values.baseline === undefined ? undefined : baselineCore(values.baseline);
 const options = {

@@ -15,6 +15,24 @@ import Keyv from 'keyv';
 /** The stores the bench knows, in the order it runs them. */
 export { type StoreName, storeNames };
 
+/**
+ * The `--stores` list of a bench that runs on the file and server stores (sqlite, postgres, redis);
+ * an unknown name ends the process with a message naming the bench.
+ */
+export function fileAndServerStores(list: string, bench: string): StoreName[] {
+  const stores = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '') as StoreName[];
+  for (const store of stores) {
+    if (!['sqlite', 'postgres', 'redis'].includes(store)) {
+      console.error(`${bench}: unknown store "${store}"; use sqlite, postgres, redis`);
+      process.exit(2);
+    }
+  }
+  return stores;
+}
+
 /** Redis for the bench: `HOLDPOINT_BENCH_REDIS_URL`, or a local server. */
 export const redisUrl = process.env.HOLDPOINT_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** PostgreSQL for the bench: `HOLDPOINT_BENCH_POSTGRES_URL`, or a local server (database `test`). */

@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { baselineCore } from './baseline-core.js';
 import {
   cleanUp,
+  fileAndServerStores,
   postgresUrl,
   redisUrl,
   type StoreName,
@@ -46,16 +47,7 @@ if (!Number.isInteger(count) || count < 1 || !Number.isInteger(rounds) || rounds
   console.error('timer-backlog: --count and --rounds take whole numbers ≥ 1');
   process.exit(2);
 }
-const stores = String(values.stores)
-  .split(',')
-  .map((s) => s.trim())
-  .filter((s) => s !== '') as StoreName[];
-for (const store of stores) {
-  if (!['sqlite', 'postgres', 'redis'].includes(store)) {
-    console.error(`timer-backlog: unknown store "${store}"; use sqlite, postgres, redis`);
-    process.exit(2);
-  }
-}
+const stores = fileAndServerStores(String(values.stores), 'timer-backlog');
 
 type Core = typeof import('../packages/core/src/index.js');
 const cores: Array<{ label: string; core: Core }> = [

@@ -3,7 +3,7 @@ import { createStore, type StoreBackend } from '../src/index.js';
 import { auditEvents, backgroundErrors, engineFor, errorOf } from './helpers/engine.js';
 import { advance, eventuallyAtFakeTime as eventually, fakeClock } from './helpers/fake-clock.js';
 import { storeCases } from './helpers/stores.js';
-import { wrapStore } from './helpers/wrap-store.js';
+import { watchReads } from './helpers/wrap-store.js';
 
 // A change is built from the engine's cached state of the intent without reading the store first:
 // when this engine recorded the intent's last event the claim on the next one wins, and when it did
@@ -23,18 +23,7 @@ describe.each(storeCases)('changes built from the cached state on $name', (store
   async function readsCounted(spec: string) {
     const store = await createStore(spec);
     stores.push(store);
-    const calls: string[] = [];
-    const watched = wrapStore(store, {
-      readClaims: (keys) => {
-        calls.push('readClaims');
-        return store.readClaims(keys);
-      },
-      readRecords: (names) => {
-        calls.push('readRecords');
-        return store.readRecords(names);
-      },
-    });
-    return { watched, calls };
+    return watchReads(store);
   }
 
   it('decides a task asked on this engine without reading the store', async () => {

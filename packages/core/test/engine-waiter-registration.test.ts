@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createStore, type HumanResult, type StoreBackend } from '../src/index.js';
 import { backgroundErrors, engineFor } from './helpers/engine.js';
 import { storeCases } from './helpers/stores.js';
-import { wrapStore } from './helpers/wrap-store.js';
+import { watchReads } from './helpers/wrap-store.js';
 
 // `waitForHuman` registers its waiter on the task it just created without reading the store: the
 // state that event made is current, unless this engine changed the intent since or heard from
@@ -29,18 +29,7 @@ describe.each(storeCases)('registering a waiter on $name', (storeCase) => {
   async function readsCounted(spec: string) {
     const store = await createStore(spec);
     stores.push(store);
-    const calls: string[] = [];
-    const watched = wrapStore(store, {
-      readClaims: (keys) => {
-        calls.push('readClaims');
-        return store.readClaims(keys);
-      },
-      readRecords: (names) => {
-        calls.push('readRecords');
-        return store.readRecords(names);
-      },
-    });
-    return { watched, calls };
+    return watchReads(store);
   }
 
   it('reads nothing for a task the same call created, and resumes on the decision', async () => {

@@ -35,3 +35,22 @@ export function wrapStore(store: StoreBackend, overrides: Partial<StoreBackend> 
     ...overrides,
   };
 }
+
+/**
+ * A backend passing every call to `store`, noting each read of claims and records in `calls` (for
+ * tests that a path reads nothing, or reads anew).
+ */
+export function watchReads(store: StoreBackend): { watched: StoreBackend; calls: string[] } {
+  const calls: string[] = [];
+  const watched = wrapStore(store, {
+    readClaims: (keys) => {
+      calls.push('readClaims');
+      return store.readClaims(keys);
+    },
+    readRecords: (names) => {
+      calls.push('readRecords');
+      return store.readRecords(names);
+    },
+  });
+  return { watched, calls };
+}
