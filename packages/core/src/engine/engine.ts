@@ -98,7 +98,7 @@ import {
   timerFailed,
   timerIdsOf,
 } from './task-rules.js';
-import { TimerLoop } from './timer-loop.js';
+import { type TimerLease, TimerLoop } from './timer-loop.js';
 import { Waiters } from './waiters.js';
 
 /** Settings the engine runs with, after validation. */
@@ -159,12 +159,6 @@ const eventsPageBytes = 8 * 1024 * 1024;
  * writing the task's event takes after its timers were written.
  */
 const unrecordedTaskGraceMs = 60_000;
-
-/** The lease a timer is fired under (its claim key and this engine's value). */
-interface Lease {
-  key: string;
-  value: string;
-}
 
 /** What an idempotency key of `requestHuman` holds: the whole request, with its ids assigned. */
 interface IdempotencyRecord {
@@ -287,8 +281,8 @@ export class HoldpointEngine implements Holdpoint {
       now,
       pollIntervalMs: settings.pollIntervalMs,
       enabled: settings.runTimers,
-      // Another engine was heard from within the last lease period or two (any engine writing on the
-      // store publishes a wake-up with each event).
+      // Another engine was heard from within the last minute (any engine writing on the store
+      // publishes a wake-up with each event).
       shared: () => performance.now() - this.#heardOtherAt < sharedForMs,
       onError,
       host: {
@@ -940,7 +934,7 @@ export class HoldpointEngine implements Holdpoint {
    * once, and the timer is dropped. `false` when the timer stays due: its task is not recorded yet;
    * `'removed'` when the event it recorded took it out of the `due` index.
    */
-  async #fireTimer(id: string, due: number, lease?: Lease): Promise<boolean | 'removed'> {
+  async #fireTimer(id: string, due: number, lease?: TimerLease): Promise<boolean | 'removed'> {
     const timer = parseTimerId(id);
     const intentId = timer && intentIdOfTask(timer.taskId);
     if (!timer || intentId === undefined) return true;
@@ -959,7 +953,12 @@ export class HoldpointEngine implements Holdpoint {
     }
   }
 
-  async #fire(timer: TimerId, intentId: string, due: number, lease?: Lease): Promise<boolean | 'removed'> {
+  async #fire(
+    timer: TimerId,
+    intentId: string,
+    due: number,
+    lease?: TimerLease,
+  ): Promise<boolean | 'removed'> {
     const { taskId, count } = timer;
     const state = await this.#chain.loadMaybe(intentId, { tasks: [taskId] });
     if (!state?.tasks[taskId]) {
@@ -1020,7 +1019,7 @@ export class HoldpointEngine implements Holdpoint {
       timers?: readonly DueTimer[];
       fired?: string;
       /** The lease the timer `fired` is fired under: released with its event. */
-      lease?: Lease;
+      lease?: TimerLease;
     } = {},
   ): Promise<{ state: IntentState; event?: AuditEvent }> {
     let held = false;

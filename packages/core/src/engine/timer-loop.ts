@@ -19,6 +19,12 @@ const leaseRetryMs = 250;
 // Node runs a longer setTimeout at once (after 1 ms); a far timer is re-armed when this one fires.
 const maxTimerDelayMs = 2_147_483_647;
 
+/** The lease a timer is fired under: its claim key and this engine's value. */
+export interface TimerLease {
+  key: string;
+  value: string;
+}
+
 /** What the timer loop asks of the engine. */
 export interface TimerHost {
   /**
@@ -27,7 +33,7 @@ export interface TimerHost {
    * is not recorded yet); `'removed'` when the event it recorded took it out of the index and released
    * the lease (in the event's transaction); `true` when it is done and the loop removes it.
    */
-  fire(timerId: string, due: number, lease?: { key: string; value: string }): Promise<boolean | 'removed'>;
+  fire(timerId: string, due: number, lease?: TimerLease): Promise<boolean | 'removed'>;
   /** Work done at the end of each round, after the due timers (the delivery outbox). */
   afterRound(): Promise<void>;
 }
@@ -207,7 +213,7 @@ export class TimerLoop {
     const { store, engineId } = this.#options;
     // A lease keeps several engines from doing the same work; the chain keeps it exactly once.
     if (!this.#options.shared()) return (await this.#fire(timerId, due)) !== false;
-    const lease = { key: layout.timerLease(timerId), value: engineId };
+    const lease: TimerLease = { key: layout.timerLease(timerId), value: engineId };
     if (!(await store.claim(lease.key, lease.value, timerLeaseMs))) return false;
     let fired: boolean | 'removed' = false;
     try {
@@ -219,11 +225,7 @@ export class TimerLoop {
     }
   }
 
-  async #fire(
-    timerId: string,
-    due: number,
-    lease?: { key: string; value: string },
-  ): Promise<boolean | 'removed'> {
+  async #fire(timerId: string, due: number, lease?: TimerLease): Promise<boolean | 'removed'> {
     const fired = await this.#options.host.fire(timerId, due, lease);
     if (fired === true) await this.#options.store.indexRemove(layout.dueIndex, [timerId]);
     return fired;
