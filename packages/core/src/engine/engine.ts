@@ -144,13 +144,6 @@ const drainedCalls = [
  */
 const closeDrainMs = 10_000;
 
-/**
- * How long after the last wake-up from another engine the timer loop keeps taking leases. Engines
- * that write publish a wake-up with every event; one heard from within a minute may be firing the
- * same timers. A lone engine fires without leases (see `TimerLoopOptions.shared`).
- */
-const sharedForMs = 60_000;
-
 /** The most event text one `events()` page carries (at least one event, however big). */
 const eventsPageBytes = 8 * 1024 * 1024;
 
@@ -223,8 +216,6 @@ export class HoldpointEngine implements Holdpoint {
   readonly #delivering = new Map<string, number>();
   /** Wake-ups received from other engines so far (a waiter registered across one is checked). */
   #remoteWakeUps = 0;
-  /** When the last of them came (`performance.now()`): the timer loop takes leases while others run. */
-  #heardOtherAt = Number.NEGATIVE_INFINITY;
   #signingKey: Promise<SigningKey> | undefined;
   #unsubscribe: (() => void) | undefined;
   #closed = false;
@@ -281,9 +272,6 @@ export class HoldpointEngine implements Holdpoint {
       now,
       pollIntervalMs: settings.pollIntervalMs,
       enabled: settings.runTimers,
-      // Another engine was heard from within the last minute (any engine writing on the store
-      // publishes a wake-up with each event).
-      shared: () => performance.now() - this.#heardOtherAt < sharedForMs,
       onError,
       host: {
         fire: (id, due, lease) => this.#fireTimer(id, due, lease),
@@ -1139,7 +1127,7 @@ export class HoldpointEngine implements Holdpoint {
     const wakeUp = decodeWakeUp(message);
     if (!wakeUp || wakeUp.engineId === this.#engineId) return;
     this.#remoteWakeUps++;
-    this.#heardOtherAt = performance.now();
+    this.#timers.heardFromOther();
     if (wakeUp.taskId !== undefined && this.#waiters.has(wakeUp.taskId))
       this.#inBackground(this.#waiters.check(wakeUp.intentId));
     if (this.#listeners.size > 0)

@@ -14,6 +14,12 @@ const duePage = 100;
 const pagesPerRound = 50;
 /** Tasks whose timers fire at once within one engine (a firing mostly waits for the store). */
 const fireConcurrency = 8;
+/**
+ * How long after the last wake-up from another engine timers keep firing under leases. Every engine
+ * that records events publishes a wake-up with each; one heard from within a minute may be firing
+ * the same timers.
+ */
+const sharedForMs = 60_000;
 /** A timer still due after a round is leased by another engine (or failed): look again after this. */
 const leaseRetryMs = 250;
 // Node runs a longer setTimeout at once (after 1 ms); a far timer is re-armed when this one fires.
@@ -48,12 +54,6 @@ export interface TimerLoopOptions {
   pollIntervalMs: number;
   /** Whether this engine fires timers at all (`timers: false` engines only decide). */
   enabled: boolean;
-  /**
-   * Whether another engine may be firing timers on this store now. While none may, timers fire
-   * without leases: a lease only keeps engines from doing the same work (two commits per firing),
-   * and the chain keeps each firing exactly once regardless.
-   */
-  shared: () => boolean;
   onError: (error: unknown) => void;
   host: TimerHost;
 }
@@ -71,6 +71,8 @@ export class TimerLoop {
   #running: Promise<void> | undefined;
   #again = false;
   #closed = false;
+  /** When another engine was last heard from (`performance.now()`; see {@link heardFromOther}). */
+  #heardOtherAt = Number.NEGATIVE_INFINITY;
   /** The time up to which the last round read due timers: what is still due by then was left. */
   #lookedUpTo = Number.NEGATIVE_INFINITY;
 
@@ -99,6 +101,15 @@ export class TimerLoop {
     }
     if (when >= this.#at && this.#timer) return;
     this.#arm(when, now);
+  }
+
+  /**
+   * A wake-up came from another engine on the store. For a minute after, timers fire under leases;
+   * while no other engine is heard from they fire without: a lease only keeps engines from doing the
+   * same work (two writes per firing), and the chain keeps each firing exactly once regardless.
+   */
+  heardFromOther(): void {
+    this.#heardOtherAt = performance.now();
   }
 
   /** Stop; waits for a round in progress. */
@@ -212,7 +223,8 @@ export class TimerLoop {
   async #fireLeased(timerId: string, due: number): Promise<boolean> {
     const { store, engineId } = this.#options;
     // A lease keeps several engines from doing the same work; the chain keeps it exactly once.
-    if (!this.#options.shared()) return (await this.#fire(timerId, due)) !== false;
+    if (performance.now() - this.#heardOtherAt >= sharedForMs)
+      return (await this.#fire(timerId, due)) !== false;
     const lease: TimerLease = { key: layout.timerLease(timerId), value: engineId };
     if (!(await store.claim(lease.key, lease.value, timerLeaseMs))) return false;
     let fired: boolean | 'removed' = false;
