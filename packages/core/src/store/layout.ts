@@ -82,9 +82,28 @@ export const layout = {
 // ---------------------------------------------------------------------------------------------
 // Ids
 
-/** A new random id with a prefix: `int_…`. */
+/** Digits and lowercase letters in ascending order, so that text order is numeric order under any collation. */
+const SORTABLE_DIGITS = '0123456789abcdefghjkmnpqrstvwxyz';
+
+/** `ms` as 10 base-32 digits (48 bits: until the year 10889): later times sort after earlier ones. */
+function sortableTime(ms: number): string {
+  let text = '';
+  let rest = Math.max(0, Math.floor(ms));
+  for (let digit = 0; digit < 10; digit++) {
+    text = SORTABLE_DIGITS[rest % 32] + text;
+    rest = Math.floor(rest / 32);
+  }
+  return text;
+}
+
+/**
+ * A new id with a prefix: `int_<time><random>` — the creation time in ms as 10 base-32 digits, then
+ * 9 random bytes (72 bits). Ids made later sort later, so the rows and index entries of new intents
+ * and tasks go to the end of the stores' B-trees, beside each other, instead of to a random page of
+ * each: one commit writes far fewer pages, and the pages a new gate touches stay in memory.
+ */
 export function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(12).toString('base64url')}`;
+  return `${prefix}_${sortableTime(Date.now())}${randomBytes(9).toString('base64url')}`;
 }
 
 /** Task ids carry their intent's id (`tsk_<intent>.<suffix>`), so finding a task costs no extra read. */
