@@ -1,7 +1,9 @@
 // A backlog of overdue deadlines, fired by one timer engine: how many firings a second, and the
-// engine's CPU per firing. `--shared` runs a second engine on the store that records an event now
-// and then, so the timer engine hears from another engine and fires under leases (a lease, then the
-// event, which releases it); without it the timer engine is alone and fires without them.
+// engine's CPU per firing. `--shared` runs a second timer engine on the store that records an event
+// now and then, so the timer engine hears from another engine that may fire timers and fires under
+// leases (a lease, then the event, which releases it); that engine never finds a due timer itself
+// (its store answers `due` with nothing), so one engine fires the whole backlog either way. Without
+// it the timer engine is alone and fires without leases.
 //
 //   node scripts/dev.mjs run bench/timer-backlog.ts [--stores sqlite,postgres,redis] [--count 3000]
 //     [--rounds 2] [--shared] [--baseline REV]
@@ -70,6 +72,31 @@ function specOf(place: StorePlace): string {
   return url.toString();
 }
 
+/**
+ * A timer engine (its wake-ups say so) whose store never hands it a due timer: it writes beside the
+ * measured engine, which must lease its firings, without firing any of the backlog itself.
+ */
+async function timerEngineThatNeverFires(core: Core, place: StorePlace) {
+  const store = await core.createStore(specOf(place));
+  const blind = new Proxy(store, {
+    get(target, property) {
+      if (property === 'indexRange')
+        return (index: string, options: Parameters<typeof target.indexRange>[1]) =>
+          index === 'due' ? Promise.resolve([]) : target.indexRange(index, options);
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const engine = await core.createHoldpoint({ store: blind, pollInterval: '1h' });
+  return {
+    requestHuman: engine.requestHuman.bind(engine),
+    close: async () => {
+      await engine.close();
+      await store.close();
+    },
+  };
+}
+
 /** One backlog of `count` overdue deadlines fired by a new timer engine: firings/s and CPU ms per firing. */
 async function fireBacklog(core: Core, store: StoreName): Promise<{ rate: number; cpuMs: number }> {
   const place: StorePlace = { store, name: `tb_${process.pid}_${serial++}`, directory };
@@ -83,11 +110,12 @@ async function fireBacklog(core: Core, store: StoreName): Promise<{ rate: number
     );
   }
   await new Promise((resolve) => setTimeout(resolve, 50));
+  await seeder.close();
   // The other engine: with `--shared` it records an event every 20 ms, so its wake-ups keep arriving.
-  const other = values.shared
-    ? setInterval(() => void seeder.requestHuman({ assignee: 'bob@acme.test', timeout: '1h' }), 20)
+  const writer = values.shared ? await timerEngineThatNeverFires(core, place) : undefined;
+  const other = writer
+    ? setInterval(() => void writer.requestHuman({ assignee: 'bob@acme.test', timeout: '1h' }), 20)
     : undefined;
-  if (!values.shared) await seeder.close();
   let done = 0;
   let finish: () => void = () => {};
   const finished = new Promise<void>((resolve) => {
@@ -104,7 +132,7 @@ async function fireBacklog(core: Core, store: StoreName): Promise<{ rate: number
   const used = process.cpuUsage(cpu);
   clearInterval(other);
   await engine.close();
-  if (values.shared) await seeder.close();
+  await writer?.close();
   return { rate: (count / ms) * 1000, cpuMs: (used.user + used.system) / 1000 / count };
 }
 

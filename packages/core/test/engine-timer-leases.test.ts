@@ -6,7 +6,7 @@ import { storeCases } from './helpers/stores.js';
 import { wrapStore } from './helpers/wrap-store.js';
 
 // A timer fires under a lease only while another engine may be firing it too — one heard from (by
-// its wake-ups) within the last minute. A lone engine saves the lease's two writes per firing; the
+// its wake-ups) within the last minute, that does not say it fires no timers (`timers: false`). A lone engine saves the lease's two writes per firing; the
 // chain keeps each firing exactly once either way, which the last test shows with two engines that
 // cannot hear each other firing one backlog.
 
@@ -60,11 +60,24 @@ describe.each(storeCases)('timer leases on $name', (storeCase) => {
     expect(backgroundErrors).toEqual([]);
   });
 
-  it('fires under leases once another engine was heard from, each released by its event', async () => {
+  /**
+   * An engine that fires timers (as far as its wake-ups tell) but never finds one due: the other
+   * engine is the one that fires, and it has to count with this one.
+   */
+  async function timerEngineThatNeverFires(spec: string) {
+    const { store } = await open(spec);
+    const blind = wrapStore(store, {
+      indexRange: (index, options) =>
+        index === 'due' ? Promise.resolve([]) : store.indexRange(index, options),
+    });
+    return engineFor('unused', { store: blind });
+  }
+
+  it('fires under leases once another timer engine was heard from, each released by its event', async () => {
     const spec = storeCase.spec();
     const { store, watched, leases, released } = await open(spec);
     const firing = await engineFor('unused', { store: watched });
-    const asking = await engineFor(spec, { timers: false });
+    const asking = await timerEngineThatNeverFires(spec);
     // The firing engine learns of the timer from the asking engine's wake-up: it has heard from it.
     const task = await asking.requestHuman({ assignee: 'ann@acme.test', timeout: 300 });
     await eventually(async () => expect((await firing.getTask(task.id)).status).toBe('timed_out'));
@@ -74,6 +87,29 @@ describe.each(storeCases)('timer leases on $name', (storeCase) => {
     expect(released).toEqual([]);
     expect(await store.readClaims([lease])).toEqual([undefined]);
     await timedOutOnce(firing, [task]);
+    expect(backgroundErrors).toEqual([]);
+  });
+
+  it('fires without leases beside engines that fire no timers (`timers: false`)', async () => {
+    const spec = storeCase.spec();
+    const { watched, leases } = await open(spec);
+    const firing = await engineFor('unused', { store: watched });
+    const asking = await engineFor(spec, { timers: false });
+    const deciding = await engineFor(spec, { timers: false });
+    // Both other engines record events the firing engine hears of; neither can fire its timers.
+    const decided = await asking.requestHuman({ assignee: 'ann@acme.test' });
+    await deciding.decide(decided.id, { outcome: 'approved', actor: 'ann@acme.test' });
+    await eventually(async () => expect((await firing.getTask(decided.id)).status).toBe('decided'));
+    const tasks = await Promise.all(
+      Array.from({ length: 4 }, (_, at) =>
+        asking.requestHuman({ assignee: 'ann@acme.test', title: `T${at}`, timeout: 300 }),
+      ),
+    );
+    await eventually(async () => {
+      for (const task of tasks) expect((await firing.getTask(task.id)).status).toBe('timed_out');
+    });
+    expect(leases).toEqual([]);
+    await timedOutOnce(firing, tasks);
     expect(backgroundErrors).toEqual([]);
   });
 

@@ -1057,6 +1057,7 @@ export class HoldpointEngine implements Holdpoint {
         ...(event.taskId === undefined ? {} : { taskId: event.taskId }),
         ...(due === undefined ? {} : { due }),
         ...(notifies && !this.#outbox.delivers ? { outbox: true } : {}),
+        ...(this.#settings.runTimers ? {} : { firesNoTimers: true }),
       }),
     };
   }
@@ -1127,7 +1128,8 @@ export class HoldpointEngine implements Holdpoint {
     const wakeUp = decodeWakeUp(message);
     if (!wakeUp || wakeUp.engineId === this.#engineId) return;
     this.#remoteWakeUps++;
-    this.#timers.heardFromOther();
+    // Timers fire under leases only while another engine may fire them too.
+    if (!wakeUp.firesNoTimers) this.#timers.heardFromOther();
     if (wakeUp.taskId !== undefined && this.#waiters.has(wakeUp.taskId))
       this.#inBackground(this.#waiters.check(wakeUp.intentId));
     if (this.#listeners.size > 0)

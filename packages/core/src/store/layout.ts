@@ -164,8 +164,8 @@ export function parseOutboxMember(member: string): { intentId: string; eventId: 
 /**
  * The message an engine publishes after each append, for the other engines on the store: which
  * intent changed (`intentId`, `seq`), which task (`taskId`), when that task's next timer falls due
- * (`due`), whether a notification waits for an engine with a delivery hook (`outbox`), and who sent
- * it (`engineId`: an engine ignores its own).
+ * (`due`), whether a notification waits for an engine with a delivery hook (`outbox`), who sent it
+ * (`engineId`: an engine ignores its own), and whether the sender fires timers at all.
  */
 export interface WakeUp {
   engineId: string;
@@ -176,6 +176,11 @@ export interface WakeUp {
   taskId?: string;
   due?: number;
   outbox?: boolean;
+  /**
+   * The sender fires no timers (`timers: false`): another engine need not lease its firings against
+   * it. Absent on every other engine's wake-ups, and on those of engines before this field.
+   */
+  firesNoTimers?: boolean;
 }
 
 /** The wire form of a wake-up: short keys, since every append sends one. */
@@ -185,12 +190,22 @@ export function encodeWakeUp(wakeUp: WakeUp): string {
   if (wakeUp.taskId !== undefined) message.k = wakeUp.taskId;
   if (wakeUp.due !== undefined) message.d = wakeUp.due;
   if (wakeUp.outbox) message.o = 1;
+  if (wakeUp.firesNoTimers) message.n = 1;
   return JSON.stringify(message);
 }
 
 /** A received wake-up, or `undefined` for a message that is not one (messages are hints: never trusted). */
 export function decodeWakeUp(message: string): WakeUp | undefined {
-  let parsed: { i?: unknown; s?: unknown; f?: unknown; k?: unknown; e?: unknown; d?: unknown; o?: unknown };
+  let parsed: {
+    i?: unknown;
+    s?: unknown;
+    f?: unknown;
+    k?: unknown;
+    e?: unknown;
+    d?: unknown;
+    o?: unknown;
+    n?: unknown;
+  };
   try {
     parsed = JSON.parse(message);
   } catch {
@@ -210,5 +225,6 @@ export function decodeWakeUp(message: string): WakeUp | undefined {
     ...(typeof parsed.k === 'string' ? { taskId: parsed.k } : {}),
     ...(typeof parsed.d === 'number' ? { due: parsed.d } : {}),
     ...(parsed.o === 1 ? { outbox: true } : {}),
+    ...(parsed.n === 1 ? { firesNoTimers: true } : {}),
   };
 }

@@ -1,12 +1,13 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { intentIdOfTask, newId, newTaskId } from '../src/store/layout.js';
+import { decodeWakeUp, encodeWakeUp, intentIdOfTask, newId, newTaskId } from '../src/store/layout.js';
 import { postgresUrl } from './helpers/stores.js';
 
 // Intent and task ids start with their creation time, so that later ids sort later: the rows and
 // index entries of new gates go to the end of each B-tree, beside each other. These tests pin the
 // order the stores see — bytewise (SQLite, Redis, the memory store) and under PostgreSQL's own
-// collation — and that the ids stay what the rest of the engine takes them for.
+// collation — and that the ids stay what the rest of the engine takes them for. Then the wake-up
+// message every append publishes: what it carries, and what a message from an older engine means.
 
 afterEach(() => {
   vi.useRealTimers();
@@ -70,5 +71,37 @@ describe('intent and task ids', () => {
     } finally {
       await client.end();
     }
+  });
+});
+
+describe('the wake-up message', () => {
+  it('carries every field there and back', () => {
+    const wakeUp = {
+      engineId: 'e1',
+      intentId: 'int_a',
+      seq: 3,
+      firstSeq: 2,
+      taskId: 'tsk_a.b',
+      due: 1_764_633_600_000,
+      outbox: true,
+      firesNoTimers: true,
+    };
+    expect(decodeWakeUp(encodeWakeUp(wakeUp))).toEqual(wakeUp);
+    expect(decodeWakeUp(encodeWakeUp({ engineId: 'e1', intentId: 'int_a', seq: 1 }))).toEqual({
+      engineId: 'e1',
+      intentId: 'int_a',
+      seq: 1,
+    });
+  });
+
+  it('from an engine before `firesNoTimers`, or with a mangled mark, counts as from one that fires timers', () => {
+    expect(decodeWakeUp('{"i":"int_a","s":1,"e":"e1"}')?.firesNoTimers).toBeUndefined();
+    for (const mark of ['true', '"1"', '0', '2', 'null'])
+      expect(decodeWakeUp(`{"i":"int_a","s":1,"e":"e1","n":${mark}}`)?.firesNoTimers).toBeUndefined();
+  });
+
+  it('that is not one is ignored', () => {
+    for (const message of ['', 'not json', 'null', '[]', '{"i":1,"s":1,"e":"e"}', '{"i":"int_a","e":"e"}'])
+      expect(decodeWakeUp(message)).toBeUndefined();
   });
 });
