@@ -385,8 +385,14 @@ describe.each(storeCases)('the engine under hostile input on $name', (storeCase)
         await gate;
         return store.readClaims(keys);
       },
+      readRecords: async (keys) => {
+        reads++;
+        await gate;
+        return store.readRecords(keys);
+      },
     });
     const hp = await engineFor(spec, { store: slow, timers: false });
+    reads = 0;
     const decision = hp.decide(task.id, { outcome: 'approved', actor: ann }).then(
       () => 'decided',
       (error: { code?: string }) => error.code,

@@ -73,6 +73,15 @@ export interface LoadOptions {
   known?: IntentState;
   /** Tasks the state must hold (those that exist). */
   tasks?: readonly string[];
+  /**
+   * `false`: a state read from the intent's records is returned without looking for events after
+   * them — one round trip instead of two. Engines write the records in each event's transaction, so
+   * only an event recorded by an engine from before the records can lie past them; a change made
+   * from such a state is confirmed by its claim (a later event holds its `seq`), and anything else
+   * concluded from it must be confirmed with a load that looks ({@link IntentChain.isUnconfirmed}).
+   * @default true
+   */
+  probe?: boolean;
 }
 
 /** What the chain calls after each event it recorded. */
@@ -105,6 +114,8 @@ export class IntentChain {
   readonly #taskSizes = new WeakMap<HumanTask, number>();
   /** Blocks of task ids read, by record key: written once, so never stale. */
   readonly #taskIdBlocks = new Map<string, string[]>();
+  /** States read from records without looking for events after them (`probe: false`). */
+  readonly #unconfirmed = new WeakSet<IntentState>();
 
   constructor(options: {
     store: StoreBackend;
@@ -149,9 +160,11 @@ export class IntentChain {
     let state = options.known ?? this.#cache.get(intentId)?.state;
     const missing =
       state === undefined ? wanted : wanted.filter((taskId) => !holdsTask(state as IntentState, taskId));
+    let fromRecords = false;
     if (state === undefined || missing.length > 0) {
       // Every task asked for, not only those missing: the records may be newer than the state.
       const read = await this.#readRecords(intentId, wanted);
+      fromRecords = read !== undefined && (state === undefined || read.intent.seq >= state.intent.seq);
       if (read === undefined) {
         // No records: an intent recorded by engines before them (or none at all). Its old snapshot
         // and the events after it, every task held; the next event recorded here writes its records.
@@ -170,9 +183,22 @@ export class IntentChain {
         state = await this.#catchUp(intentId, emptyOldState(intentId), wanted);
       }
     }
+    if (fromRecords && options.probe === false) {
+      const remembered = this.#remember(state, wanted);
+      this.#unconfirmed.add(remembered);
+      return remembered;
+    }
     state = await this.#catchUp(intentId, state, wanted);
     if (state.intent.seq === 0) return undefined;
     return this.#remember(state, wanted);
+  }
+
+  /**
+   * Whether a state was read from records without looking for events after them (`probe: false`):
+   * what it says may be older than the chain, so only a claim or a load that looks can confirm it.
+   */
+  isUnconfirmed(state: IntentState): boolean {
+    return this.#unconfirmed.has(state);
   }
 
   /** The state of an intent that has no events yet: where the first append starts. */
@@ -255,14 +281,20 @@ export class IntentChain {
     // recorded the intent's last event, as for a decision taken where the task was asked) the claim
     // wins and nothing was read; when it is not, the claim is lost and the chain re-read below. Only
     // a change is made from it: a refusal or "already made" is confirmed on the state read anew.
+    // Read here, the state comes from the records alone (`probe: false`), one round trip: a change
+    // made from it is confirmed by its claim, a refusal or "already made" by a load that looks.
     const cached = from === undefined ? this.#cache.get(intentId)?.state : undefined;
     let state: IntentState =
       from !== undefined && wanted.every((taskId) => holdsTask(from, taskId))
         ? from
         : cached !== undefined && wanted.every((taskId) => holdsTask(cached, taskId))
           ? cached
-          : await this.load(intentId, { ...(from === undefined ? {} : { known: from }), tasks: wanted });
-    let unread = state === cached;
+          : await this.load(intentId, {
+              ...(from === undefined ? {} : { known: from }),
+              tasks: wanted,
+              probe: false,
+            });
+    let unread = state === cached || this.#unconfirmed.has(state);
     let stalled = 0;
     const asked = new Set(wanted);
     for (let attempt = 1; ; attempt++) {

@@ -948,7 +948,13 @@ export class HoldpointEngine implements Holdpoint {
     lease?: TimerLease,
   ): Promise<boolean | 'removed'> {
     const { taskId, count } = timer;
-    const state = await this.#chain.loadMaybe(intentId, { tasks: [taskId] });
+    // The intent's records alone, one round trip: the firing's claim confirms them (an event recorded
+    // after them holds its seq). What would drop the timer without an event is confirmed first.
+    const read = await this.#chain.loadMaybe(intentId, { tasks: [taskId], probe: false });
+    const state =
+      read !== undefined && this.#chain.isUnconfirmed(read) && !pendingTask(read, taskId)
+        ? await this.#chain.loadMaybe(intentId, { known: read, tasks: [taskId] })
+        : read;
     if (!state?.tasks[taskId]) {
       // Timers are written with their task's event. Engines before that wrote them ahead of it: one
       // such timer that falls due before its event is recorded waits for it, and one whose task never
