@@ -100,7 +100,8 @@ function sortableTime(ms: number): string {
  * A new id with a prefix: `int_<time><random>` — the creation time in ms as 10 base-32 digits, then
  * 9 random bytes (72 bits). Ids made later sort later, so the rows and index entries of new intents
  * and tasks go to the end of the stores' B-trees, beside each other, instead of to a random page of
- * each: one commit writes far fewer pages, and the pages a new gate touches stay in memory.
+ * each: the pages a new gate touches stay in memory however large the store grows, and gates
+ * committed together share them (bench/RESULTS.md: an eighth of the timer lag on a large file).
  */
 export function newId(prefix: string): string {
   return `${prefix}_${sortableTime(Date.now())}${randomBytes(9).toString('base64url')}`;
