@@ -277,12 +277,11 @@ export class IntentChain {
     const eventId = randomUUID();
     const wanted = options.tasks ?? [];
     const from = options.from;
-    // Without a state from the caller, the cached one, unread: when it is current (this engine
-    // recorded the intent's last event, as for a decision taken where the task was asked) the claim
-    // wins and nothing was read; when it is not, the claim is lost and the chain re-read below. Only
-    // a change is made from it: a refusal or "already made" is confirmed on the state read anew.
-    // Read here, the state comes from the records alone (`probe: false`), one round trip: a change
-    // made from it is confirmed by its claim, a refusal or "already made" by a load that looks.
+    // The state starts unconfirmed unless the caller's: the cached one, unread, or — when it must be
+    // read — the records alone (`probe: false`, one round trip). When it is current (as for a
+    // decision taken where the task was asked) the claim wins; when it is not, the claim is lost and
+    // the chain re-read below. Only a change is made from an unconfirmed state: a refusal or "already
+    // made" is confirmed on the state read anew, with the look for later events.
     const cached = from === undefined ? this.#cache.get(intentId)?.state : undefined;
     let state: IntentState =
       from !== undefined && wanted.every((taskId) => holdsTask(from, taskId))
@@ -294,7 +293,7 @@ export class IntentChain {
               tasks: wanted,
               probe: false,
             });
-    let unread = state === cached || this.#unconfirmed.has(state);
+    let unconfirmed = state === cached || this.#unconfirmed.has(state);
     let stalled = 0;
     const asked = new Set(wanted);
     for (let attempt = 1; ; attempt++) {
@@ -302,12 +301,12 @@ export class IntentChain {
       try {
         change = build(state);
       } catch (error) {
-        if (!unread) throw error;
-        // Refused by the cached state: asked again of the state read anew, which refuses or not.
+        if (!unconfirmed) throw error;
+        // Refused by an unconfirmed state: asked again of the state read anew, which refuses or not.
         change = null;
       }
-      if (change === null && unread) {
-        unread = false;
+      if (change === null && unconfirmed) {
+        unconfirmed = false;
         state = await this.load(intentId, { known: state, tasks: [...asked] });
         continue;
       }
@@ -331,7 +330,7 @@ export class IntentChain {
       if (unheld.length > 0) {
         for (const taskId of unheld) asked.add(taskId);
         state = await this.load(intentId, { known: state, tasks: [...asked] });
-        unread = false;
+        unconfirmed = false;
         continue;
       }
       const event = sealNext(state, change, eventId, new Date(this.#now()).toISOString());
@@ -366,7 +365,7 @@ export class IntentChain {
         // holds the change's task, so that `build` sees it.
         if (change.taskId !== undefined) asked.add(change.taskId);
         state = (await this.loadMaybe(intentId, { known: state, tasks: [...asked] })) ?? state;
-        unread = false;
+        unconfirmed = false;
         // Lost, yet nothing new to read: the store holds a key it does not show. Retrying cannot help
         // for long; say so rather than spin.
         stalled = state.intent.seq === seq ? stalled + 1 : 0;
