@@ -81,11 +81,25 @@ class Client extends pg.Client {
   }
 }
 
+/**
+ * Every statement of this store finds its rows by key: a few rows out of tables that grow without
+ * bound. A prepared statement's plan is made once per connection, so a plan made while a table was
+ * small (a hash join over a scan of the whole table) would be kept as the table grows: an append
+ * (which removes list entries by joining the given names and members to the index table) scanned
+ * every list entry of the store, and its cost grew with the number of tasks (from 535 to 250
+ * appends a second over 12,000 appends in a row on a new schema, `bench/RESULTS.md`). Without
+ * hash and merge joins a join is a nested loop over the key's index whatever the table's size at
+ * planning time. Set for each connection of the pool as it opens (the startup message's `options`);
+ * an `options` parameter in the store's URL replaces them (pg's rule), so the docs say to add them.
+ */
+const planSettings = '-c enable_hashjoin=off -c enable_mergejoin=off';
+
 function acquirePool(uri: string): pg.Pool {
   let shared = pools.get(uri);
   if (shared === undefined) {
     const pool = new pg.Pool({
       connectionString: uri,
+      options: planSettings,
       // Connect timeout on the real clock (above), instead of the pool's connectionTimeoutMillis.
       Client,
       // Idle connections alone do not keep the process alive.
