@@ -1,16 +1,17 @@
-// A backlog of overdue deadlines, fired by one timer engine: how many firings a second, and the
-// engine's CPU per firing. `--shared` runs a second timer engine on the store that records an event
-// now and then, so the timer engine hears from another engine that may fire timers and fires under
-// leases (a lease, then the event, which releases it); that engine never finds a due timer itself
-// (its store answers `due` with nothing), so one engine fires the whole backlog either way. Without
-// it the timer engine is alone and fires without leases.
+// A backlog of overdue deadlines, fired by one timer engine: how many firings a second, the
+// engine's CPU per firing, and how busy the whole machine was (the store's server included).
+// `--shared` runs a second timer engine on the store that records an event now and then, so the
+// timer engine hears from another engine that may fire timers and fires under leases (a lease,
+// then the event, which releases it); that engine never finds a due timer itself (its store
+// answers `due` with nothing), so one engine fires the whole backlog either way. Without it the
+// timer engine is alone and fires without leases.
 //
 //   node scripts/dev.mjs run bench/timer-backlog.ts [--stores sqlite,postgres,redis] [--count 3000]
 //     [--rounds 2] [--shared] [--baseline REV]
 //
 // `--baseline REV` fires the same backlog (on a store of its own) with the engine of that commit,
 // alternating with this checkout's, round by round.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -98,7 +99,10 @@ async function timerEngineThatNeverFires(core: Core, place: StorePlace) {
 }
 
 /** One backlog of `count` overdue deadlines fired by a new timer engine: firings/s and CPU ms per firing. */
-async function fireBacklog(core: Core, store: StoreName): Promise<{ rate: number; cpuMs: number }> {
+async function fireBacklog(
+  core: Core,
+  store: StoreName,
+): Promise<{ rate: number; cpuMs: number; busy: number | undefined }> {
   const place: StorePlace = { store, name: `tb_${process.pid}_${serial++}`, directory };
   places.push(place);
   const seeder = await core.createHoldpoint({ store: specOf(place), timers: false });
@@ -121,8 +125,12 @@ async function fireBacklog(core: Core, store: StoreName): Promise<{ rate: number
   const finished = new Promise<void>((resolve) => {
     finish = resolve;
   });
+  // The engine's timers do not keep a process alive (a waiting agent does): a backlog of more than
+  // one round (5,000 timers) waits for its next round on one of them.
+  const keepAlive = setInterval(() => {}, 1_000);
   const started = performance.now();
   const cpu = process.cpuUsage();
+  const machine = machineTicks();
   const engine = await core.createHoldpoint({ store: specOf(place), pollInterval: '1h' });
   engine.subscribe((event) => {
     if (event.type === 'task-timed-out' && ++done === count) finish();
@@ -130,17 +138,46 @@ async function fireBacklog(core: Core, store: StoreName): Promise<{ rate: number
   await finished;
   const ms = performance.now() - started;
   const used = process.cpuUsage(cpu);
+  const busy = machineBusy(machine);
   clearInterval(other);
+  clearInterval(keepAlive);
   await engine.close();
   await writer?.close();
-  return { rate: (count / ms) * 1000, cpuMs: (used.user + used.system) / 1000 / count };
+  return { rate: (count / ms) * 1000, cpuMs: (used.user + used.system) / 1000 / count, busy };
+}
+
+/** The machine's CPU ticks so far, busy and in all (Linux `/proc/stat`; undefined elsewhere). */
+function machineTicks(): { busy: number; all: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]
+      ?.trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    if (!fields || fields.length < 5) return undefined;
+    const all = fields.reduce((sum, value) => sum + value, 0);
+    // idle and iowait are the ticks no process ran.
+    return { busy: all - (fields[3] ?? 0) - (fields[4] ?? 0), all };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The share of the machine's CPU (every core, every process: the store's server too) busy since `from`. */
+function machineBusy(from: ReturnType<typeof machineTicks>): number | undefined {
+  const to = machineTicks();
+  if (!from || !to || to.all === from.all) return undefined;
+  return (to.busy - from.busy) / (to.all - from.all);
 }
 
 console.log(
   `# Timer backlog — ${new Date().toISOString()}\n\n${count} overdue deadlines per round, ${rounds} round(s), ` +
     `${values.shared ? 'another engine writing (leases taken)' : 'the timer engine alone (no leases)'}.\n`,
 );
-console.log('| store | engine | firings/s (median) | CPU ms / firing (median) |\n|---|---|--:|--:|');
+console.log(
+  '| store | engine | firings/s (median) | CPU ms / firing (median) | machine CPU busy (median) |\n|---|---|--:|--:|--:|',
+);
 try {
   for (const store of stores) {
     const reason = await unreachableReason(store);
@@ -148,7 +185,7 @@ try {
       console.log(`| ${store} | — | skipped: ${reason} | |`);
       continue;
     }
-    const results = new Map<string, Array<{ rate: number; cpuMs: number }>>();
+    const results = new Map<string, Array<{ rate: number; cpuMs: number; busy: number | undefined }>>();
     for (let round = 0; round < rounds; round++) {
       for (const { label, core } of round % 2 === 0 ? cores : [...cores].reverse()) {
         const result = await fireBacklog(core, store);
@@ -162,8 +199,10 @@ try {
     for (const [label, measured] of results) {
       const rate = median(measured.map((result) => result.rate));
       const cpuMs = median(measured.map((result) => result.cpuMs));
+      const busy = measured.flatMap((result) => (result.busy === undefined ? [] : [result.busy]));
+      const busyText = busy.length === 0 ? '—' : `${Math.round(median(busy) * 100)} %`;
       console.log(
-        `| ${store} | ${label} | ${Math.round(rate).toLocaleString('en-US')} | ${cpuMs.toFixed(3)} |`,
+        `| ${store} | ${label} | ${Math.round(rate).toLocaleString('en-US')} | ${cpuMs.toFixed(3)} | ${busyText} |`,
       );
     }
   }
