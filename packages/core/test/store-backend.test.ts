@@ -368,6 +368,93 @@ describe.each(storeCases)('StoreBackend contract on $name', (storeCase) => {
     expect(await first.readClaims(['ev:int_m:3'])).toEqual([undefined]);
   });
 
+  it('answers each of many concurrent appends for its own events, whatever they are recorded with', async () => {
+    // A backend may record concurrent appends together (PostgreSQL does): rivals for one key, a
+    // retry whose idempotency claim is held and a refused value among them change no other answer.
+    const [store, other] = await pair();
+    const heard: string[] = [];
+    other.subscribe((message) => heard.push(message));
+    await publishUntilReceived(store, 'listening', [heard]);
+    expect(await store.claim('idem:held', 'earlier')).toBe(true);
+    const pairs = 12;
+    const calls: Array<Promise<boolean>> = [];
+    for (let n = 0; n < pairs; n++) {
+      const feed = { intentId: `int_g${n}`, seq: 1, taskId: `tsk_g${n}`, assignees: [`p${n}@acme.test`] };
+      const writes = (who: string) => ({
+        indexAdd: [{ index: 'list:g', member: `tsk_g${n}`, score: n }],
+        counters: [{ counter: 'count:g', delta: 1 }],
+        records: [{ key: `rec:g${n}`, value: who }],
+        message: `woke:${n}:${who}`,
+      });
+      calls.push(store.appendEvent(`ev:int_g${n}:1`, `{"by":"first"}`, feed, writes('first')));
+      calls.push(store.appendEvent(`ev:int_g${n}:1`, `{"by":"second"}`, feed, writes('second')));
+    }
+    // Appends without a rival, each of which must be recorded.
+    const solos = Array.from({ length: 6 }, (_, n) =>
+      store.appendEvent(
+        `ev:int_s${n}:1`,
+        '{}',
+        { intentId: `int_s${n}`, seq: 1, assignees: [] },
+        { counters: [{ counter: 'count:s', delta: 1 }], message: `woke:s${n}` },
+      ),
+    );
+    const appendEvents = store.appendEvents?.bind(store);
+    if (!appendEvents) throw new Error(`${storeCase.name} has no appendEvents`);
+    const held = appendEvents(
+      [{ key: 'ev:int_h:1', value: '{}', feed: { intentId: 'int_h', seq: 1, assignees: [] } }],
+      { counters: [{ counter: 'count:g', delta: 100 }], message: 'woke:held' },
+      [{ key: 'idem:held', value: 'retry' }],
+    );
+    const refused = store.appendEvent(
+      'ev:int_z:1',
+      '{}',
+      { intentId: 'int_z', seq: 1, assignees: [] },
+      { counters: [{ counter: 'count:g', delta: 1000 }], message: 'a\u0000b' },
+    );
+    const [results, soloResults, heldResult, refusedResult] = await Promise.all([
+      Promise.all(calls),
+      Promise.all(solos),
+      held,
+      refused.then(
+        () => 'recorded',
+        (error: { code?: string }) => error.code,
+      ),
+    ]);
+    expect(soloResults).toEqual(solos.map(() => true));
+    expect(await store.readCounters(['count:s'])).toEqual([solos.length]);
+    expect(heldResult).toBe(false);
+    expect(refusedResult).toBe('VALIDATION');
+    const winners: string[] = [];
+    for (let n = 0; n < pairs; n++) {
+      const [first, second] = [results[2 * n], results[2 * n + 1]];
+      expect([first, second].filter(Boolean)).toHaveLength(1);
+      winners.push(first ? 'first' : 'second');
+    }
+    expect(await store.readClaims(winners.map((_, n) => `ev:int_g${n}:1`))).toEqual(
+      winners.map((who) => `{"by":"${who}"}`),
+    );
+    expect(await store.readRecords(winners.map((_, n) => `rec:g${n}`))).toEqual(winners);
+    expect(await store.readCounters(['count:g'])).toEqual([pairs]);
+    expect((await store.indexRange('list:g', { limit: 100 })).length).toBe(pairs);
+    expect(await store.readClaims(['ev:int_h:1', 'ev:int_z:1', 'idem:held'])).toEqual([
+      undefined,
+      undefined,
+      'earlier',
+    ]);
+    const feed = await store.readFeed({ limit: 100 });
+    expect(feed.map((entry) => entry.intentId).sort()).toEqual(
+      [...winners.map((_, n) => `int_g${n}`), ...solos.map((_, n) => `int_s${n}`)].sort(),
+    );
+    expect(
+      (await store.readFeed({ limit: 100, assignee: 'p3@acme.test' })).map((entry) => entry.intentId),
+    ).toEqual(['int_g3']);
+    await eventually(() => {
+      expect(heard.filter((message) => message !== 'listening').sort()).toEqual(
+        [...winners.map((who, n) => `woke:${n}:${who}`), ...solos.map((_, n) => `woke:s${n}`)].sort(),
+      );
+    });
+  });
+
   it('releases the leases an event names when it wins, each only while it holds the value given', async () => {
     const [first, second] = await pair();
     const feed = (seq: number) => ({ intentId: 'int_l', seq, assignees: [] });

@@ -5,7 +5,14 @@ import { KeyvPostgres, type KeyvPostgresOptions } from '@keyv/postgres';
 import Keyv from 'keyv';
 import pg from 'pg';
 import { ValidationError } from '../errors/validation-error.js';
-import { badPosition, checkAfter, checkEventAppends, checkFeedOptions } from './feed-arguments.js';
+import { type MergedAppend, mergeAppends, takeGroup } from './append-groups.js';
+import {
+  badPosition,
+  type CheckedAppend,
+  checkAfter,
+  checkEventAppends,
+  checkFeedOptions,
+} from './feed-arguments.js';
 import { ListenerSet } from './listener-set.js';
 import { postgresRefusal } from './refusals.js';
 import {
@@ -33,6 +40,13 @@ import type {
 
 /** How long a feed read waits for transactions older than it to end (see `readFeed`). */
 const FEED_WAIT_MS = 1_000;
+/**
+ * Append statements a store runs at once; appends that come while they run are recorded together
+ * by the next ({@link PostgresStore.appendEvents}).
+ */
+const APPEND_STATEMENTS = 2;
+/** Appends recorded by one statement at most. */
+const APPEND_GROUP = 32;
 /** Rows per task counter (`appendEvent`): a count is the sum of its rows. */
 const COUNTER_SLOTS = 16;
 /** A connection that cannot be made within this long fails the call instead of waiting. */
@@ -191,6 +205,9 @@ export class PostgresStore implements StoreBackend {
    * queued for a connection, so close() waits for them, and fails those the server never answers.
    */
   readonly #inFlight = new Map<Promise<unknown>, (error: unknown) => void>();
+  /** Appends waiting for a statement, and the append statements running ({@link appendEvents}). */
+  readonly #appendQueue: QueuedAppend[] = [];
+  #appendStatements = 0;
 
   private constructor(options: {
     query: Query;
@@ -378,6 +395,71 @@ export class PostgresStore implements StoreBackend {
   }
 
   /**
+   * Queued, and recorded by one statement with the appends queued beside it (`#recordAppends`):
+   * each call still answers for its own events alone.
+   */
+  async appendEvents(
+    events: readonly EventAppend[],
+    writes?: EventWrites,
+    claims?: readonly EventClaim[],
+  ): Promise<boolean> {
+    const append = checkEventAppends(events, writes, claims);
+    this.#ensureOpen('appendEvent');
+    return new Promise<boolean>((resolve, reject) => {
+      this.#appendQueue.push({ append, resolve, reject });
+      this.#recordAppends();
+    });
+  }
+
+  /**
+   * Start statements for the queued appends while fewer than {@link APPEND_STATEMENTS} run: each
+   * records a group of them ({@link takeGroup}). Under little load a group is one append, started
+   * at once; under more, appends that arrive while statements run wait for one to end and go
+   * together, so the statement's fixed cost (its round trip, the start of its plan, its commit) is
+   * paid once per group (`bench/postgres-appends.ts`).
+   */
+  #recordAppends(): void {
+    while (this.#appendStatements < APPEND_STATEMENTS && this.#appendQueue.length > 0) {
+      const group = takeGroup(this.#appendQueue, APPEND_GROUP);
+      this.#appendStatements++;
+      void this.#recordGroup(group).finally(() => {
+        this.#appendStatements--;
+        this.#recordAppends();
+      });
+    }
+  }
+
+  /**
+   * One statement for the group, all or nothing. When it records nothing (one of them lost a claim)
+   * or the server refused it (so it rolled back), each append is tried alone to find its own answer.
+   * A failure that may have left the commit's outcome unknown (the connection dropped) is each one's.
+   */
+  async #recordGroup(group: QueuedAppend[]): Promise<void> {
+    const [first] = group;
+    if (group.length === 1 && first !== undefined) {
+      await this.#appendStatement(mergeAppends([first.append])).then(first.resolve, first.reject);
+      return;
+    }
+    try {
+      if (await this.#appendStatement(mergeAppends(group.map((queued) => queued.append)))) {
+        for (const queued of group) queued.resolve(true);
+        return;
+      }
+    } catch (error) {
+      if (!refusedByServer(error)) {
+        for (const queued of group) queued.reject(error);
+        return;
+      }
+    }
+    await Promise.all(
+      group.map((queued) =>
+        this.#appendStatement(mergeAppends([queued.append])).then(queued.resolve, queued.reject),
+      ),
+    );
+  }
+
+  /**
+   * The statement that records appends ({@link MergedAppend}); false when it recorded nothing.
    * One statement, so one transaction: the claims (`held`), the events' keys only when every claim
    * won (`claimed`), and — only when every key won (every other part reads from `won`) — the feed
    * rows, their assignees, the index entries, the counters, the records and the wake-up
@@ -388,8 +470,7 @@ export class PostgresStore implements StoreBackend {
    * took, and the call answers false as when none won. Keys are claimed in key order, claims before
    * events, so two calls that share keys cannot deadlock.
    */
-  async appendEvents(events: readonly EventAppend[], writes?: EventWrites, claims?: readonly EventClaim[]) {
-    const checked = checkEventAppends(events, writes, claims);
+  async #appendStatement(checked: MergedAppend): Promise<boolean> {
     const normalized = checked.writes;
     const { claims: claimTable, feed: feedTable, feedAssignees, index, counters, records } = this.#tables;
     const assignees = checked.events.flatMap(({ feed }) =>
@@ -456,7 +537,7 @@ export class PostgresStore implements StoreBackend {
              AND lease.value = ($26::text[])[array_position($25::text[], lease.key)]
              AND (SELECT every FROM won)
          ), notified AS (
-           SELECT pg_notify($21, $22) FROM won WHERE won.every AND $22::text IS NOT NULL
+           SELECT pg_notify($21, message) FROM won, unnest($22::text[]) AS message WHERE won.every
          )
          SELECT CASE WHEN won.every THEN 1 WHEN won.some = 0 THEN 0 ELSE 1 / won.every::int END AS won,
            (SELECT count(*)::int FROM notified) AS notified
@@ -486,7 +567,7 @@ export class PostgresStore implements StoreBackend {
           normalized.records.map((entry) => entry.value),
           // NOTIFY is transactional: the wake-up goes out when the event commits, never without it.
           this.#channel,
-          normalized.message ?? null,
+          checked.messages,
           checked.claims.map(({ key }) => this.#key(key)),
           checked.claims.map(({ value }) => value),
           normalized.releaseClaims.map(({ key }) => this.#key(key)),
@@ -754,6 +835,23 @@ export class PostgresStore implements StoreBackend {
       this.#inFlight.delete(settled);
     }
   }
+}
+
+/** An append waiting to be recorded, and its caller's answer. */
+interface QueuedAppend {
+  append: CheckedAppend;
+  resolve: (won: boolean) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Whether a failed statement was refused by the server (an SQLSTATE came back): then it rolled back,
+ * since every statement of this store is its own transaction. A dropped connection leaves no such
+ * code, and whether the commit happened is not known.
+ */
+function refusedByServer(error: unknown): boolean {
+  const code = (error as { cause?: { code?: unknown } }).cause?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
 }
 
 /** The name each statement text is prepared under (see {@link preparedQuery}). */
