@@ -78,7 +78,12 @@ describe.each(storeCases)('timer leases on $name', (storeCase) => {
     const { store, watched, leases, released } = await open(spec);
     const firing = await engineFor('unused', { store: watched });
     const asking = await timerEngineThatNeverFires(spec);
-    // The firing engine learns of the timer from the asking engine's wake-up: it has heard from it.
+    // Subscribing to wake-ups takes a moment on some stores: once the firing engine has heard of a
+    // task the asking engine made, it has heard from it (and hears of the next one).
+    const heard: string[] = [];
+    firing.subscribe((event) => heard.push(event.intentId));
+    const first = await asking.requestHuman({ assignee: 'ann@acme.test', timeout: '1h' });
+    await eventually(() => expect(heard).toContain(first.intentId));
     const task = await asking.requestHuman({ assignee: 'ann@acme.test', timeout: 300 });
     await eventually(async () => expect((await firing.getTask(task.id)).status).toBe('timed_out'));
     const lease = `lease:timer:${task.id}|deadline|0`;
