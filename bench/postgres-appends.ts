@@ -9,10 +9,11 @@
 //
 // `--baseline REV` runs the same on a schema of its own with the backend of that commit, after
 // this checkout's.
-import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { dropPostgresSchemas } from '@holdpoint/test-services';
 import { baselineCore } from './baseline-core.js';
+import { busyBetween, machineTicks } from './measure.js';
 import { postgresUrl, unreachableReason } from './stores.js';
 
 const { values } = parseArgs({
@@ -52,18 +53,6 @@ if (values.baseline !== undefined) {
   const { commit, url } = baselineCore(values.baseline);
   cores.push({ label: `at ${commit}`, core: (await import(url)) as Core });
 }
-
-/** The machine's CPU ticks so far, busy and in all (Linux `/proc/stat`). */
-function machineTicks(): { busy: number; all: number } {
-  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  const all = fields.reduce((sum, value) => sum + value, 0);
-  return { busy: all - (fields[3] ?? 0) - (fields[4] ?? 0), all };
-}
-const ticksPerSecond = 100;
 
 /** One append shaped like a deadline's firing, for the `serial`-th intent. */
 function firing(serial: number) {
@@ -123,8 +112,8 @@ for (const [at, { label, core }] of cores.entries()) {
         }),
       );
       const seconds = (performance.now() - started) / 1000;
-      const to = machineTicks();
-      const cpuMs = (((to.busy - from.busy) / ticksPerSecond) * 1000) / count;
+      // The busy share of all cores, as CPU time per append.
+      const cpuMs = (busyBetween(from, machineTicks()) * availableParallelism() * seconds * 1000) / count;
       console.log(
         `| ${label} | ${run} | ${Math.round(count / seconds).toLocaleString('en-US')} | ${cpuMs.toFixed(2)} |`,
       );

@@ -11,11 +11,12 @@
 //
 // `--baseline REV` fires the same backlog (on a store of its own) with the engine of that commit,
 // alternating with this checkout's, round by round.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { baselineCore } from './baseline-core.js';
+import { busyBetween, machineTicks } from './measure.js';
 import {
   cleanUp,
   fileAndServerStores,
@@ -102,7 +103,7 @@ async function timerEngineThatNeverFires(core: Core, place: StorePlace) {
 async function fireBacklog(
   core: Core,
   store: StoreName,
-): Promise<{ rate: number; cpuMs: number; busy: number | undefined }> {
+): Promise<{ rate: number; cpuMs: number; busy: number }> {
   const place: StorePlace = { store, name: `tb_${process.pid}_${serial++}`, directory };
   places.push(place);
   const seeder = await core.createHoldpoint({ store: specOf(place), timers: false });
@@ -138,37 +139,12 @@ async function fireBacklog(
   await finished;
   const ms = performance.now() - started;
   const used = process.cpuUsage(cpu);
-  const busy = machineBusy(machine);
+  const busy = busyBetween(machine, machineTicks());
   clearInterval(other);
   clearInterval(keepAlive);
   await engine.close();
   await writer?.close();
   return { rate: (count / ms) * 1000, cpuMs: (used.user + used.system) / 1000 / count, busy };
-}
-
-/** The machine's CPU ticks so far, busy and in all (Linux `/proc/stat`; undefined elsewhere). */
-function machineTicks(): { busy: number; all: number } | undefined {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8')
-      .split('\n')[0]
-      ?.trim()
-      .split(/\s+/)
-      .slice(1)
-      .map(Number);
-    if (!fields || fields.length < 5) return undefined;
-    const all = fields.reduce((sum, value) => sum + value, 0);
-    // idle and iowait are the ticks no process ran.
-    return { busy: all - (fields[3] ?? 0) - (fields[4] ?? 0), all };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The share of the machine's CPU (every core, every process: the store's server too) busy since `from`. */
-function machineBusy(from: ReturnType<typeof machineTicks>): number | undefined {
-  const to = machineTicks();
-  if (!from || !to || to.all === from.all) return undefined;
-  return (to.busy - from.busy) / (to.all - from.all);
 }
 
 console.log(
@@ -185,7 +161,7 @@ try {
       console.log(`| ${store} | — | skipped: ${reason} | |`);
       continue;
     }
-    const results = new Map<string, Array<{ rate: number; cpuMs: number; busy: number | undefined }>>();
+    const results = new Map<string, Array<{ rate: number; cpuMs: number; busy: number }>>();
     for (let round = 0; round < rounds; round++) {
       for (const { label, core } of round % 2 === 0 ? cores : [...cores].reverse()) {
         const result = await fireBacklog(core, store);
@@ -199,7 +175,7 @@ try {
     for (const [label, measured] of results) {
       const rate = median(measured.map((result) => result.rate));
       const cpuMs = median(measured.map((result) => result.cpuMs));
-      const busy = measured.flatMap((result) => (result.busy === undefined ? [] : [result.busy]));
+      const busy = measured.flatMap((result) => (Number.isNaN(result.busy) ? [] : [result.busy]));
       const busyText = busy.length === 0 ? '—' : `${Math.round(median(busy) * 100)} %`;
       console.log(
         `| ${store} | ${label} | ${Math.round(rate).toLocaleString('en-US')} | ${cpuMs.toFixed(3)} | ${busyText} |`,
