@@ -368,6 +368,28 @@ describe.each(storeCases)('StoreBackend contract on $name', (storeCase) => {
     expect(await first.readClaims(['ev:int_m:3'])).toEqual([undefined]);
   });
 
+  it('answers each of many concurrent record reads with its own keys, in its order', async () => {
+    // A backend may answer concurrent reads with one statement (PostgreSQL does).
+    const [store] = await pair();
+    const records = Array.from({ length: 20 }, (_, n) => ({ key: `rec:c${n}`, value: `v${n}` }));
+    expect(
+      await store.appendEvent('ev:int_c:1', '{}', { intentId: 'int_c', seq: 1, assignees: [] }, { records }),
+    ).toBe(true);
+    const asked = Array.from({ length: 60 }, (_, n) => [
+      `rec:c${(n * 7) % 20}`,
+      `rec:none${n}`,
+      `rec:c${n % 20}`,
+      `rec:c${(n * 7) % 20}`,
+    ]);
+    const answers = await Promise.all(asked.map((keys) => store.readRecords(keys)));
+    answers.forEach((values, n) => {
+      expect(values).toEqual([`v${(n * 7) % 20}`, undefined, `v${n % 20}`, `v${(n * 7) % 20}`]);
+    });
+    await expect(store.readRecords(['rec:c1', 42 as unknown as string])).rejects.toMatchObject({ code: 'VALIDATION' });
+    await store.close();
+    await expect(store.readRecords(['rec:c1'])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+  });
+
   it('answers each of many concurrent appends for its own events, whatever they are recorded with', async () => {
     // A backend may record concurrent appends together (PostgreSQL does): rivals for one key, a
     // retry whose idempotency claim is held and a refused value among them change no other answer.

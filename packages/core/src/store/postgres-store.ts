@@ -47,6 +47,9 @@ const FEED_WAIT_MS = 1_000;
 const APPEND_STATEMENTS = 2;
 /** Appends recorded by one statement at most. */
 const APPEND_GROUP = 32;
+/** Record reads a store runs at once, and reads answered by one statement at most (`readRecords`). */
+const READ_STATEMENTS = 2;
+const READ_GROUP = 64;
 /** Rows per task counter (`appendEvent`): a count is the sum of its rows. */
 const COUNTER_SLOTS = 16;
 /** A connection that cannot be made within this long fails the call instead of waiting. */
@@ -208,6 +211,9 @@ export class PostgresStore implements StoreBackend {
   /** Appends waiting for a statement, and the append statements running ({@link appendEvents}). */
   readonly #appendQueue: QueuedAppend[] = [];
   #appendStatements = 0;
+  /** Record reads waiting for a statement, and the read statements running ({@link readRecords}). */
+  readonly #readQueue: QueuedRead[] = [];
+  #readStatements = 0;
 
   private constructor(options: {
     query: Query;
@@ -699,20 +705,45 @@ export class PostgresStore implements StoreBackend {
     return counters.map((counter) => values.get(this.#key(counter)) ?? 0);
   }
 
+  /**
+   * Queued like the appends: reads that come while {@link READ_STATEMENTS} run go together in the
+   * next statement (a busy timer engine reads one intent per firing). One statement is one snapshot,
+   * so each call still sees the records of one event all or none.
+   */
   async readRecords(keys: readonly string[]): Promise<(string | undefined)[]> {
     checkKeys(keys, 'record key');
-    if (keys.length === 0) {
-      this.#ensureOpen('readRecords');
-      return [];
+    this.#ensureOpen('readRecords');
+    if (keys.length === 0) return [];
+    return new Promise((resolve, reject) => {
+      this.#readQueue.push({ keys, resolve, reject });
+      this.#readGroups();
+    });
+  }
+
+  #readGroups(): void {
+    while (this.#readStatements < READ_STATEMENTS && this.#readQueue.length > 0) {
+      const group = this.#readQueue.splice(0, READ_GROUP);
+      this.#readStatements++;
+      void this.#readGroup(group).finally(() => {
+        this.#readStatements--;
+        this.#readGroups();
+      });
     }
-    // One statement, so one snapshot: the records of one event are all seen or none.
-    const rows = await this.#run(
-      'readRecords',
-      `SELECT name, value FROM ${this.#tables.records} WHERE name = ANY($1::text[])`,
-      [keys.map((key) => this.#key(key))],
-    );
-    const values = new Map(rows.map((row) => [row.name as string, row.value as string]));
-    return keys.map((key) => values.get(this.#key(key)));
+  }
+
+  async #readGroup(group: QueuedRead[]): Promise<void> {
+    try {
+      const keys = [...new Set(group.flatMap((read) => read.keys.map((key) => this.#key(key))))];
+      const rows = await this.#run(
+        'readRecords',
+        `SELECT name, value FROM ${this.#tables.records} WHERE name = ANY($1::text[])`,
+        [keys],
+      );
+      const values = new Map(rows.map((row) => [row.name as string, row.value as string]));
+      for (const read of group) read.resolve(read.keys.map((key) => values.get(this.#key(key))));
+    } catch (error) {
+      for (const read of group) read.reject(error);
+    }
   }
 
   async readClock(): Promise<number> {
@@ -841,6 +872,13 @@ export class PostgresStore implements StoreBackend {
 interface QueuedAppend {
   append: CheckedAppend;
   resolve: (won: boolean) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A record read waiting for a statement, and its caller's answer. */
+interface QueuedRead {
+  keys: readonly string[];
+  resolve: (values: (string | undefined)[]) => void;
   reject: (error: unknown) => void;
 }
 
