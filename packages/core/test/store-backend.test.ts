@@ -385,7 +385,9 @@ describe.each(storeCases)('StoreBackend contract on $name', (storeCase) => {
     answers.forEach((values, n) => {
       expect(values).toEqual([`v${(n * 7) % 20}`, undefined, `v${n % 20}`, `v${(n * 7) % 20}`]);
     });
-    await expect(store.readRecords(['rec:c1', 42 as unknown as string])).rejects.toMatchObject({ code: 'VALIDATION' });
+    await expect(store.readRecords(['rec:c1', 42 as unknown as string])).rejects.toMatchObject({
+      code: 'VALIDATION',
+    });
     await store.close();
     await expect(store.readRecords(['rec:c1'])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
   });
