@@ -5,7 +5,7 @@ import { KeyvPostgres, type KeyvPostgresOptions } from '@keyv/postgres';
 import Keyv from 'keyv';
 import pg from 'pg';
 import { ValidationError } from '../errors/validation-error.js';
-import { type MergedAppend, mergeAppends, takeGroup } from './append-groups.js';
+import { type MergedAppend, mergeAppends, StatementGroups, takeGroup } from './append-groups.js';
 import {
   badPosition,
   type CheckedAppend,
@@ -42,7 +42,7 @@ import type {
 const FEED_WAIT_MS = 1_000;
 /**
  * Append statements a store runs at once; appends that come while they run are recorded together
- * by the next ({@link PostgresStore.appendEvents}).
+ * by the next ({@link StatementGroups}).
  */
 const APPEND_STATEMENTS = 2;
 /** Appends recorded by one statement at most. */
@@ -103,8 +103,8 @@ class Client extends pg.Client {
  * bound. A prepared statement's plan is made once per connection, so a plan made while a table was
  * small (a hash join over a scan of the whole table) would be kept as the table grows: an append
  * (which removes list entries by joining the given names and members to the index table) scanned
- * every list entry of the store, and its cost grew with the number of tasks (from 535 to 250
- * appends a second over 12,000 appends in a row on a new schema, `bench/RESULTS.md`). Without
+ * every list entry of the store, and its cost grew with the number of tasks (651, 403, then 281
+ * appends a second over three runs of 4,000 on a new schema, `bench/postgres-appends.ts`). Without
  * hash and merge joins a join is a nested loop over the key's index whatever the table's size at
  * planning time. Set for each connection of the pool as it opens (the startup message's `options`);
  * an `options` parameter in the store's URL replaces them (pg's rule), so the docs say to add them.
@@ -208,12 +208,18 @@ export class PostgresStore implements StoreBackend {
    * queued for a connection, so close() waits for them, and fails those the server never answers.
    */
   readonly #inFlight = new Map<Promise<unknown>, (error: unknown) => void>();
-  /** Appends waiting for a statement, and the append statements running ({@link appendEvents}). */
-  readonly #appendQueue: QueuedAppend[] = [];
-  #appendStatements = 0;
-  /** Record reads waiting for a statement, and the read statements running ({@link readRecords}). */
-  readonly #readQueue: QueuedRead[] = [];
-  #readStatements = 0;
+  /** Appends waiting for a statement ({@link appendEvents}): groups of appends that share no row. */
+  readonly #appends = new StatementGroups<QueuedAppend>({
+    statements: APPEND_STATEMENTS,
+    take: (queue) => takeGroup(queue, APPEND_GROUP),
+    run: (group) => this.#recordGroup(group),
+  });
+  /** Record reads waiting for a statement ({@link readRecords}). */
+  readonly #reads = new StatementGroups<QueuedRead>({
+    statements: READ_STATEMENTS,
+    take: (queue) => queue.splice(0, READ_GROUP),
+    run: (group) => this.#readGroup(group),
+  });
 
   private constructor(options: {
     query: Query;
@@ -401,8 +407,8 @@ export class PostgresStore implements StoreBackend {
   }
 
   /**
-   * Queued, and recorded by one statement with the appends queued beside it (`#recordAppends`):
-   * each call still answers for its own events alone.
+   * Queued, and recorded by one statement with the appends queued beside it ({@link StatementGroups};
+   * `bench/postgres-appends.ts`): each call still answers for its own events alone.
    */
   async appendEvents(
     events: readonly EventAppend[],
@@ -411,28 +417,7 @@ export class PostgresStore implements StoreBackend {
   ): Promise<boolean> {
     const append = checkEventAppends(events, writes, claims);
     this.#ensureOpen('appendEvent');
-    return new Promise<boolean>((resolve, reject) => {
-      this.#appendQueue.push({ append, resolve, reject });
-      this.#recordAppends();
-    });
-  }
-
-  /**
-   * Start statements for the queued appends while fewer than {@link APPEND_STATEMENTS} run: each
-   * records a group of them ({@link takeGroup}). Under little load a group is one append, started
-   * at once; under more, appends that arrive while statements run wait for one to end and go
-   * together, so the statement's fixed cost (its round trip, the start of its plan, its commit) is
-   * paid once per group (`bench/postgres-appends.ts`).
-   */
-  #recordAppends(): void {
-    while (this.#appendStatements < APPEND_STATEMENTS && this.#appendQueue.length > 0) {
-      const group = takeGroup(this.#appendQueue, APPEND_GROUP);
-      this.#appendStatements++;
-      void this.#recordGroup(group).finally(() => {
-        this.#appendStatements--;
-        this.#recordAppends();
-      });
-    }
+    return new Promise<boolean>((resolve, reject) => this.#appends.add({ append, resolve, reject }));
   }
 
   /**
@@ -714,21 +699,7 @@ export class PostgresStore implements StoreBackend {
     checkKeys(keys, 'record key');
     this.#ensureOpen('readRecords');
     if (keys.length === 0) return [];
-    return new Promise((resolve, reject) => {
-      this.#readQueue.push({ keys, resolve, reject });
-      this.#readGroups();
-    });
-  }
-
-  #readGroups(): void {
-    while (this.#readStatements < READ_STATEMENTS && this.#readQueue.length > 0) {
-      const group = this.#readQueue.splice(0, READ_GROUP);
-      this.#readStatements++;
-      void this.#readGroup(group).finally(() => {
-        this.#readStatements--;
-        this.#readGroups();
-      });
-    }
+    return new Promise((resolve, reject) => this.#reads.add({ keys, resolve, reject }));
   }
 
   async #readGroup(group: QueuedRead[]): Promise<void> {
