@@ -69,6 +69,35 @@ describe.each(storeCases.filter((storeCase) => storeCase.name === 'postgres'))(
       await roundTrip(again, 7);
     });
 
+    it('keep the plan settings beside the options a store URL gives, which win where they overlap', async () => {
+      const pools: pg.Pool[] = [];
+      const query = pg.Pool.prototype.query;
+      pg.Pool.prototype.query = function (this: pg.Pool, ...args: unknown[]) {
+        pools.push(this);
+        return (query as (...args: unknown[]) => unknown).apply(this, args);
+      } as typeof query;
+      const url = new URL(storeCase.spec());
+      url.searchParams.set('options', '-c statement_timeout=4321 -c enable_mergejoin=on');
+      try {
+        const store = await createStore(url.toString());
+        opened.push(store);
+        await roundTrip(store, 1);
+      } finally {
+        pg.Pool.prototype.query = query;
+      }
+      const pool = pools.at(-1) as pg.Pool;
+      const client = await pool.connect();
+      try {
+        const setting = async (name: string) =>
+          (await client.query(`SELECT current_setting('${name}') AS value`)).rows[0]?.value;
+        expect(await setting('statement_timeout')).toBe('4321ms');
+        expect(await setting('enable_hashjoin')).toBe('off');
+        expect(await setting('enable_mergejoin')).toBe('on');
+      } finally {
+        client.release();
+      }
+    });
+
     it('find list entries by their key in a plan made while the tables were empty', async () => {
       // A plan made on empty tables and kept while they grow must not scan a table: the append
       // removes list entries by joining the names and members it is given to the index table.

@@ -106,17 +106,34 @@ class Client extends pg.Client {
  * every list entry of the store, and its cost grew with the number of tasks (651, 403, then 281
  * appends a second over three runs of 4,000 on a new schema, `bench/postgres-appends.ts`). Without
  * hash and merge joins a join is a nested loop over the key's index whatever the table's size at
- * planning time. Set for each connection of the pool as it opens (the startup message's `options`);
- * an `options` parameter in the store's URL replaces them (pg's rule), so the docs say to add them.
+ * planning time. Set for each connection of the pool as it opens (the startup message's `options`),
+ * ahead of the `options` parameter of the store's URL, if it has one (so the URL's win).
  */
 const planSettings = '-c enable_hashjoin=off -c enable_mergejoin=off';
+
+/**
+ * The pool's connection string and startup `options`: pg lets a URL's `options` parameter replace
+ * the config's, so that parameter is taken out of the URL and put after {@link planSettings}.
+ */
+function connectionOf(uri: string): { connectionString: string; options: string } {
+  try {
+    const url = new URL(uri);
+    const own = url.searchParams.get('options');
+    if (own !== null) {
+      url.searchParams.delete('options');
+      return { connectionString: url.toString(), options: `${planSettings} ${own}` };
+    }
+  } catch {
+    // Not a URL (pg also takes a socket path): no parameter to move.
+  }
+  return { connectionString: uri, options: planSettings };
+}
 
 function acquirePool(uri: string): pg.Pool {
   let shared = pools.get(uri);
   if (shared === undefined) {
     const pool = new pg.Pool({
-      connectionString: uri,
-      options: planSettings,
+      ...connectionOf(uri),
       // Connect timeout on the real clock (above), instead of the pool's connectionTimeoutMillis.
       Client,
       // Idle connections alone do not keep the process alive.
