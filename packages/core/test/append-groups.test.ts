@@ -29,10 +29,10 @@ describe('takeGroup', () => {
     expect(queue).toEqual([]);
   });
 
-  it('takes at most `max`', () => {
-    const queue = ['a', 'b', 'c'].map((name) => ({ append: append(`ev:${name}:1`) }));
-    expect(takeGroup(queue, 2)).toHaveLength(2);
-    expect(queue).toHaveLength(1);
+  it('takes at most `max`, and leaves the rest in order', () => {
+    const queue = ['a', 'a', 'b', 'c', 'd'].map((name, id) => ({ id, append: append(`ev:${name}:1`) }));
+    expect(takeGroup(queue, 2).map((item) => item.id)).toEqual([0, 2]);
+    expect(queue.map((item) => item.id)).toEqual([1, 3, 4]);
   });
 });
 

@@ -35,9 +35,12 @@ export function takeGroup<T extends { append: CheckedAppend }>(queue: T[], max: 
   const left: T[] = [];
   const rows = new Set<string>();
   const blocked = new Set<string>();
-  for (const item of queue) {
+  let at = 0;
+  // Once the group is full the rest stays as it is: a long queue is not looked through per group.
+  for (; at < queue.length && taken.length < max; at++) {
+    const item = queue[at] as T;
     const own = rowsOf(item.append);
-    if (taken.length < max && !own.some((row) => rows.has(row) || blocked.has(row))) {
+    if (!own.some((row) => rows.has(row) || blocked.has(row))) {
       for (const row of own) rows.add(row);
       taken.push(item);
     } else {
@@ -45,7 +48,7 @@ export function takeGroup<T extends { append: CheckedAppend }>(queue: T[], max: 
       left.push(item);
     }
   }
-  queue.splice(0, queue.length, ...left);
+  queue.splice(0, at, ...left);
   return taken;
 }
 
