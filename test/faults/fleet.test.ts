@@ -279,8 +279,10 @@ describe.each(services)('a fleet of engines on one %s store', (service: ServiceN
     });
     expect(undelivered, 'notifications never delivered and never claimed').toEqual([]);
     expect(unknownDeliveries, 'deliveries of events that are not in any chain').toEqual([]);
-    // The killed engine had at most the deliveries of its 8 workers and its timer loop in flight.
-    expect(lostInKill).toBeLessThanOrEqual(9);
+    // The killed engine had at most the deliveries of its 8 workers and of the timers it was firing
+    // in flight: its timer loop fires up to 32 tasks' timers at once (timer-loop.ts), each delivering
+    // its event after recording it.
+    expect(lostInKill).toBeLessThanOrEqual(8 + 32);
     // Nothing outside the plan was created: the store lists exactly the planned tasks.
     const { tasks: listed } = await hp.listTasks({ limit: 10_000 });
     expect(listed.map((task) => task.id).sort()).toEqual([...tasks.values()].sort());
