@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
+import { resolve } from 'node:path';
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 // The real event loop, even under a test's fake timers: a group's commit is plumbing, not logic time.
 import { setImmediate } from 'node:timers';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
+import { checkpointInBackground, stopCheckpoints, walGrew } from './sqlite-checkpoints.js';
 import { prepareSqliteFile } from './sqlite-file.js';
 
 /** Options for {@link KeyvNodeSqlite}. */
@@ -77,11 +79,23 @@ export function openSqliteDatabase(location: string, options: { busyTimeout?: nu
     db.exec('PRAGMA synchronous = NORMAL');
     // Savepoints (a group's writes, see inGroup) journal the pages they change: in memory, not a file.
     db.exec('PRAGMA temp_store = MEMORY');
+    // Checkpoints run in a worker thread instead of in the middle of a commit (sqlite-checkpoints.ts).
+    if (!inMemory) checkpointInBackground(db, resolve(location));
   } catch (error) {
+    void stopCheckpoints(db);
     db.close();
     throw error;
   }
   return db;
+}
+
+/**
+ * Close a connection opened by {@link openSqliteDatabase}, once the checkpoint worker has let go of
+ * the file: this connection is then the last, so it copies the WAL into the file and removes it.
+ */
+export async function closeSqliteDatabase(db: DatabaseSync): Promise<void> {
+  await stopCheckpoints(db);
+  if (db.isOpen) db.close();
 }
 
 /** The file (or `:memory:`) a `sqlite://` URL or plain path names. */
@@ -100,6 +114,7 @@ export function inTransaction<T>(db: DatabaseSync, work: () => T): T {
   try {
     const result = work();
     db.exec('COMMIT');
+    walGrew(db);
     return result;
   } catch (error) {
     if (db.isTransaction) db.exec('ROLLBACK');
@@ -219,6 +234,7 @@ function commitGroup(db: DatabaseSync): void {
   }
   try {
     if (db.isTransaction) db.exec('COMMIT');
+    walGrew(db);
     group.resolve();
   } catch (error) {
     try {
@@ -285,7 +301,10 @@ export class KeyvNodeSqlite extends EventEmitter implements KeyvStoreAdapter {
         `CREATE TABLE IF NOT EXISTS ${this.#table} (key TEXT PRIMARY KEY, value TEXT, expires INTEGER)`,
       );
     } catch (error) {
-      if (this.#ownsDatabase) this.db.close();
+      if (this.#ownsDatabase) {
+        void stopCheckpoints(this.db);
+        this.db.close();
+      }
       throw error;
     }
   }
@@ -323,7 +342,9 @@ export class KeyvNodeSqlite extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async delete(key: string): Promise<boolean> {
-    return Number(this.#statement(`DELETE FROM ${this.#table} WHERE key = ?`).run(key).changes) > 0;
+    const deleted = Number(this.#statement(`DELETE FROM ${this.#table} WHERE key = ?`).run(key).changes) > 0;
+    walGrew(this.db);
+    return deleted;
   }
 
   async deleteMany(keys: string[]): Promise<boolean> {
@@ -331,6 +352,7 @@ export class KeyvNodeSqlite extends EventEmitter implements KeyvStoreAdapter {
     const result = this.#statement(
       `DELETE FROM ${this.#table} WHERE key IN (SELECT value FROM json_each(?))`,
     ).run(JSON.stringify(keys));
+    walGrew(this.db);
     return Number(result.changes) > 0;
   }
 
@@ -341,6 +363,7 @@ export class KeyvNodeSqlite extends EventEmitter implements KeyvStoreAdapter {
     } else {
       this.#statement(`DELETE FROM ${this.#table}`).run();
     }
+    walGrew(this.db);
   }
 
   async has(key: string): Promise<boolean> {
@@ -383,7 +406,7 @@ export class KeyvNodeSqlite extends EventEmitter implements KeyvStoreAdapter {
   async disconnect(): Promise<void> {
     this.#statements.clear();
     commitGroups();
-    if (this.#ownsDatabase && this.db.isOpen) this.db.close();
+    if (this.#ownsDatabase) await closeSqliteDatabase(this.db);
   }
 
   #set(key: string, value: unknown, ttl: number | undefined): void {
@@ -392,6 +415,7 @@ export class KeyvNodeSqlite extends EventEmitter implements KeyvStoreAdapter {
       `INSERT INTO ${this.#table} (key, value, expires) VALUES (?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires`,
     ).run(key, typeof value === 'string' ? value : JSON.stringify(value), expires);
+    walGrew(this.db);
   }
 
   #statement(sql: string): StatementSync {

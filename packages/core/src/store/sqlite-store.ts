@@ -12,6 +12,7 @@ import {
   type NormalizedWrites,
 } from './feed-arguments.js';
 import {
+  closeSqliteDatabase,
   commitGroups,
   inGroup,
   inTransaction,
@@ -19,6 +20,7 @@ import {
   openSqliteDatabase,
 } from './keyv-node-sqlite.js';
 import { ListenerSet } from './listener-set.js';
+import { stopCheckpoints, walGrew } from './sqlite-checkpoints.js';
 import { sqliteRefusal } from './sqlite-file.js';
 import {
   checkEntries,
@@ -46,6 +48,8 @@ import type {
 const POLL_INTERVAL_MS = 50;
 /** Messages are wake-ups, not a log: rows older than this are deleted now and then. */
 const MESSAGE_RETENTION_MS = 60_000;
+/** Operations whose statements commit on their own (the others commit through inTransaction or inGroup, or only read). */
+const autocommits = new Set(['claim', 'releaseClaim', 'indexRemove', 'publish']);
 /** How often expired leases are swept from the claims table. */
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -193,7 +197,10 @@ export class SqliteStore implements StoreBackend {
       keyv.on('error', () => {});
       return new SqliteStore({ db, keyv, ownsDatabase: true, prefix: options.prefix });
     } catch (error) {
-      if (db?.isOpen) db.close();
+      if (db?.isOpen) {
+        void stopCheckpoints(db);
+        db.close();
+      }
       throw storeError('sqlite', 'open', error, (cause) => sqliteRefusal(cause, options.location));
     }
   }
@@ -531,7 +538,7 @@ export class SqliteStore implements StoreBackend {
     // The connection is only ours when open() opened it; a Keyv passed in keeps its connection.
     if (this.#ownsDatabase) {
       await this.keyv.store.disconnect?.();
-      if (this.#db.isOpen) this.#db.close();
+      await closeSqliteDatabase(this.#db);
     }
   }
 
@@ -610,7 +617,9 @@ export class SqliteStore implements StoreBackend {
     try {
       // Anything but an append first commits the appends grouped so far: nothing runs inside a group.
       if (operation !== 'appendEvent') commitGroups();
-      return work();
+      const result = work();
+      if (autocommits.has(operation)) walGrew(this.#db);
+      return result;
     } catch (error) {
       throw storeError('sqlite', operation, error, (cause) => sqliteRefusal(cause, this.#location));
     }
