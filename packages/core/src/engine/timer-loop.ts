@@ -5,13 +5,13 @@ import { yieldIfLong } from './yield.js';
 
 /** How long an engine holds a timer while firing it before another engine may take it over. */
 const timerLeaseMs = 10_000;
-/** Due timers read per round. */
+/** Due timers read at a time. */
 const duePage = 100;
 /**
- * Pages one round reads at most: a round always ends, even if the store kept handing back timers
- * it says were removed; the next round is planned as usual.
+ * Reads of due timers one round makes at most: a round always ends, even if the store kept handing
+ * back timers it says were removed; the next round is planned as usual.
  */
-const pagesPerRound = 50;
+const readsPerRound = 200;
 /**
  * Tasks whose timers fire at once within one engine: a firing mostly waits for the store, and the
  * more wait at once, the more a store records in one commit (SQLite's grouped commits, PostgreSQL's
@@ -25,6 +25,11 @@ const fireConcurrency = 32;
  * the same timers.
  */
 const sharedForMs = 60_000;
+/**
+ * While a round waits for slow firings and found nothing else due, it reads the due timers again
+ * this often (timers that fell due meanwhile; one this engine schedules rouses it at once).
+ */
+const idleLookMs = 50;
 /** A timer still due after a round is leased by another engine (or failed): look again after this. */
 const leaseRetryMs = 250;
 // Node runs a longer setTimeout at once (after 1 ms); a far timer is re-armed when this one fires.
@@ -80,6 +85,8 @@ export class TimerLoop {
   #heardOtherAt = Number.NEGATIVE_INFINITY;
   /** The time up to which the last round read due timers: what is still due by then was left. */
   #lookedUpTo = Number.NEGATIVE_INFINITY;
+  /** Set while a round fires: tells it that a timer may have fallen due (it reads again). */
+  #rouse: (() => void) | undefined;
 
   constructor(options: TimerLoopOptions) {
     this.#options = options;
@@ -100,8 +107,10 @@ export class TimerLoop {
     const now = this.#options.now();
     const when = Math.min(at, now + this.#options.pollIntervalMs);
     if (this.#running) {
-      if (when <= now) this.#again = true;
-      else if (when < this.#at) this.#arm(when, now);
+      if (when <= now) {
+        this.#again = true;
+        this.#rouse?.();
+      } else if (when < this.#at) this.#arm(when, now);
       return;
     }
     if (when >= this.#at && this.#timer) return;
@@ -143,6 +152,7 @@ export class TimerLoop {
   #round(): Promise<void> {
     if (this.#running) {
       this.#again = true;
+      this.#rouse?.();
       return this.#running;
     }
     this.#running = (async () => {
@@ -177,48 +187,126 @@ export class TimerLoop {
     }
   }
 
+  /**
+   * Fire the due timers: read a page of them, fire up to {@link fireConcurrency} tasks' timers at
+   * once, and read the next page as soon as the queue runs dry — not once the page's slowest firing
+   * has ended, which held every timer that fell due meanwhile (the lag's tail on PostgreSQL). When a
+   * read finds nothing new while firings are in flight, the next read waits for one of them to end.
+   * The round ends when a read finds nothing new and nothing is firing, or after {@link readsPerRound}
+   * reads.
+   */
   async #fireDue(): Promise<void> {
-    for (let page = 1; page <= pagesPerRound; page++) {
-      const max = this.#options.now();
-      const due = await this.#options.store.indexRange(layout.dueIndex, { max, limit: duePage });
+    const { store, now } = this.#options;
+    const queue: Array<Array<{ member: string; score: number }>> = [];
+    /** Tasks whose timers are queued or firing: one task's timers fire one after another. */
+    const busy = new Set<string>();
+    /** Timers fired or left this round: a read may still show them (another engine holds them, or they wait for their task). */
+    const passed = new Set<string>();
+    let reads = 0;
+    let firing = 0;
+    let reading: Promise<void> | undefined;
+    let failure: unknown;
+    // Whether a read may find timers not queued yet: at first, after a read that found some, and
+    // once a firing ends, a wake-up comes (schedule) or idleLookMs pass while firings are in flight.
+    let lookAgain = true;
+    let wake = signal();
+    let wakeTimer: NodeJS.Timeout | undefined;
+    const rouse = () => {
+      lookAgain = true;
+      clearTimeout(wakeTimer);
+      wakeTimer = undefined;
+      const woken = wake;
+      wake = signal();
+      woken.resolve();
+    };
+    this.#rouse = rouse;
+
+    const read = async () => {
+      reads++;
+      lookAgain = false;
+      const max = now();
+      const due = await store.indexRange(layout.dueIndex, { max, limit: duePage });
       this.#lookedUpTo = max;
-      // Engines reading the same page start at different places, so they spread over it instead of
-      // queueing for the same leases; within an engine a few tasks' timers fire at once, since a
-      // firing mostly waits for the store. One task's timers fire in due order (a reminder before
-      // the deadline that ends the task).
       const byTask = new Map<string, Array<{ member: string; score: number }>>();
       for (const entry of due) {
+        if (passed.has(entry.member)) continue;
         const taskId = entry.member.slice(0, entry.member.indexOf('|'));
-        byTask.set(taskId, [...(byTask.get(taskId) ?? []), entry]);
+        const timers = byTask.get(taskId);
+        if (timers) timers.push(entry);
+        // A task whose timers are firing: its other timers wait for a read after them, in due order.
+        else if (!busy.has(taskId)) byTask.set(taskId, [entry]);
       }
-      const queue = shuffled([...byTask.values()]);
-      let fired = 0;
-      let failure: unknown;
-      const worker = async () => {
-        for (let timers = queue.pop(); timers !== undefined && !this.#closed; timers = queue.pop()) {
-          for (const { member, score } of timers) {
-            if (this.#closed) return;
-            try {
-              // Leased by another engine (or left due): leave this task's later timers for after it, too.
-              if (!(await this.#fireLeased(member, score))) break;
-              fired++;
-            } catch (error) {
-              failure ??= error;
-              break;
-            } finally {
-              // On a synchronous store (SQLite, memory) a firing never waits for I/O: without a
-              // turn for the event loop between firings, a storm of due timers would hold it throughout.
-              await yieldIfLong();
-            }
+      for (const taskId of byTask.keys()) busy.add(taskId);
+      // Engines reading the same page start at different places, so they spread over it instead of
+      // queueing for the same leases.
+      queue.push(...shuffled([...byTask.values()]));
+      if (byTask.size > 0) lookAgain = true;
+    };
+
+    const fireTask = async (timers: Array<{ member: string; score: number }>) => {
+      const first = timers[0]?.member ?? '';
+      const taskId = first.slice(0, first.indexOf('|'));
+      firing++;
+      try {
+        for (const { member, score } of timers) {
+          if (this.#closed) return;
+          passed.add(member);
+          try {
+            // Leased by another engine (or left due): leave this task's later timers for after it, too.
+            if (!(await this.#fireLeased(member, score))) break;
+          } catch (error) {
+            failure ??= error;
+            break;
+          } finally {
+            // On a synchronous store (SQLite, memory) a firing never waits for I/O: without a
+            // turn for the event loop between firings, a storm of due timers would hold it throughout.
+            await yieldIfLong();
           }
         }
-      };
-      await Promise.all(Array.from({ length: Math.min(fireConcurrency, queue.length) }, worker));
-      if (failure !== undefined) throw failure;
-      // A full page is read again only if this engine made progress: entries leased by other engines
-      // are theirs, and are looked at again after the lease retry delay.
-      if (due.length < duePage || fired === 0 || this.#closed) return;
+      } finally {
+        firing--;
+        busy.delete(taskId);
+        rouse();
+      }
+    };
+
+    const worker = async () => {
+      while (!this.#closed) {
+        const timers = queue.pop();
+        if (timers !== undefined) {
+          await fireTask(timers);
+          continue;
+        }
+        // After a failure the round fires what it has queued and reads no more.
+        if (reading === undefined && lookAgain && failure === undefined && reads < readsPerRound) {
+          reading = read().finally(() => {
+            reading = undefined;
+          });
+        }
+        if (reading !== undefined) {
+          try {
+            await reading;
+          } catch (error) {
+            failure ??= error;
+          }
+          continue;
+        }
+        // Nothing new was due: what is due is firing, fired or another engine's.
+        if (firing === 0) return;
+        if (wakeTimer === undefined) {
+          wakeTimer = setTimeout(rouse, idleLookMs);
+          wakeTimer.unref();
+        }
+        await wake.promise;
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: fireConcurrency }, worker));
+    } finally {
+      clearTimeout(wakeTimer);
+      this.#rouse = undefined;
     }
+    if (failure !== undefined) throw failure;
   }
 
   /**
@@ -247,6 +335,15 @@ export class TimerLoop {
     if (fired === true) await this.#options.store.indexRemove(layout.dueIndex, [timerId]);
     return fired;
   }
+}
+
+/** A promise and the function that resolves it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
 }
 
 /** A shuffled copy (Fisher–Yates). */
