@@ -51,7 +51,8 @@ const brand = Symbol.for('holdpoint.keyv-node-sqlite');
 /**
  * Open a SQLite database the way Holdpoint uses it: WAL journal (readers never block the writer, so
  * several processes can share one file), a busy timeout (a writer waits for another's lock instead
- * of failing at once), and `synchronous=NORMAL`.
+ * of failing at once), and `synchronous=NORMAL`. A file's checkpoints run in a worker thread
+ * (`sqlite-checkpoints.ts`); close it with {@link closeSqliteDatabase}.
  *
  * Durability: with WAL, `synchronous=NORMAL` syncs at checkpoints rather than on every commit. A
  * commit survives a crash of the process; a power loss or OS crash can lose the last few commits
@@ -249,7 +250,8 @@ function commitGroup(db: DatabaseSync): void {
 /**
  * A Keyv 5 storage adapter over Node's built-in `node:sqlite` (Node ≥ 22.13): no native module to
  * compile, unlike `@keyv/sqlite`. The file is opened with WAL, `synchronous=NORMAL` and a busy
- * timeout (see {@link openSqliteDatabase}), so several processes can share it.
+ * timeout (see {@link openSqliteDatabase}), so several processes can share it; its WAL checkpoints
+ * run in a worker thread of the process rather than inside a write.
  *
  * Records live in one table `(key TEXT PRIMARY KEY, value TEXT, expires INTEGER)`; `expires` is set
  * from the TTL Keyv passes, so expired records are neither read nor counted by `has`.
