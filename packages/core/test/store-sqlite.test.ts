@@ -9,7 +9,7 @@ import { eventually } from '@holdpoint/test-services';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createStore } from '../src/store/create-store.js';
 import { closeSqliteDatabase, openSqliteDatabase } from '../src/store/keyv-node-sqlite.js';
-import { checkpointNow, walGrew } from '../src/store/sqlite-checkpoints.js';
+import { checkpointNow, setCheckpointPacing, walGrew } from '../src/store/sqlite-checkpoints.js';
 import type { StoreBackend } from '../src/store/store-backend.js';
 
 const run = promisify(execFile);
@@ -273,6 +273,31 @@ describe("the sqlite store's checkpoints", () => {
       await closeSqliteDatabase(db);
     }
     // This connection closed last: it copied the rest and removed the WAL, as SQLite does.
+    expect(existsSync(`${file}-wal`)).toBe(false);
+  });
+
+  it('takes an answer that comes after its connection closed, while another connection keeps the file', async () => {
+    const file = join(directory, 'checkpoints-closed.db');
+    const first = openSqliteDatabase(file);
+    const second = openSqliteDatabase(file);
+    // Every answer asks for the start-over, which reads the connection's state.
+    setCheckpointPacing({ restartFrames: 1 });
+    try {
+      first.exec('CREATE TABLE t (v TEXT)');
+      first.prepare('INSERT INTO t VALUES (?)').run('x'.repeat(3000));
+      walGrew(first);
+      // The second connection keeps the worker's connection to the file: this close does not wait.
+      await closeSqliteDatabase(first);
+      expect(first.isOpen).toBe(false);
+      // Answers come in order: the first connection's came before this one (it threw on a closed
+      // connection, an uncaught error in the process, before the fix).
+      second.prepare('INSERT INTO t VALUES (?)').run('y'.repeat(3000));
+      expect(await checkpointNow(second)).toMatchObject({ ok: true });
+      expect(second.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2 });
+    } finally {
+      setCheckpointPacing({});
+      await closeSqliteDatabase(second);
+    }
     expect(existsSync(`${file}-wal`)).toBe(false);
   });
 

@@ -214,6 +214,8 @@ export function checkpointInBackground(db: DatabaseSync, path: string): void {
  */
 function restartIfLong(entry: Tracked, answer: CheckpointAnswer): void {
   if (!answer.ok || (answer.log ?? 0) < pacing.restartFrames || answer.checkpointed !== answer.log) return;
+  // Closed meanwhile (the answer can come after): nothing to copy, and a closed connection throws.
+  if (!tracked.has(entry.db) || !entry.db.isOpen) return;
   if (entry.db.isTransaction) entry.restartDue = true;
   else copyTheRest(entry);
 }
