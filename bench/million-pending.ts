@@ -17,6 +17,8 @@
 //   off), the lag from each deadline to its `task-timed-out` event reaching a subscriber (p50/p99);
 // - bytes per task: SQLite file (and WAL) size, PostgreSQL `pg_total_relation_size` of the
 //   schema's tables, Redis `INFO memory` used_memory — each after the fill minus before it, / N.
+// On PostgreSQL the schema's tables are vacuumed and analyzed and the server checkpoints after the
+// fill, before the measurements (a store that filled over days has had both).
 //
 // `--baseline REV` measures the filled store a second time with the engine of that commit
 // (baseline-core.ts), before this checkout's, and prints both.
@@ -142,6 +144,28 @@ async function sizeOf(place: StorePlace, url: string): Promise<number> {
     return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? Number.NaN);
   } finally {
     await client.close();
+  }
+}
+
+/**
+ * PostgreSQL after the fill: vacuum and analyze the schema's tables, then a checkpoint. A store that
+ * filled up over days has had both long before; right after a bulk fill the server's autovacuum and
+ * its write-back of the fill would otherwise fall in the middle of the measurements.
+ */
+async function settle(place: StorePlace): Promise<void> {
+  if (place.store !== 'postgres') return;
+  const client = new pg.Client({ connectionString: postgresUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>(
+      `SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`,
+      [place.name],
+    );
+    for (const { name } of rows) await client.query(`VACUUM (ANALYZE) ${name}`);
+    await client.query('CHECKPOINT');
+  } finally {
+    await client.end();
   }
 }
 
@@ -276,6 +300,7 @@ try {
     console.error(`${store}: filling to ${count} pending tasks (at most ${options.fillSeconds} s)…`);
     const filled = await fill(url, count);
     const sizeAfter = await sizeOf(place, url);
+    await settle(place);
     const loadAfterFill = loadavg();
     const before =
       baseline === undefined ? undefined : await runMeasure({ ...spec('filled', url), core: baseline.url });
@@ -294,6 +319,9 @@ try {
         `Filled: ${filled.pending.toLocaleString('en-US')} pending tasks (target ${count.toLocaleString('en-US')}${filled.pending < count ? `; **not reached**: the fill stopped after ${options.fillSeconds} s` : ''}); ` +
           `${filled.added.toLocaleString('en-US')} added in ${f(filled.seconds)} s (${f(filled.added / filled.seconds, 0)} tasks/s, ` +
           `${options.fillConcurrency} requestHuman calls in flight), over ${options.assignees} assignees. ` +
+          (store === 'postgres'
+            ? 'Then VACUUM (ANALYZE) of its tables and a CHECKPOINT, before the measurements. '
+            : '') +
           `Load average ${loadBeforeFill[0]?.toFixed(1)} before the fill, ${loadAfterFill[0]?.toFixed(1)} after, ${measured.load[0]?.toFixed(1)} after the measurements.\n`,
       );
     console.log('| metric | empty store | filled store | aim | verdict |\n|---|--:|--:|--:|---|');
