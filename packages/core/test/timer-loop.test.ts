@@ -122,6 +122,30 @@ describe('the timer loop', () => {
     expect(errors).toEqual([]);
   });
 
+  it("holds back a task's later timers for the round when an earlier one is another engine's", async () => {
+    const { loop, firings, errors, due, plans, store } = await loopWith((timerId) =>
+      timerId === 'tsk_x|reminder|1' ? 'leased' : 'done',
+    );
+    const now = Date.now();
+    await store.indexAdd(layout.dueIndex, [
+      { member: 'tsk_x|reminder|1', score: now - 20 },
+      { member: 'tsk_x|deadline', score: now - 10 },
+    ]);
+    // Other tasks, so that the round reads again after the reminder was left.
+    await due(Array.from({ length: 40 }, (_, index) => `tsk_${index}|deadline`));
+    loop.start();
+    await eventually(() => expect(plans()).toBeGreaterThan(0));
+    expect(fired(firings)).toHaveLength(41);
+    // The reminder was tried and left; the deadline behind it was not fired ahead of it.
+    expect(firings.map((firing) => firing.timerId)).toContain('tsk_x|reminder|1');
+    expect(firings.map((firing) => firing.timerId)).not.toContain('tsk_x|deadline');
+    expect((await store.indexRange(layout.dueIndex, { limit: 10 })).map((entry) => entry.member)).toEqual([
+      'tsk_x|reminder|1',
+      'tsk_x|deadline',
+    ]);
+    expect(errors).toEqual([]);
+  });
+
   it("ends a round when all that is due is another engine's, after a read or two: it does not spin", async () => {
     const { loop, firings, errors, due, reads, plans } = await loopWith(() => 'leased');
     await due(Array.from({ length: 20 }, (_, index) => `tsk_${index}|deadline`));

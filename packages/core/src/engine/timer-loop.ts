@@ -191,8 +191,10 @@ export class TimerLoop {
    * Fire the due timers: read a page of them, fire up to {@link fireConcurrency} tasks' timers at
    * once, and read the next page as soon as the queue runs dry — not once the page's slowest firing
    * has ended, which held every timer that fell due meanwhile (the lag's tail on PostgreSQL). When a
-   * read finds nothing new while firings are in flight, the next read waits for one of them to end.
-   * The round ends when a read finds nothing new and nothing is firing, or after {@link readsPerRound}
+   * read finds nothing new while firings are in flight, the next read waits for one of them to end,
+   * for a wake-up ({@link schedule}) or {@link idleLookMs}. A task's timers fire one after another in
+   * due order, and one left (another engine's) holds back its task's later ones for the round. The
+   * round ends when a read finds nothing new and nothing is firing, or after {@link readsPerRound}
    * reads.
    */
   async #fireDue(): Promise<void> {
@@ -202,6 +204,8 @@ export class TimerLoop {
     const busy = new Set<string>();
     /** Timers fired or left this round: a read may still show them (another engine holds them, or they wait for their task). */
     const passed = new Set<string>();
+    /** Tasks with a timer left this round (another engine's, or failed): their later timers wait for the next round. */
+    const held = new Set<string>();
     let reads = 0;
     let firing = 0;
     let reading: Promise<void> | undefined;
@@ -234,7 +238,7 @@ export class TimerLoop {
         const timers = byTask.get(taskId);
         if (timers) timers.push(entry);
         // A task whose timers are firing: its other timers wait for a read after them, in due order.
-        else if (!busy.has(taskId)) byTask.set(taskId, [entry]);
+        else if (!busy.has(taskId) && !held.has(taskId)) byTask.set(taskId, [entry]);
       }
       for (const taskId of byTask.keys()) busy.add(taskId);
       // Engines reading the same page start at different places, so they spread over it instead of
@@ -253,9 +257,13 @@ export class TimerLoop {
           passed.add(member);
           try {
             // Leased by another engine (or left due): leave this task's later timers for after it, too.
-            if (!(await this.#fireLeased(member, score))) break;
+            if (!(await this.#fireLeased(member, score))) {
+              held.add(taskId);
+              break;
+            }
           } catch (error) {
             failure ??= error;
+            held.add(taskId);
             break;
           } finally {
             // On a synchronous store (SQLite, memory) a firing never waits for I/O: without a
