@@ -4,7 +4,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 // The real event loop, even under a test's fake timers: a group's commit is plumbing, not logic time.
 import { setImmediate } from 'node:timers';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
-import { checkpointInBackground, stopCheckpoints, walGrew } from './sqlite-checkpoints.js';
+import { checkpointInBackground, discardConnection, stopCheckpoints, walGrew } from './sqlite-checkpoints.js';
 import { prepareSqliteFile } from './sqlite-file.js';
 
 /** Options for {@link KeyvNodeSqlite}. */
@@ -83,8 +83,7 @@ export function openSqliteDatabase(location: string, options: { busyTimeout?: nu
     // Checkpoints run in a worker thread instead of in the middle of a commit (sqlite-checkpoints.ts).
     if (!inMemory) checkpointInBackground(db, resolve(location));
   } catch (error) {
-    void stopCheckpoints(db);
-    db.close();
+    discardConnection(db);
     throw error;
   }
   return db;
@@ -303,10 +302,7 @@ export class KeyvNodeSqlite extends EventEmitter implements KeyvStoreAdapter {
         `CREATE TABLE IF NOT EXISTS ${this.#table} (key TEXT PRIMARY KEY, value TEXT, expires INTEGER)`,
       );
     } catch (error) {
-      if (this.#ownsDatabase) {
-        void stopCheckpoints(this.db);
-        this.db.close();
-      }
+      if (this.#ownsDatabase) discardConnection(this.db);
       throw error;
     }
   }

@@ -161,7 +161,8 @@ function theWorker(): Worker | undefined {
   try {
     const { Worker } = process.getBuiltinModule('node:worker_threads');
     const started = new Worker(workerSource, { eval: true, workerData: pacing });
-    // It never keeps the process alive: a checkpoint left undone is done by the next one, or at close.
+    // It keeps the process alive only while a close waits for it (see ask): a checkpoint left undone
+    // is done by the next one, or at close.
     started.unref();
     started.on('message', (answer: CheckpointAnswer & { id: number }) => {
       const reply = replies.get(answer.id);
@@ -214,17 +215,23 @@ export function checkpointInBackground(db: DatabaseSync, path: string): void {
  */
 function restartIfLong(entry: Tracked, answer: CheckpointAnswer): void {
   if (!answer.ok || (answer.log ?? 0) < pacing.restartFrames || answer.checkpointed !== answer.log) return;
-  // Closed meanwhile (the answer can come after): nothing to copy, and a closed connection throws.
-  if (!tracked.has(entry.db) || !entry.db.isOpen) return;
-  if (entry.db.isTransaction) entry.restartDue = true;
-  else copyTheRest(entry);
+  // Closed meanwhile (the answer can come after): nothing to copy, and a closed connection throws;
+  // copyTheRest looks before it touches the connection.
+  copyTheRest(entry);
 }
 
-/** Checkpoint on the connection itself, between its transactions (see {@link restartIfLong}). */
+/**
+ * Checkpoint on the connection itself, between its transactions (see {@link restartIfLong}); inside
+ * one, at the next commit instead.
+ */
 function copyTheRest(entry: Tracked): void {
-  entry.restartDue = false;
   const { db } = entry;
-  if (!db.isOpen || db.isTransaction || !tracked.has(db)) return;
+  entry.restartDue = false;
+  if (!tracked.has(db) || !db.isOpen) return;
+  if (db.isTransaction) {
+    entry.restartDue = true;
+    return;
+  }
   try {
     entry.passive ??= db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
     entry.passive.get();
@@ -262,6 +269,15 @@ export function checkpointNow(db: DatabaseSync): Promise<CheckpointAnswer> {
     entry.listeners.push(resolve);
     send(entry);
   });
+}
+
+/**
+ * Close a connection that failed while opening, at once: its checkpoints stop without waiting for
+ * the worker (which was never asked about its file by this connection).
+ */
+export function discardConnection(db: DatabaseSync): void {
+  void stopCheckpoints(db);
+  if (db.isOpen) db.close();
 }
 
 /**

@@ -20,7 +20,7 @@ import {
   openSqliteDatabase,
 } from './keyv-node-sqlite.js';
 import { ListenerSet } from './listener-set.js';
-import { stopCheckpoints, walGrew } from './sqlite-checkpoints.js';
+import { discardConnection, walGrew } from './sqlite-checkpoints.js';
 import { sqliteRefusal } from './sqlite-file.js';
 import {
   checkEntries,
@@ -197,10 +197,7 @@ export class SqliteStore implements StoreBackend {
       keyv.on('error', () => {});
       return new SqliteStore({ db, keyv, ownsDatabase: true, prefix: options.prefix });
     } catch (error) {
-      if (db?.isOpen) {
-        void stopCheckpoints(db);
-        db.close();
-      }
+      if (db !== undefined) discardConnection(db);
       throw storeError('sqlite', 'open', error, (cause) => sqliteRefusal(cause, options.location));
     }
   }
