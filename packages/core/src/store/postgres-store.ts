@@ -5,7 +5,7 @@ import { KeyvPostgres, type KeyvPostgresOptions } from '@keyv/postgres';
 import Keyv from 'keyv';
 import pg from 'pg';
 import { ValidationError } from '../errors/validation-error.js';
-import { type MergedAppend, mergeAppends, StatementGroups, takeGroup } from './append-groups.js';
+import { type MergedAppend, mergeAppends, takeGroup } from './append-groups.js';
 import {
   badPosition,
   type CheckedAppend,
@@ -15,6 +15,7 @@ import {
 } from './feed-arguments.js';
 import { ListenerSet } from './listener-set.js';
 import { postgresRefusal } from './refusals.js';
+import { StatementGroups } from './statement-groups.js';
 import {
   checkEntries,
   checkKey,
