@@ -115,8 +115,6 @@ interface Tracked {
   asked: boolean;
   /** Callers of {@link checkpointNow} waiting for the answer to the request in flight. */
   listeners: Array<(answer: CheckpointAnswer) => void>;
-  /** Whether the worker has been asked about the file: only then has it a connection to let go of. */
-  known: boolean;
   /** The worker has copied a long WAL while a transaction was open: the next commit copies the rest. */
   restartDue: boolean;
   passive?: StatementSync;
@@ -124,6 +122,8 @@ interface Tracked {
 
 const tracked = new Map<DatabaseSync, Tracked>();
 const replies = new Map<number, (answer: CheckpointAnswer) => void>();
+/** Files the worker was asked about: it has a connection to each, to let go of at close. */
+const filesAsked = new Set<string>();
 /** Requests whose callers wait for the worker (closing): the worker keeps the process alive meanwhile. */
 const awaited = new Set<number>();
 let worker: Worker | undefined;
@@ -154,6 +154,7 @@ function fallBack(): void {
   for (const reply of replies.values()) reply({ ok: false, message: 'no worker' });
   replies.clear();
   awaited.clear();
+  filesAsked.clear();
 }
 
 function theWorker(): Worker | undefined {
@@ -205,7 +206,7 @@ export function checkpointInBackground(db: DatabaseSync, path: string): void {
   // The worker starts with the first checkpoint asked for (a short-lived process may never ask);
   // should it fail to start then, this connection's own checkpoints are turned back on.
   db.exec('PRAGMA wal_autocheckpoint = 0');
-  tracked.set(db, { db, path, asked: false, known: false, listeners: [], restartDue: false });
+  tracked.set(db, { db, path, asked: false, listeners: [], restartDue: false });
 }
 
 /**
@@ -242,7 +243,7 @@ function copyTheRest(entry: Tracked): void {
 
 function send(entry: Tracked): void {
   entry.asked = true;
-  entry.known = true;
+  filesAsked.add(entry.path);
   const sent = ask('checkpoint', entry.path, (answer) => {
     entry.asked = false;
     restartIfLong(entry, answer);
@@ -290,12 +291,8 @@ export function stopCheckpoints(db: DatabaseSync, timeoutMs = 10_000): Promise<v
   if (entry === undefined) return Promise.resolve();
   tracked.delete(db);
   // Another connection of this process to the same file keeps the worker's connection.
-  const others = [...tracked.values()].filter((other) => other.path === entry.path);
-  if (others.length > 0) {
-    for (const other of others) other.known ||= entry.known;
-    return Promise.resolve();
-  }
-  if (!entry.known || worker === undefined) return Promise.resolve();
+  for (const other of tracked.values()) if (other.path === entry.path) return Promise.resolve();
+  if (!filesAsked.delete(entry.path) || worker === undefined) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, timeoutMs);
     timer.unref();
