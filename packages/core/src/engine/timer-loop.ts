@@ -200,12 +200,13 @@ export class TimerLoop {
   async #fireDue(): Promise<void> {
     const { store, now } = this.#options;
     const queue: Array<Array<{ member: string; score: number }>> = [];
-    /** Tasks whose timers are queued or firing: one task's timers fire one after another. */
+    /**
+     * Tasks whose timers are queued or firing (one task's timers fire one after another), or that had
+     * one left this round (another engine's, or failed): their later timers wait for the next round.
+     */
     const busy = new Set<string>();
     /** Timers fired or left this round: a read may still show them (another engine holds them, or they wait for their task). */
     const passed = new Set<string>();
-    /** Tasks with a timer left this round (another engine's, or failed): their later timers wait for the next round. */
-    const held = new Set<string>();
     let reads = 0;
     let firing = 0;
     let reading: Promise<void> | undefined;
@@ -238,7 +239,7 @@ export class TimerLoop {
         const timers = byTask.get(taskId);
         if (timers) timers.push(entry);
         // A task whose timers are firing: its other timers wait for a read after them, in due order.
-        else if (!busy.has(taskId) && !held.has(taskId)) byTask.set(taskId, [entry]);
+        else if (!busy.has(taskId)) byTask.set(taskId, [entry]);
       }
       for (const taskId of byTask.keys()) busy.add(taskId);
       // Engines reading the same page start at different places, so they spread over it instead of
@@ -250,6 +251,7 @@ export class TimerLoop {
     const fireTask = async (timers: Array<{ member: string; score: number }>) => {
       const first = timers[0]?.member ?? '';
       const taskId = first.slice(0, first.indexOf('|'));
+      let left = false;
       firing++;
       try {
         for (const { member, score } of timers) {
@@ -258,12 +260,12 @@ export class TimerLoop {
           try {
             // Leased by another engine (or left due): leave this task's later timers for after it, too.
             if (!(await this.#fireLeased(member, score))) {
-              held.add(taskId);
+              left = true;
               break;
             }
           } catch (error) {
             failure ??= error;
-            held.add(taskId);
+            left = true;
             break;
           } finally {
             // On a synchronous store (SQLite, memory) a firing never waits for I/O: without a
@@ -273,7 +275,7 @@ export class TimerLoop {
         }
       } finally {
         firing--;
-        busy.delete(taskId);
+        if (!left) busy.delete(taskId);
         rouse();
       }
     };
