@@ -1,9 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createStore, type HumanResult, type StoreBackend } from '../src/index.js';
+import {
+  type AuditEvent,
+  createHoldpoint,
+  createStore,
+  type HumanResult,
+  type StoreBackend,
+  StoreUnavailableError,
+} from '../src/index.js';
 import { backgroundErrors, engineFor } from './helpers/engine.js';
 import { storeCases } from './helpers/stores.js';
-import { watchReads } from './helpers/wrap-store.js';
+import { watchReads, wrapStore } from './helpers/wrap-store.js';
 
 // `waitForHuman` registers its waiter on the task it just created without reading the store: the
 // state that event made is current, unless this engine changed the intent since or heard from
@@ -76,6 +83,58 @@ describe.each(storeCases)('registering a waiter on $name', (storeCase) => {
     // The waiter was checked on a fresh read (of the events after the cached state).
     expect(calls.length).toBeGreaterThan(0);
     expect(backgroundErrors).toEqual([]);
+  });
+
+  it('hands a listener the events another engine announced when the first reads of them fail', async () => {
+    const spec = storeCase.spec();
+    const announcing = await engineFor(spec, { timers: false, pollInterval: '24h' });
+    const base = await createStore(spec);
+    stores.push(base);
+    // The listening engine's store fails its next reads of claims and records, as an overloaded one would.
+    let failing = 0;
+    const fail = <T>(read: () => Promise<T>): Promise<T> => {
+      if (failing <= 0) return read();
+      failing--;
+      return Promise.reject(
+        new StoreUnavailableError({
+          store: base.kind,
+          operation: 'read',
+          cause: new Error('too many clients'),
+        }),
+      );
+    };
+    const flaky = wrapStore(base, {
+      readClaims: (keys) => fail(() => base.readClaims(keys)),
+      readRecords: (keys) => fail(() => base.readRecords(keys)),
+      close: async () => {},
+    });
+    const errors: unknown[] = [];
+    const listening = await createHoldpoint({
+      store: flaky,
+      timers: false,
+      onError: (error) => errors.push(error),
+    });
+    try {
+      const heard: AuditEvent[] = [];
+      listening.subscribe((event) => heard.push(event));
+      // Until the listening engine hears the other's events (its subscription is up), nothing is tested.
+      for (let at = 0; heard.length === 0; at++) {
+        await announcing.requestHuman({ assignee: 'bob@acme.test', title: `Warm-up ${at}` });
+        await sleep(50);
+      }
+      failing = 2;
+      const task = await announcing.requestHuman({ assignee: 'bob@acme.test', title: 'Refund 7' });
+      await expect
+        .poll(() => heard.some((event) => event.type === 'task-created' && event.taskId === task.id), {
+          timeout: 5_000,
+        })
+        .toBe(true);
+      expect(failing).toBe(0);
+      expect(errors.length).toBeGreaterThan(0);
+      expect(errors.every((error) => StoreUnavailableError.isInstance(error))).toBe(true);
+    } finally {
+      await listening.close();
+    }
   });
 
   it('resumes a waiter whose task another engine decides as soon as it hears of it', async () => {

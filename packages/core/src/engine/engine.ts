@@ -143,6 +143,8 @@ const drainedCalls = [
  * Only a store that stopped answering is that slow (Redis and the PostgreSQL connect time out in 5 s).
  */
 const closeDrainMs = 10_000;
+/** Reads of the events another engine announced, before they are given up (see #emitRemote). */
+const remoteReadAttempts = 5;
 
 /** The most event text one `events()` page carries (at least one event, however big). */
 const eventsPageBytes = 8 * 1024 * 1024;
@@ -1144,15 +1146,26 @@ export class HoldpointEngine implements Holdpoint {
     if (wakeUp.outbox && this.#outbox.delivers) this.#timers.schedule(this.#settings.now());
   }
 
+  /**
+   * Read the events another engine announced and hand them to the listeners. A read that fails (the
+   * store away or overloaded for a moment) is tried again a few times, for about 1.5 s: a listener
+   * such as a resumer would otherwise not hear of that decision until its next full look.
+   */
   async #emitRemote(intentId: string, from: number, to: number): Promise<void> {
-    try {
-      const wanted = Array.from({ length: Math.min(to - from, 63) + 1 }, (_, at) => ({
-        intentId,
-        seq: from + at,
-      }));
-      for (const event of await this.#chain.readEvents(wanted)) if (event) this.#emit(event);
-    } catch (error) {
-      this.#settings.onError(error);
+    const wanted = Array.from({ length: Math.min(to - from, 63) + 1 }, (_, at) => ({
+      intentId,
+      seq: from + at,
+    }));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for (const event of await this.#chain.readEvents(wanted)) if (event) this.#emit(event);
+        return;
+      } catch (error) {
+        this.#settings.onError(error);
+        if (this.#closed || attempt >= remoteReadAttempts) return;
+        await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** (attempt - 1)).unref());
+        if (this.#closed) return;
+      }
     }
   }
 
