@@ -6,6 +6,7 @@ import {
   type HumanResult,
   type HumanTask,
   humanResultOf,
+  type IndexEntry,
   NotFoundError,
   parseDuration,
   type StoreBackend,
@@ -86,7 +87,7 @@ export interface Resumer {
   invoke(input: unknown, config: LangGraphRunnableConfig): Promise<unknown>;
   /** Look at one thread now: ask for its new interrupts, resume those whose tasks have ended. */
   check(threadId: string): Promise<void>;
-  /** Look at every interrupted thread (what start-up does). */
+  /** Look at every interrupted thread, and every run listed as not ended (what start-up does). */
   scan(): Promise<void>;
   /** Stop listening and polling; waits for runs in progress. Idempotent. */
   close(): Promise<void>;
@@ -102,6 +103,12 @@ const clockSlackMs = 5_000;
 interface Waiting {
   checkpointId: string | undefined;
   interrupts: Array<{ id: string; value: unknown }>;
+  /**
+   * The run stopped inside the checkpoint's step, waiting on nothing: a task of the step wrote its
+   * output or an error, and no interrupt is pending. The next checkpoint was never written (the store
+   * failed, the process died) or a node threw: the run is continued from here.
+   */
+  stopped: boolean;
 }
 
 interface Slot {
@@ -111,6 +118,15 @@ interface Slot {
 
 /** Writes that say what happened to a task rather than being its output (LangGraph's own split). */
 const controlChannels = new Set(['__error__', '__error_source_node__', INTERRUPT, '__resume__']);
+/**
+ * Threads with a run in progress, started by a resumer (member: the thread id; score: when the run
+ * started). An entry outlives a run that never ended — the process died, or a resumed run failed —
+ * so a resumer finds the thread at start-up or at a rescan and continues its run.
+ */
+const runningIndex = 'langgraph:running';
+const runningPage = 500;
+/** The task id of writes made outside a task (`updateState`); they say nothing of a run. */
+const nullTaskId = '00000000-0000-0000-0000-000000000000';
 
 interface Answer {
   value: unknown;
@@ -154,6 +170,11 @@ class GraphResumer implements Resumer {
   readonly #seen = new Map<string, number>();
   /** Tasks seen ended in events (an ended task never changes), so a resume reads them once. */
   readonly #ended = new Map<string, HumanTask>();
+  /**
+   * Threads whose run may not have ended: their entry in the running index (by its score) as a scan
+   * found it or a failed run of this process left it. Checked again under the thread's lease.
+   */
+  readonly #owed = new Map<string, number>();
   readonly #onError: (error: unknown) => void;
   #active = 0;
   readonly #queue: Array<() => void> = [];
@@ -239,11 +260,18 @@ class GraphResumer implements Resumer {
       }
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
+    const leaseTaken = Date.now();
     let output: unknown;
+    let listed = false;
     try {
+      await this.#listRunning(threadId);
+      listed = true;
       output = await this.#run(input, { ...config, context: { holdpoint: this.#engine, ...config.context } });
     } finally {
-      await this.#store.releaseClaim(lease, token).catch(this.#onError);
+      // The caller has the run's end, output or error, and decides what follows. Only a process
+      // that dies mid-run leaves its entry, for a resumer to continue the run.
+      if (listed) await this.#untilDone(() => this.#store.indexRemove(runningIndex, [threadId]), leaseTaken);
+      await this.#untilDone(() => this.#store.releaseClaim(lease, token), leaseTaken);
     }
     // A gate answered while the run held the thread was put aside to try again (see #drive), and an
     // interrupt of an ended task is found by the poll: nothing to look at here.
@@ -255,6 +283,21 @@ class GraphResumer implements Resumer {
   }
 
   async scan(): Promise<void> {
+    // Runs that never ended (see runningIndex): continued once their lease is free.
+    const unfinished: Array<Promise<void>> = [];
+    for (let after: IndexEntry | undefined; ; ) {
+      const page = await this.#store.indexRange(runningIndex, {
+        limit: runningPage,
+        ...(after && { after }),
+      });
+      for (const entry of page) {
+        this.#owed.set(entry.member, entry.score);
+        unfinished.push(this.#visit(entry.member, []));
+      }
+      if (page.length < runningPage) break;
+      after = page.at(-1);
+    }
+    await Promise.all(unfinished);
     if (this.#saver) {
       const byThread = new Map<string, string[]>();
       for await (const entry of this.#saver.interruptedThreads()) {
@@ -405,7 +448,7 @@ class GraphResumer implements Resumer {
     // the thread free. Only a resume takes the lease, and reads the thread again under it.
     try {
       const first = await this.#waiting(threadId);
-      if ((await this.#answers(threadId, first)).size === 0) {
+      if (!first.stopped && !this.#owed.has(threadId) && (await this.#answers(threadId, first)).size === 0) {
         this.#failing.delete(`thread:${threadId}`);
         return first;
       }
@@ -416,6 +459,7 @@ class GraphResumer implements Resumer {
     const lease = `langgraph:lease:${threadId}`;
     const token = `${this.#owner}:${randomUUID()}`;
     let won = false;
+    const leaseTaken = Date.now();
     try {
       won = await this.#store.claim(lease, token, this.#leaseMs);
     } catch (error) {
@@ -426,36 +470,137 @@ class GraphResumer implements Resumer {
       return undefined;
     }
     const resumed: ResumeEvent[] = [];
+    // The resume of the run in progress, told once the run stops at a gate or ends.
+    let attempt: ResumeEvent | undefined;
+    // The thread's entry in the running index, once this lease has one (see runningIndex).
+    let runningAt: number | undefined;
     try {
+      // A run a scan found listed, or one of this process that failed, ended only if its entry is
+      // gone (its process removed it under the lease, which is now ours).
+      const owedAt = this.#owed.get(threadId);
+      this.#owed.delete(threadId);
+      if (owedAt !== undefined && (await this.#isListedRunning(threadId, owedAt))) runningAt = owedAt;
       for (let round = 0; ; round++) {
         const waiting = await this.#waiting(threadId);
         const answers = await this.#answers(threadId, waiting);
-        if (answers.size === 0) {
+        // A run that stopped mid-step is continued from its checkpoint (LangGraph keeps the writes
+        // of the step's finished tasks and runs the others again): one whose checkpoint shows it, or
+        // one still listed as running while no interrupt waits (a node that failed before it wrote).
+        const unfinished =
+          waiting.interrupts.length === 0 && (waiting.stopped || (round === 0 && runningAt !== undefined));
+        if (answers.size === 0 && !unfinished) {
+          await this.#unlistRunning(threadId, runningAt);
           this.#failing.delete(`thread:${threadId}`);
           return waiting;
         }
         if (round >= maxRounds) {
           throw new Error(`Thread ${threadId} was resumed ${maxRounds} times in a row; stopping here.`);
         }
-        const resume = Object.fromEntries([...answers].map(([id, answer]) => [id, answer.value]));
-        const output = await this.#run(new Command({ resume }), this.#runConfig(threadId));
-        resumed.push({
-          threadId,
-          interrupts: [...answers].map(([interruptId, answer]) => ({ interruptId, taskIds: answer.taskIds })),
-        });
+        runningAt ??= await this.#listRunning(threadId);
+        const input =
+          answers.size === 0
+            ? null
+            : new Command({
+                resume: Object.fromEntries([...answers].map(([id, answer]) => [id, answer.value])),
+              });
+        attempt =
+          answers.size === 0
+            ? undefined
+            : {
+                threadId,
+                interrupts: [...answers].map(([interruptId, answer]) => ({
+                  interruptId,
+                  taskIds: answer.taskIds,
+                })),
+              };
+        const output = await this.#run(input, this.#runConfig(threadId));
+        if (attempt) resumed.push(attempt);
+        attempt = undefined;
         // A run that ended without stopping at an interrupt leaves nothing to answer.
         if (((output as { __interrupt__?: unknown[] } | undefined)?.__interrupt__ ?? []).length === 0) {
+          await this.#unlistRunning(threadId, runningAt);
           this.#failing.delete(`thread:${threadId}`);
-          return { checkpointId: undefined, interrupts: [] };
+          return { checkpointId: undefined, interrupts: [], stopped: false };
         }
       }
     } catch (error) {
+      // The run is owed: the poll tries again, and continues it while its entry stays listed.
+      if (runningAt !== undefined) this.#owed.set(threadId, runningAt);
+      // A resumed run that failed after its gates' nodes finished did resume them: told now, as
+      // what continues the run has no answer to give. Gates still pending are resumed (and told) again.
+      if (attempt) await this.#resumedBefore(attempt, resumed, leaseTaken);
       this.#failed(`thread:${threadId}`, error, this.#retry, threadId);
       return undefined;
     } finally {
-      await this.#store.releaseClaim(lease, token).catch(this.#onError);
+      await this.#untilDone(() => this.#store.releaseClaim(lease, token), leaseTaken);
       // Told once the thread is free again: a process that stops after this holds nothing.
       for (const event of resumed) this.#options.onResume?.(event);
+    }
+  }
+
+  /**
+   * The part of a failed run's resume that went through (its interrupts no longer wait), added to
+   * `resumed`. Read while the lease is still this process's, so that no other process can have
+   * resumed them since; a store that fails again is read again, for up to half the lease.
+   */
+  async #resumedBefore(attempt: ResumeEvent, resumed: ResumeEvent[], leaseTaken: number): Promise<void> {
+    for (let pause = this.#pollMs; ; pause = Math.min(pause * 2, 5_000)) {
+      try {
+        const pending = new Set((await this.#waiting(attempt.threadId)).interrupts.map((item) => item.id));
+        const done = attempt.interrupts.filter((item) => !pending.has(item.interruptId));
+        if (done.length > 0) resumed.push({ threadId: attempt.threadId, interrupts: done });
+        return;
+      } catch (error) {
+        this.#onError(error);
+        // Not known, and not told: better than told twice.
+        if (this.#closed || Date.now() + pause > leaseTaken + this.#leaseMs / 2) return;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+  }
+
+  /**
+   * A write that must not be left undone while the thread's lease is held (its release, the running
+   * entry's removal): tried again after a failure — a lease left held would keep every process off
+   * the thread until it lapses — until it is done, the resumer closes, or the lease has lapsed anyway.
+   */
+  async #untilDone(write: () => Promise<void>, leaseTaken: number): Promise<void> {
+    for (let pause = this.#pollMs; ; pause = Math.min(pause * 2, 5_000)) {
+      try {
+        await write();
+        return;
+      } catch (error) {
+        this.#onError(error);
+        if (this.#closed || Date.now() + pause > leaseTaken + this.#leaseMs) return;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+  }
+
+  /** List the thread in the running index (before a run that holds its lease); returns the entry's score. */
+  async #listRunning(threadId: string): Promise<number> {
+    const at = Date.now();
+    await this.#store.indexAdd(runningIndex, [{ member: threadId, score: at }]);
+    return at;
+  }
+
+  /** Drop the thread's running entry, if this lease found or wrote one (the run ended). */
+  async #unlistRunning(threadId: string, runningAt: number | undefined): Promise<void> {
+    if (runningAt !== undefined) await this.#store.indexRemove(runningIndex, [threadId]);
+  }
+
+  /** Whether the running index still holds the thread's entry of that score. */
+  async #isListedRunning(threadId: string, at: number): Promise<boolean> {
+    for (let after: IndexEntry | undefined; ; ) {
+      const page = await this.#store.indexRange(runningIndex, {
+        min: at,
+        max: at,
+        limit: runningPage,
+        ...(after && { after }),
+      });
+      if (page.some((entry) => entry.member === threadId)) return true;
+      if (page.length < runningPage) return false;
+      after = page.at(-1);
     }
   }
 
@@ -491,7 +636,13 @@ class GraphResumer implements Resumer {
         ([, , value]) => (Array.isArray(value) ? value : [value]) as Array<{ id?: string; value: unknown }>,
       )
       .filter((item): item is { id: string; value: unknown } => typeof item?.id === 'string');
-    return { checkpointId: tuple?.checkpoint.id, interrupts };
+    const stopped =
+      interrupts.length === 0 &&
+      writes.some(
+        ([taskId, channel]) =>
+          taskId !== nullTaskId && (channel === '__error__' || !controlChannels.has(channel)),
+      );
+    return { checkpointId: tuple?.checkpoint.id, interrupts, stopped };
   }
 
   /** The resume value of each pending interrupt whose tasks have all ended. */
@@ -540,8 +691,17 @@ class GraphResumer implements Resumer {
    * take the node's config as the parent of this run and treat it as a subgraph.
    */
   #run(input: unknown, config: LangGraphRunnableConfig): Promise<unknown> {
+    // Each step's checkpoint is written before the next step runs (LangGraph's default writes it
+    // while the next step runs): a gate is asked only once the checkpoint it runs from is stored.
+    // Otherwise a store failure or a crash could lose that checkpoint after the gate asked its task;
+    // the run continued from the step before would ask again, under a new key (see #drive).
+    const given = config as { durability?: unknown; checkpointDuring?: unknown };
+    const durable =
+      given.durability === undefined && given.checkpointDuring === undefined
+        ? { ...config, durability: 'sync' }
+        : config;
     return AsyncLocalStorageProviderSingleton.getInstance().run(undefined, () =>
-      this.#graph.invoke(input, config),
+      this.#graph.invoke(input, durable),
     );
   }
 

@@ -1,7 +1,13 @@
 import { type HumanResult, StoreUnavailableError } from '@holdpoint/core';
 import { Annotation, Command, END, START, StateGraph } from '@langchain/langgraph';
 import { describe, expect, it } from 'vitest';
-import { humanGate, isHumanTaskInterrupt, type ResumeEvent, waitForHuman } from '../src/index.js';
+import {
+  HoldpointSaver,
+  humanGate,
+  isHumanTaskInterrupt,
+  type ResumeEvent,
+  waitForHuman,
+} from '../src/index.js';
 import { gateSetup, taskList } from './helpers/setup.js';
 
 const Results = Annotation.Root({
@@ -137,6 +143,227 @@ describe('waitForHuman in a node', () => {
     expect(failures).toBe(0);
     expect(errors.length).toBeGreaterThan(0);
     expect(errors.every((error) => StoreUnavailableError.isInstance(error))).toBe(true);
+  });
+
+  // A resumed run that fails between two gates leaves the thread on the step before the second:
+  // the resumer continues it from there, and the second gate is asked once.
+  describe.each([
+    ['the checkpoint after the first gate cannot be written', 'put'],
+    [
+      'the checkpoint after the first gate cannot be written, nor the thread read right after',
+      'put-and-read',
+    ],
+    ['the second gate cannot reach the store', 'request'],
+    ['the second gate cannot reach the store, nor its error be written', 'request-and-error'],
+  ] as const)('continues a resumed run that stopped when %s', (_, fault) => {
+    it('asks the second gate once, and the thread ends with both decisions', async () => {
+      const { hp, store, notifications, resumer } = await gateSetup();
+      let failPut = false;
+      let failRequest = false;
+      let failErrorWrite = false;
+      let failRead = false;
+      const unavailable = () =>
+        new StoreUnavailableError({
+          store: 'sqlite',
+          operation: 'write',
+          cause: new Error('too many clients'),
+        });
+      class FlakySaver extends HoldpointSaver {
+        override async put(...args: Parameters<HoldpointSaver['put']>) {
+          if (failPut) {
+            failPut = false;
+            failRead = fault === 'put-and-read';
+            throw unavailable();
+          }
+          return super.put(...args);
+        }
+        override async getTuple(...args: Parameters<HoldpointSaver['getTuple']>) {
+          if (failRead) {
+            failRead = false;
+            throw unavailable();
+          }
+          return super.getTuple(...args);
+        }
+        override async putWrites(...args: Parameters<HoldpointSaver['putWrites']>) {
+          if (failErrorWrite && args[1].some(([channel]) => channel === '__error__')) {
+            failErrorWrite = false;
+            throw unavailable();
+          }
+          return super.putWrites(...args);
+        }
+      }
+      const flaky = {
+        requestHuman: async (options: Parameters<typeof hp.requestHuman>[0]) => {
+          if (failRequest && options.task === 'approval') {
+            failRequest = false;
+            throw unavailable();
+          }
+          return hp.requestHuman(options);
+        },
+        subscribe: hp.subscribe.bind(hp),
+        getTask: hp.getTask.bind(hp),
+      };
+      const gate = (node: string, type: 'review' | 'approval', assignee: string) => async () => {
+        const result = await waitForHuman({ holdpoint: flaky, task: type, assignee });
+        return { results: { [node]: result } };
+      };
+      const graph = new StateGraph(Results)
+        .addNode('legal', gate('legal', 'review', 'legal@acme.test'))
+        .addNode('cfo', gate('cfo', 'approval', 'cfo@acme.test'))
+        .addEdge(START, 'legal')
+        .addEdge('legal', 'cfo')
+        .addEdge('cfo', END)
+        .compile({ checkpointer: new FlakySaver(store) });
+      const errors: unknown[] = [];
+      const resumes: ResumeEvent[] = [];
+      await resumer({
+        graph,
+        holdpoint: flaky,
+        rescanInterval: '1h',
+        onError: (error) => errors.push(error),
+        onResume: (event) => resumes.push(event),
+      });
+      const [legalTask] = pendingTaskIds(await graph.invoke({ topic: 'two steps' }, config(`t-${fault}`)));
+      failPut = fault.startsWith('put');
+      failRequest = !failPut;
+      failErrorWrite = fault === 'request-and-error';
+      await hp.decide(legalTask as string, { outcome: 'approved', actor: 'legal@acme.test' });
+
+      const cfoTask = await expect
+        .poll(async () => (await taskList(hp, { assignee: 'cfo@acme.test' })).map((task) => task.id), {
+          timeout: 10_000,
+        })
+        .toHaveLength(1)
+        .then(async () => (await taskList(hp, { assignee: 'cfo@acme.test' }))[0]?.id as string);
+      expect(failPut || failRequest || failErrorWrite || failRead).toBe(false);
+      expect(errors.length).toBeGreaterThan(0);
+      await hp.decide(cfoTask, { outcome: 'approved', actor: 'cfo@acme.test' });
+      await expect
+        .poll(async () => (await graph.getState(config(`t-${fault}`))).values.results?.cfo?.outcome, {
+          timeout: 10_000,
+        })
+        .toBe('approved');
+      const state = await graph.getState(config(`t-${fault}`));
+      expect(state.next).toEqual([]);
+      expect((state.values as ResultsState).results.legal).toMatchObject({
+        taskId: legalTask,
+        outcome: 'approved',
+      });
+      expect((state.values as ResultsState).results.cfo).toMatchObject({ taskId: cfoTask });
+      // The legal gate's resume is told once, though its run failed and another run finished it.
+      expect(resumes.flatMap((event) => event.interrupts.flatMap((item) => item.taskIds))).toEqual([
+        legalTask,
+        cfoTask,
+      ]);
+      expect(await taskList(hp, { limit: 10 })).toHaveLength(2);
+      expect(notifications.filter((notification) => notification.type === 'task-created')).toHaveLength(2);
+    });
+  });
+
+  it('continues at start-up a run whose process stopped inside a node, before the node wrote anything', async () => {
+    const { hp, saver, notifications, resumer } = await gateSetup();
+    // The first resumer's run hangs in the CFO node until the test lets it fail: a process that
+    // stopped there. Its lease is short, so that a second resumer may take the thread over.
+    let hang: ((error: Error) => void) | undefined;
+    let cfoRuns = 0;
+    const graph = new StateGraph(Results)
+      .addNode('legal', async () => ({
+        results: {
+          legal: await waitForHuman({ holdpoint: hp, task: 'review', assignee: 'legal@acme.test' }),
+        },
+      }))
+      .addNode('cfo', async () => {
+        cfoRuns += 1;
+        if (cfoRuns === 1) await new Promise((_, reject) => (hang = reject));
+        return {
+          results: {
+            cfo: await waitForHuman({ holdpoint: hp, task: 'approval', assignee: 'cfo@acme.test' }),
+          },
+        };
+      })
+      .addEdge(START, 'legal')
+      .addEdge('legal', 'cfo')
+      .addEdge('cfo', END)
+      .compile({ checkpointer: saver });
+    await resumer({ graph, lease: '300ms', onError: () => {} });
+    const [legalTask] = pendingTaskIds(await graph.invoke({ topic: 'crash' }, config('t-crash')));
+    await hp.decide(legalTask as string, { outcome: 'approved', actor: 'legal@acme.test' });
+    await expect.poll(() => hang).toBeDefined();
+    // Nothing in the thread's checkpoints says a run is under way; the resumer's running index does.
+    expect(
+      (await graph.getState(config('t-crash'))).tasks.every((task) => task.interrupts.length === 0),
+    ).toBe(true);
+
+    await resumer({ graph, rescanInterval: '1h' });
+    const cfoTask = await expect
+      .poll(async () => (await taskList(hp, { assignee: 'cfo@acme.test' })).map((task) => task.id), {
+        timeout: 10_000,
+      })
+      .toHaveLength(1)
+      .then(async () => (await taskList(hp, { assignee: 'cfo@acme.test' }))[0]?.id as string);
+    expect(cfoRuns).toBe(2);
+    hang?.(new Error('the first process is gone'));
+    await hp.decide(cfoTask, { outcome: 'approved', actor: 'cfo@acme.test' });
+    await expect
+      .poll(async () => (await graph.getState(config('t-crash'))).values.results?.cfo?.outcome, {
+        timeout: 10_000,
+      })
+      .toBe('approved');
+    expect((await graph.getState(config('t-crash'))).next).toEqual([]);
+    expect(await taskList(hp, { limit: 10 })).toHaveLength(2);
+    expect(notifications.filter((notification) => notification.type === 'task-created')).toHaveLength(2);
+  });
+
+  it('releases a thread whose lease could not be released at first, so the next decision resumes it at once', async () => {
+    const { hp, store, saver, resumer } = await gateSetup();
+    // The store refuses the first release of a lease, as one that is overloaded for a moment would.
+    let failRelease = 1;
+    const leases = new Proxy(store, {
+      get(target, property) {
+        if (property === 'releaseClaim') {
+          return async (key: string, value: string) => {
+            if (failRelease > 0) {
+              failRelease--;
+              throw new StoreUnavailableError({
+                store: 'sqlite',
+                operation: 'write',
+                cause: new Error('busy'),
+              });
+            }
+            return target.releaseClaim(key, value);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const gate = (node: string, type: 'review' | 'approval', assignee: string) => async () => ({
+      results: { [node]: await waitForHuman({ holdpoint: hp, task: type, assignee }) },
+    });
+    const graph = new StateGraph(Results)
+      .addNode('legal', gate('legal', 'review', 'legal@acme.test'))
+      .addNode('cfo', gate('cfo', 'approval', 'cfo@acme.test'))
+      .addEdge(START, 'legal')
+      .addEdge('legal', 'cfo')
+      .addEdge('cfo', END)
+      .compile({ checkpointer: saver });
+    const errors: unknown[] = [];
+    await resumer({ graph, store: leases, onError: (error) => errors.push(error) });
+    const [legalTask] = pendingTaskIds(await graph.invoke({ topic: 'release' }, config('t-release')));
+    await hp.decide(legalTask as string, { outcome: 'approved', actor: 'legal@acme.test' });
+    const cfoTask = await expect
+      .poll(async () => (await taskList(hp, { assignee: 'cfo@acme.test' }))[0]?.id)
+      .toBeDefined()
+      .then(async () => (await taskList(hp, { assignee: 'cfo@acme.test' }))[0]?.id as string);
+    await hp.decide(cfoTask, { outcome: 'approved', actor: 'cfo@acme.test' });
+    // The lease lasts 10 minutes: without a second try of the release, the thread stays held.
+    await expect
+      .poll(async () => (await graph.getState(config('t-release'))).values.results?.cfo?.outcome, {
+        timeout: 10_000,
+      })
+      .toBe('approved');
+    expect(failRelease).toBe(0);
+    expect(errors.some((error) => StoreUnavailableError.isInstance(error))).toBe(true);
   });
 
   it('answers two gates of one node, each with its own decision', async () => {
