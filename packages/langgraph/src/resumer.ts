@@ -486,8 +486,11 @@ class GraphResumer implements Resumer {
         // A run that stopped mid-step is continued from its checkpoint (LangGraph keeps the writes
         // of the step's finished tasks and runs the others again): one whose checkpoint shows it, or
         // one still listed as running while no interrupt waits (a node that failed before it wrote).
+        // A thread without checkpoints (deleted) has nothing to continue: its entry is dropped.
         const unfinished =
-          waiting.interrupts.length === 0 && (waiting.stopped || (round === 0 && runningAt !== undefined));
+          waiting.checkpointId !== undefined &&
+          waiting.interrupts.length === 0 &&
+          (waiting.stopped || (round === 0 && runningAt !== undefined));
         if (answers.size === 0 && !unfinished) {
           await this.#unlistRunning(threadId, runningAt);
           this.#failing.delete(`thread:${threadId}`);

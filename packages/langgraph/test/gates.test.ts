@@ -314,6 +314,38 @@ describe('waitForHuman in a node', () => {
     expect(notifications.filter((notification) => notification.type === 'task-created')).toHaveLength(2);
   });
 
+  it('drops a run listed as not ended whose thread was deleted since, without continuing or reporting anything', async () => {
+    const { hp, saver, resumer } = await gateSetup();
+    let hang: ((error: Error) => void) | undefined;
+    const graph = new StateGraph(Results)
+      .addNode('slow', async () => {
+        await new Promise((_, reject) => (hang = reject));
+        return {};
+      })
+      .addEdge(START, 'slow')
+      .addEdge('slow', END)
+      .compile({ checkpointer: saver });
+    // A run that stops inside its node, as in a process that died there, stays listed as running.
+    const first = await resumer({ graph, lease: '200ms', onError: () => {} });
+    const run = first.invoke({ topic: 'deleted' }, config('t-deleted')).catch((error: unknown) => error);
+    await expect.poll(() => hang).toBeDefined();
+    await saver.deleteThread('t-deleted');
+    const errors: unknown[] = [];
+    const runs: unknown[] = [];
+    const second = await resumer({
+      graph: { checkpointer: saver, invoke: async (...args) => runs.push(args) },
+      holdpoint: hp,
+      rescanInterval: '1h',
+      onError: (error) => errors.push(error),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await second.scan();
+    expect(runs).toEqual([]);
+    expect(errors).toEqual([]);
+    hang?.(new Error('gone'));
+    await run;
+  });
+
   it('releases a thread whose lease could not be released at first, so the next decision resumes it at once', async () => {
     const { hp, store, saver, resumer } = await gateSetup();
     // The store refuses the first release of a lease, as one that is overloaded for a moment would.
