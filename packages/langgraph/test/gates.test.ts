@@ -2,6 +2,7 @@ import { type HumanResult, StoreUnavailableError } from '@holdpoint/core';
 import { Annotation, Command, END, START, StateGraph } from '@langchain/langgraph';
 import { describe, expect, it } from 'vitest';
 import {
+  type GateEngine,
   HoldpointSaver,
   humanGate,
   isHumanTaskInterrupt,
@@ -29,6 +30,20 @@ function pendingTaskIds(output: unknown): string[] {
     if (!isHumanTaskInterrupt(value)) throw new Error('not a gate interrupt');
     return value.holdpoint.taskId;
   });
+}
+
+/** Legal reviews, then the CFO approves: two gates in two steps. */
+function legalThenCfo(holdpoint: GateEngine, checkpointer: HoldpointSaver) {
+  const gate = (node: string, type: 'review' | 'approval', assignee: string) => async () => ({
+    results: { [node]: await waitForHuman({ holdpoint, task: type, assignee }) },
+  });
+  return new StateGraph(Results)
+    .addNode('legal', gate('legal', 'review', 'legal@acme.test'))
+    .addNode('cfo', gate('cfo', 'approval', 'cfo@acme.test'))
+    .addEdge(START, 'legal')
+    .addEdge('legal', 'cfo')
+    .addEdge('cfo', END)
+    .compile({ checkpointer });
 }
 
 describe('waitForHuman in a node', () => {
@@ -203,17 +218,7 @@ describe('waitForHuman in a node', () => {
         subscribe: hp.subscribe.bind(hp),
         getTask: hp.getTask.bind(hp),
       };
-      const gate = (node: string, type: 'review' | 'approval', assignee: string) => async () => {
-        const result = await waitForHuman({ holdpoint: flaky, task: type, assignee });
-        return { results: { [node]: result } };
-      };
-      const graph = new StateGraph(Results)
-        .addNode('legal', gate('legal', 'review', 'legal@acme.test'))
-        .addNode('cfo', gate('cfo', 'approval', 'cfo@acme.test'))
-        .addEdge(START, 'legal')
-        .addEdge('legal', 'cfo')
-        .addEdge('cfo', END)
-        .compile({ checkpointer: new FlakySaver(store) });
+      const graph = legalThenCfo(flaky, new FlakySaver(store));
       const errors: unknown[] = [];
       const resumes: ResumeEvent[] = [];
       await resumer({
@@ -369,16 +374,7 @@ describe('waitForHuman in a node', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const gate = (node: string, type: 'review' | 'approval', assignee: string) => async () => ({
-      results: { [node]: await waitForHuman({ holdpoint: hp, task: type, assignee }) },
-    });
-    const graph = new StateGraph(Results)
-      .addNode('legal', gate('legal', 'review', 'legal@acme.test'))
-      .addNode('cfo', gate('cfo', 'approval', 'cfo@acme.test'))
-      .addEdge(START, 'legal')
-      .addEdge('legal', 'cfo')
-      .addEdge('cfo', END)
-      .compile({ checkpointer: saver });
+    const graph = legalThenCfo(hp, saver);
     const errors: unknown[] = [];
     await resumer({ graph, store: leases, onError: (error) => errors.push(error) });
     const [legalTask] = pendingTaskIds(await graph.invoke({ topic: 'release' }, config('t-release')));
