@@ -544,37 +544,39 @@ class GraphResumer implements Resumer {
   /**
    * The part of a failed run's resume that went through (its interrupts no longer wait), added to
    * `resumed`. Read while the lease is still this process's, so that no other process can have
-   * resumed them since; a store that fails again is read again, for up to half the lease.
+   * resumed them since; a store that fails again is read again, for up to half the lease. Not known
+   * then: not told (better than told twice).
    */
   async #resumedBefore(attempt: ResumeEvent, resumed: ResumeEvent[], leaseTaken: number): Promise<void> {
-    for (let pause = this.#pollMs; ; pause = Math.min(pause * 2, 5_000)) {
-      try {
-        const pending = new Set((await this.#waiting(attempt.threadId)).interrupts.map((item) => item.id));
-        const done = attempt.interrupts.filter((item) => !pending.has(item.interruptId));
-        if (done.length > 0) resumed.push({ threadId: attempt.threadId, interrupts: done });
-        return;
-      } catch (error) {
-        this.#onError(error);
-        // Not known, and not told: better than told twice.
-        if (this.#closed || Date.now() + pause > leaseTaken + this.#leaseMs / 2) return;
-        await new Promise((resolve) => setTimeout(resolve, pause));
-      }
-    }
+    const waiting = await this.#retrying(
+      () => this.#waiting(attempt.threadId),
+      leaseTaken + this.#leaseMs / 2,
+    );
+    if (waiting === undefined) return;
+    const pending = new Set(waiting.interrupts.map((item) => item.id));
+    const done = attempt.interrupts.filter((item) => !pending.has(item.interruptId));
+    if (done.length > 0) resumed.push({ threadId: attempt.threadId, interrupts: done });
   }
 
   /**
    * A write that must not be left undone while the thread's lease is held (its release, the running
-   * entry's removal): tried again after a failure — a lease left held would keep every process off
-   * the thread until it lapses — until it is done, the resumer closes, or the lease has lapsed anyway.
+   * entry's removal): a lease left held would keep every process off the thread until it lapses.
    */
   async #untilDone(write: () => Promise<void>, leaseTaken: number): Promise<void> {
+    await this.#retrying(write, leaseTaken + this.#leaseMs);
+  }
+
+  /**
+   * `work`, tried again after each failure (reported), backing off from the poll interval to 5 s,
+   * until it succeeds, the resumer closes, or `until` (ms) would pass: then undefined.
+   */
+  async #retrying<T>(work: () => Promise<T>, until: number): Promise<T | undefined> {
     for (let pause = this.#pollMs; ; pause = Math.min(pause * 2, 5_000)) {
       try {
-        await write();
-        return;
+        return await work();
       } catch (error) {
         this.#onError(error);
-        if (this.#closed || Date.now() + pause > leaseTaken + this.#leaseMs) return;
+        if (this.#closed || Date.now() + pause > until) return undefined;
         await new Promise((resolve) => setTimeout(resolve, pause));
       }
     }
