@@ -1148,7 +1148,7 @@ export class HoldpointEngine implements Holdpoint {
 
   /**
    * Read the events another engine announced and hand them to the listeners. A read that fails (the
-   * store away or overloaded for a moment) is tried again a few times, for about 1.5 s: a listener
+   * store away or overloaded for a moment) is tried again a few times, over about 0.75 s: a listener
    * such as a resumer would otherwise not hear of that decision until its next full look.
    */
   async #emitRemote(intentId: string, from: number, to: number): Promise<void> {
