@@ -285,17 +285,9 @@ class GraphResumer implements Resumer {
   async scan(): Promise<void> {
     // Runs that never ended (see runningIndex): continued once their lease is free.
     const unfinished: Array<Promise<void>> = [];
-    for (let after: IndexEntry | undefined; ; ) {
-      const page = await this.#store.indexRange(runningIndex, {
-        limit: runningPage,
-        ...(after && { after }),
-      });
-      for (const entry of page) {
-        this.#owed.set(entry.member, entry.score);
-        unfinished.push(this.#visit(entry.member, []));
-      }
-      if (page.length < runningPage) break;
-      after = page.at(-1);
+    for await (const entry of this.#running()) {
+      this.#owed.set(entry.member, entry.score);
+      unfinished.push(this.#visit(entry.member, []));
     }
     await Promise.all(unfinished);
     if (this.#saver) {
@@ -500,23 +492,15 @@ class GraphResumer implements Resumer {
           throw new Error(`Thread ${threadId} was resumed ${maxRounds} times in a row; stopping here.`);
         }
         runningAt ??= await this.#listRunning(threadId);
-        const input =
-          answers.size === 0
-            ? null
-            : new Command({
-                resume: Object.fromEntries([...answers].map(([id, answer]) => [id, answer.value])),
-              });
         attempt =
           answers.size === 0
             ? undefined
             : {
                 threadId,
-                interrupts: [...answers].map(([interruptId, answer]) => ({
-                  interruptId,
-                  taskIds: answer.taskIds,
-                })),
+                interrupts: [...answers].map(([interruptId, { taskIds }]) => ({ interruptId, taskIds })),
               };
-        const output = await this.#run(input, this.#runConfig(threadId));
+        const resume = Object.fromEntries([...answers].map(([id, answer]) => [id, answer.value]));
+        const output = await this.#run(attempt ? new Command({ resume }) : null, this.#runConfig(threadId));
         if (attempt) resumed.push(attempt);
         attempt = undefined;
         // A run that ended without stopping at an interrupt leaves nothing to answer.
@@ -596,15 +580,20 @@ class GraphResumer implements Resumer {
 
   /** Whether the running index still holds the thread's entry of that score. */
   async #isListedRunning(threadId: string, at: number): Promise<boolean> {
+    for await (const entry of this.#running({ min: at, max: at })) if (entry.member === threadId) return true;
+    return false;
+  }
+
+  /** The entries of the running index (within a score range), page by page. */
+  async *#running(range: { min?: number; max?: number } = {}): AsyncGenerator<IndexEntry> {
     for (let after: IndexEntry | undefined; ; ) {
       const page = await this.#store.indexRange(runningIndex, {
-        min: at,
-        max: at,
+        ...range,
         limit: runningPage,
         ...(after && { after }),
       });
-      if (page.some((entry) => entry.member === threadId)) return true;
-      if (page.length < runningPage) return false;
+      yield* page;
+      if (page.length < runningPage) return;
       after = page.at(-1);
     }
   }
