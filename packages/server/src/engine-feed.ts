@@ -1,7 +1,7 @@
 // The one place where the server reads the engine's event feed and task lists: both pass straight
 // through to the engine (`events()` with filters and per-entry cursors, `listTasks()` with filters
 // and a cursor), so the routes, the streams and the inbox depend on these few types only.
-import type { AuditEvent, Holdpoint, HumanTask, TaskStatus, TaskType } from '@holdpoint/core';
+import type { AuditEvent, Holdpoint, HumanTask, TaskCounts, TaskStatus, TaskType } from '@holdpoint/core';
 
 export type { Holdpoint };
 
@@ -57,6 +57,46 @@ export async function readFeed(
 /** List tasks, newest first (most overdue first with `overdue: true`). */
 export async function listTasks(hp: Holdpoint, query: TaskQuery): Promise<TaskListPage> {
   return hp.listTasks(query);
+}
+
+/** How many tasks are in each status (of one assignee's, with `assignee`): read from the engine's counters, not counted. */
+export async function countTasks(hp: Holdpoint, query: { assignee?: string } = {}): Promise<TaskCounts> {
+  return hp.taskCounts(query);
+}
+
+/** A count that stopped at a cap: `more` when tasks beyond `count` were not read. */
+export interface CappedCount {
+  count: number;
+  more: boolean;
+}
+
+/**
+ * Count the tasks a query lists, reading at most `cap` of them, and those only (the query's own
+ * index: an assignee's overdue tasks, for one, are a range of their deadlines). `where` counts a
+ * subset of what is read.
+ */
+export async function countListed(
+  hp: Holdpoint,
+  query: Omit<TaskQuery, 'limit' | 'cursor'>,
+  cap: number,
+  where: (task: HumanTask) => boolean = () => true,
+): Promise<CappedCount> {
+  let count = 0;
+  let read = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await hp.listTasks({
+      ...query,
+      limit: Math.min(1000, cap - read),
+      ...(cursor ? { cursor } : {}),
+    });
+    read += page.tasks.length;
+    count += page.tasks.filter(where).length;
+    cursor = page.cursor;
+  } while (cursor !== undefined && read < cap);
+  // A cursor says more *may* follow: one more task read tells.
+  const more = cursor !== undefined && (await hp.listTasks({ ...query, limit: 1, cursor })).tasks.length > 0;
+  return { count, more };
 }
 
 /**

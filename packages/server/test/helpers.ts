@@ -1,7 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHoldpoint, createStore, type Holdpoint, type StoreBackend } from '@holdpoint/core';
+import {
+  createHoldpoint,
+  createStore,
+  type Holdpoint,
+  type HoldpointOptions,
+  type StoreBackend,
+} from '@holdpoint/core';
 import {
   createHoldpointServer,
   type HoldpointServer,
@@ -38,11 +44,16 @@ export interface Reply {
 }
 
 export async function startServer(
-  options: { limits?: Partial<ServerLimits>; store?: string } & Partial<HoldpointServerOptions> = {},
+  given: {
+    limits?: Partial<ServerLimits>;
+    store?: string;
+    engine?: Partial<HoldpointOptions>;
+  } & Partial<HoldpointServerOptions> = {},
 ): Promise<TestServer> {
+  const { engine, ...options } = given;
   const folder = mkdtempSync(join(tmpdir(), 'holdpoint-server-'));
   const store = await createStore(options.store ?? `sqlite://${join(folder, 'holdpoint.db')}`);
-  const holdpoint = await createHoldpoint({ store, pollInterval: '200ms' });
+  const holdpoint = await createHoldpoint({ store, pollInterval: '200ms', ...engine });
   const server = createHoldpointServer({ holdpoint, store, onError: () => {}, ...options });
   const create = async (name: string, scope: 'agent' | 'person' | 'admin', actor?: string) =>
     (await server.keys.create({ name, scope, ...(actor === undefined ? {} : { actor }) })).secret;

@@ -1,9 +1,24 @@
 // The inbox's pages, as functions of what they show. Every value is escaped by `html`.
-import { type AuditEvent, type HumanTask, taskTypeRules } from '@holdpoint/core';
+import {
+  type AuditEvent,
+  type HumanTask,
+  type TaskCounts,
+  type TaskStatus,
+  taskTypeRules,
+} from '@holdpoint/core';
+import type { CappedCount } from '../engine-feed.js';
 import type { User } from '../people/users.js';
 import { decisionTimeChart, humanDuration } from './chart.js';
 import { type Html, html } from './html.js';
 import { schemaFields } from './schema-form.js';
+
+/** The overview's counts, in this order. */
+const statusLabels: Record<TaskStatus, string> = {
+  pending: 'pending',
+  decided: 'decided',
+  timed_out: 'timed out',
+  canceled: 'canceled',
+};
 
 const outcomeLabels: Record<string, string> = {
   approved: 'Approve',
@@ -213,21 +228,37 @@ export function taskPage(options: {
   <p><a href="/intents/${encodeURIComponent(task.intentId)}/audit" download="${task.intentId}.audit.jsonl">Export audit (JSONL)</a></p>`;
 }
 
-/** One row of the overview. */
+/** One row of the overview: an assignee's pending tasks (exact, from the counters), overdue and escalated (counted up to a cap). */
 export interface AssigneeRow {
   assignee: string;
   pending: number;
-  overdue: number;
-  escalated: number;
+  overdue: CappedCount;
+  escalated: CappedCount;
 }
 
-/** `/overview`: pending and overdue per assignee, and how long decisions took. */
-export function overviewPage(options: { user: User; rows: AssigneeRow[]; durationsMs: number[] }): Html {
-  const { rows, durationsMs } = options;
+/** `1,234`, or `1,000+` for a count that stopped at its cap. */
+function countText(count: CappedCount): string {
+  return `${count.count.toLocaleString('en-US')}${count.more ? '+' : ''}`;
+}
+
+/** `/overview`: the counts per status, pending, overdue and escalated per assignee, and how long decisions took. */
+export function overviewPage(options: {
+  user: User;
+  rows: AssigneeRow[];
+  totals: TaskCounts;
+  durationsMs: number[];
+  /** The durations are those of the newest decisions only. */
+  decisionsCapped: boolean;
+}): Html {
+  const { rows, totals, durationsMs } = options;
   const sorted = [...durationsMs].sort((a, b) => a - b);
   const median = sorted.length ? (sorted[Math.floor((sorted.length - 1) / 2)] as number) : undefined;
   const p90 = sorted.length ? (sorted[Math.floor((sorted.length - 1) * 0.9)] as number) : undefined;
   return html`<h1>Overview${options.user.admin ? '' : ' (your tasks)'}</h1>
+  <p id="task-counts">${(Object.keys(statusLabels) as TaskStatus[]).map(
+    (status, at) =>
+      html`${at === 0 ? '' : ' · '}<strong>${totals[status].toLocaleString('en-US')}</strong> ${statusLabels[status]}`,
+  )}</p>
   <h2>Pending per assignee</h2>
   ${
     rows.length === 0
@@ -235,14 +266,14 @@ export function overviewPage(options: { user: User; rows: AssigneeRow[]; duratio
       : html`<table><thead><tr><th scope="col">Assignee</th><th scope="col" class="num">Pending</th><th scope="col" class="num">Overdue</th><th scope="col" class="num">Escalated</th></tr></thead>
     <tbody>${rows.map(
       (row) =>
-        html`<tr><td>${row.assignee}</td><td class="num">${row.pending}</td><td class="num">${row.overdue}</td><td class="num">${row.escalated}</td></tr>`,
+        html`<tr><td>${row.assignee}</td><td class="num">${row.pending.toLocaleString('en-US')}</td><td class="num">${countText(row.overdue)}</td><td class="num">${countText(row.escalated)}</td></tr>`,
     )}</tbody></table>`
   }
   <h2>How long decisions take</h2>
   ${
     sorted.length === 0
       ? html`<p class="notice">No decisions yet.</p>`
-      : html`<p>${sorted.length} decisions · median ${humanDuration(median as number)} · 90th percentile ${humanDuration(p90 as number)}</p>
+      : html`<p>${sorted.length} ${options.decisionsCapped ? 'newest ' : ''}decisions · median ${humanDuration(median as number)} · 90th percentile ${humanDuration(p90 as number)}</p>
     ${decisionTimeChart(sorted)}`
   }`;
 }

@@ -7,7 +7,7 @@ import { streamSSE } from 'hono/streaming';
 import { involves } from '../auth/authority.js';
 import type { Principal } from '../auth/principal.js';
 import type { ServerApp, ServerContext } from '../context.js';
-import { listTasks } from '../engine-feed.js';
+import { countListed, countTasks, listTasks } from '../engine-feed.js';
 import { ApiError, apiErrorOf } from '../errors.js';
 import { RateLimiter } from '../people/rate-limit.js';
 import { type Session, sessionCredentialId } from '../people/sessions.js';
@@ -55,6 +55,10 @@ export interface InboxOptions {
 const sessionCookie = 'hp_session';
 const formCookie = 'hp_form';
 const maxFormBytes = 64 * 1024;
+/** The overview counts an assignee's overdue and escalated tasks up to this many each ("1000+" beyond). */
+const overviewCap = 1000;
+/** The overview's decision times are those of the newest this many decisions. */
+const overviewDecisions = 500;
 
 const securityHeaders: Record<string, string> = {
   'content-security-policy':
@@ -500,27 +504,38 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
     }),
   );
 
+  /** The directory's people and the assignees of the newest pending tasks, each once. */
+  async function adminOverviewAssignees(): Promise<string[]> {
+    const [users, newest] = await Promise.all([
+      people.users.list(),
+      listTasks(hp, { status: 'pending', limit: overviewCap }),
+    ]);
+    return [...new Set([...users.map((user) => user.id), ...newest.tasks.flatMap((task) => task.assignees)])];
+  }
+
   app.get(
     '/overview',
     requireSignIn(async (c, signedIn) => {
       const { user } = signedIn;
       const scope = user.admin ? {} : { assignee: user.id };
-      const [pending, decided] = await Promise.all([
-        listTasks(hp, { ...scope, status: 'pending', limit: 1000 }),
-        listTasks(hp, { ...scope, status: 'decided', limit: 500 }),
+      // Everyone an admin may want a row for: the people of the directory and the assignees of the
+      // newest pending tasks (someone who is not a user, such as an agent's own id).
+      const [totals, decided, assignees] = await Promise.all([
+        countTasks(hp, scope),
+        listTasks(hp, { ...scope, status: 'decided', limit: overviewDecisions }),
+        user.admin ? adminOverviewAssignees() : [user.id],
       ]);
-      const now = Date.now();
-      const rows = new Map<string, AssigneeRow>();
-      for (const task of pending.tasks) {
-        for (const assignee of task.assignees) {
-          if (!user.admin && assignee !== user.id) continue;
-          const row = rows.get(assignee) ?? { assignee, pending: 0, overdue: 0, escalated: 0 };
-          row.pending += 1;
-          if (task.deadlineAt !== undefined && Date.parse(task.deadlineAt) < now) row.overdue += 1;
-          if (task.escalationLevel > 0) row.escalated += 1;
-          rows.set(assignee, row);
-        }
-      }
+      const rows: AssigneeRow[] = [];
+      await eachAtMost(8, assignees, async (assignee) => {
+        const { pending } = await countTasks(hp, { assignee });
+        if (pending === 0) return;
+        const [overdue, escalated] = await Promise.all([
+          countListed(hp, { assignee, overdue: true }, overviewCap),
+          countListed(hp, { assignee, status: 'pending' }, overviewCap, (task) => task.escalationLevel > 0),
+        ]);
+        rows.push({ assignee, pending, overdue, escalated });
+      });
+      rows.sort((a, b) => b.pending - a.pending || a.assignee.localeCompare(b.assignee));
       const durationsMs = decided.tasks
         .filter((task) => task.decision?.decidedBy === 'human')
         .map((task) => Date.parse(task.decision?.decidedAt as string) - Date.parse(task.createdAt));
@@ -528,7 +543,7 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
         c,
         200,
         'Overview',
-        overviewPage({ user, rows: [...rows.values()].sort((a, b) => b.pending - a.pending), durationsMs }),
+        overviewPage({ user, rows, totals, durationsMs, decisionsCapped: decided.cursor !== undefined }),
         { user, csrf: signedIn.session.csrf, live: '/live' },
       );
     }),
@@ -567,4 +582,13 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
       });
     }),
   );
+}
+
+/** Run `work` on each item, at most `limit` at a time. */
+async function eachAtMost<T>(limit: number, items: T[], work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
