@@ -10,6 +10,7 @@ import { wrapStore } from './helpers/wrap-store.js';
 
 const ann = 'ann@acme.test';
 const bob = 'bob@acme.test';
+const carl = 'carl@acme.test';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -234,7 +235,9 @@ describe.each(storeCases)('listTasks and taskCounts on $name', (storeCase) => {
   }
 
   it('finds 5 decided tasks behind 2,100 newer pending ones, and counts both without reading them', async () => {
-    const hp = await engine();
+    await storeCase.ready();
+    const spec = storeCase.spec();
+    const hp = await engineFor(spec, { timers: false });
     const decided: string[] = [];
     for (let index = 0; index < 5; index++) {
       const task = await hp.requestHuman({ assignee: ann, title: `decided ${index}` });
@@ -275,6 +278,31 @@ describe.each(storeCases)('listTasks and taskCounts on $name', (storeCase) => {
       total: 5,
     });
     expect((await hp.taskCounts({ assignee: bob })).pending).toBe(2_100);
+    // The counts are counters: an engine on the same store reads them in one call, and no list or record.
+    const store = await createStore(spec);
+    const calls: string[] = [];
+    const watch =
+      <A extends unknown[], R>(name: string, call: (...args: A) => R) =>
+      (...args: A): R => {
+        calls.push(name);
+        return call(...args);
+      };
+    const counted = wrapStore(store, {
+      readCounters: watch('readCounters', (counters: string[]) => store.readCounters(counters)),
+      indexRange: watch('indexRange', store.indexRange.bind(store)),
+      readRecords: watch('readRecords', store.readRecords.bind(store)),
+      readFeed: watch('readFeed', store.readFeed.bind(store)),
+    });
+    const cold = await engineFor('unused', { store: counted, timers: false });
+    try {
+      calls.length = 0;
+      expect((await cold.taskCounts()).total).toBe(2_105);
+      expect((await cold.taskCounts({ assignee: bob })).pending).toBe(2_100);
+      expect(calls).toEqual(['readCounters', 'readCounters']);
+    } finally {
+      await cold.close();
+      await store.close();
+    }
   }, 180_000);
 
   it('reads a page of tasks from 60 intents in two store reads: the list, then their records', async () => {
@@ -324,11 +352,11 @@ describe.each(storeCases)('listTasks and taskCounts on $name', (storeCase) => {
     }
   });
 
-  it('answers every filter exactly with other tasks around, newest first, page by page', async () => {
+  it('answers every filter exactly behind 2,000 newer tasks, newest first, page by page', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(new Date('2026-11-20T09:00:00Z'));
     const hp = await engine();
-    const created: Array<{ id: string; intentId: string; kind: string }> = [];
+    const created: Array<{ id: string; intentId: string; kind: string; createdAt: string }> = [];
     const intent = await hp.submit({ type: 'several' });
     for (let index = 0; index < 30; index++) {
       vi.setSystemTime(new Date(Date.parse('2026-11-20T09:00:00Z') + index * 1_000));
@@ -347,21 +375,39 @@ describe.each(storeCases)('listTasks and taskCounts on $name', (storeCase) => {
         await hp.cancelTask(task.id);
         kind = 'canceled';
       }
-      created.push({ id: task.id, intentId: task.intentId, kind });
+      created.push({ id: task.id, intentId: task.intentId, kind, createdAt: task.createdAt });
     }
-    const newestFirst = [...created].reverse();
+    // 2,000 newer pending approvals of another assignee, each with a deadline a day away: every
+    // filter's tasks above lie behind them in every list that holds both.
+    vi.setSystemTime(new Date(Date.parse('2026-11-20T09:00:00Z') + 60_000));
+    for (let batch = 0; batch < 20; batch++) {
+      const others = await Promise.all(
+        Array.from({ length: 100 }, () => hp.requestHuman({ assignee: carl, timeout: '1d' })),
+      );
+      for (const task of others)
+        created.push({ id: task.id, intentId: task.intentId, kind: 'pending', createdAt: task.createdAt });
+    }
+    // Newest first; tasks created in the same millisecond by id.
+    const newestFirst = [...created].sort(
+      (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.id < b.id ? -1 : 1),
+    );
     const ids = (predicate: (entry: (typeof created)[number]) => boolean) =>
       newestFirst.filter(predicate).map((entry) => entry.id);
     const indexOf = (id: string) => created.findIndex((entry) => entry.id === id);
-    const isAnn = (id: string) => indexOf(id) % 3 === 0;
-    const isReview = (id: string) => indexOf(id) % 2 === 0;
+    const isAnn = (id: string) => indexOf(id) % 3 === 0 && indexOf(id) < 30;
+    const isBob = (id: string) => indexOf(id) % 3 !== 0 && indexOf(id) < 30;
+    const isReview = (id: string) => indexOf(id) % 2 === 0 && indexOf(id) < 30;
 
-    expect(await listAll(hp, {}, 7)).toEqual(ids(() => true));
-    expect(await listAll(hp, { status: 'pending' }, 4)).toEqual(ids((entry) => entry.kind === 'pending'));
+    expect(await listAll(hp, {}, 97)).toEqual(ids(() => true));
+    expect(await listAll(hp, { status: 'pending' }, 91)).toEqual(ids((entry) => entry.kind === 'pending'));
     expect(await listAll(hp, { status: 'canceled' }, 2)).toEqual(ids((entry) => entry.kind === 'canceled'));
     expect(await listAll(hp, { assignee: ann }, 3)).toEqual(ids((entry) => isAnn(entry.id)));
     expect(await listAll(hp, { assignee: bob, status: 'pending' }, 3)).toEqual(
-      ids((entry) => !isAnn(entry.id) && entry.kind === 'pending'),
+      ids((entry) => isBob(entry.id) && entry.kind === 'pending'),
+    );
+    expect(await listAll(hp, { assignee: carl, status: 'decided' }, 3)).toEqual([]);
+    expect(await listAll(hp, { type: 'approval', status: 'canceled' }, 2)).toEqual(
+      ids((entry) => !isReview(entry.id) && entry.kind === 'canceled'),
     );
     expect(await listAll(hp, { type: 'review' }, 5)).toEqual(ids((entry) => isReview(entry.id)));
     expect(await listAll(hp, { type: 'review', status: 'decided' }, 1)).toEqual(
@@ -382,14 +428,15 @@ describe.each(storeCases)('listTasks and taskCounts on $name', (storeCase) => {
     // Two hours on: the pending tasks with a one-hour timeout are overdue (no engine fired their timers).
     vi.setSystemTime(new Date(Date.parse('2026-11-20T09:00:00Z') + 2 * 3_600_000));
     const overdue = created
-      .filter((entry, index) => entry.kind === 'pending' && index % 5 === 0)
+      .filter((entry, index) => entry.kind === 'pending' && index % 5 === 0 && index < 30)
       .map((entry) => entry.id);
     expect(overdue.length).toBeGreaterThan(1);
     // Most overdue first: the oldest deadline first.
     expect(await listAll(hp, { overdue: true }, 1)).toEqual(overdue);
     expect(await listAll(hp, { overdue: true, assignee: ann }, 2)).toEqual(overdue.filter(isAnn));
     expect(await listAll(hp, { overdue: true, status: 'decided' }, 2)).toEqual([]);
-    expect(await listAll(hp, { overdue: false, status: 'pending' }, 3)).toEqual(
+    expect(await listAll(hp, { overdue: true, type: 'review' }, 2)).toEqual(overdue.filter(isReview));
+    expect(await listAll(hp, { overdue: false, status: 'pending' }, 93)).toEqual(
       ids((entry) => entry.kind === 'pending' && !overdue.includes(entry.id)),
     );
     expect(await hp.taskCounts()).toEqual({
@@ -397,9 +444,9 @@ describe.each(storeCases)('listTasks and taskCounts on $name', (storeCase) => {
       decided: ids((entry) => entry.kind === 'decided').length,
       timed_out: 0,
       canceled: ids((entry) => entry.kind === 'canceled').length,
-      total: 30,
+      total: 2_030,
     });
-  }, 60_000);
+  }, 120_000);
 
   it('moves a task between lists and counts as it escalates, and refuses bad queries', async () => {
     await storeCase.ready();
