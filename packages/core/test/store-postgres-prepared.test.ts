@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/create-store.js';
 import type { StoreBackend } from '../src/store/store-backend.js';
+import { genericPlan, statementsRan } from './helpers/postgres-plan.js';
 import { postgresUrl, storeCases } from './helpers/stores.js';
 
 // The PostgreSQL backend runs its statements prepared under names, once per pooled connection. A
@@ -101,53 +102,21 @@ describe.each(storeCases.filter((storeCase) => storeCase.name === 'postgres'))(
     it('find list entries by their key in a plan made while the tables were empty', async () => {
       // A plan made on empty tables and kept while they grow must not scan a table: the append
       // removes list entries by joining the names and members it is given to the index table.
-      const statements: Array<{ pool: pg.Pool; config: pg.QueryConfig }> = [];
-      const query = pg.Pool.prototype.query;
-      pg.Pool.prototype.query = function (this: pg.Pool, ...args: unknown[]) {
-        const [config] = args as [pg.QueryConfig | string];
-        if (typeof config === 'object' && config.text.includes('DELETE FROM'))
-          statements.push({ pool: this, config });
-        return (query as (...args: unknown[]) => unknown).apply(this, args);
-      } as typeof query;
       const store = await createStore(storeCase.spec());
       opened.push(store);
-      try {
-        await roundTrip(store, 1);
-      } finally {
-        pg.Pool.prototype.query = query;
-      }
+      const statements = await statementsRan(
+        (text) => text.includes('DELETE FROM'),
+        () => roundTrip(store, 1),
+      );
       const append = statements.find(
         ({ config }) => config.text.includes('DELETE FROM') && config.text.includes('held'),
       );
       expect(append).toBeDefined();
       const { pool, config } = append as { pool: pg.Pool; config: pg.QueryConfig };
-      // One of the store's own connections, planning the statement generically (as PostgreSQL does
-      // after a few runs) on tables that hold one entry each.
-      const client = await pool.connect();
-      try {
-        await client.query('SET plan_cache_mode = force_generic_plan');
-        await client.query(`PREPARE holdpoint_plan_probe AS ${config.text}`);
-        const literals = (config.values ?? []).map((value) => literal(client, value));
-        const { rows } = await client.query(`EXPLAIN EXECUTE holdpoint_plan_probe(${literals.join(', ')})`);
-        const plan = rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
-        expect(plan).toContain('Index Scan using holdpoint_index_pkey');
-        expect(plan).not.toMatch(/Seq Scan on holdpoint_index\b/);
-      } finally {
-        await client.query('DEALLOCATE holdpoint_plan_probe; RESET plan_cache_mode').catch(() => undefined);
-        client.release();
-      }
+      // Planned generically (as PostgreSQL does after a few runs) on tables that hold one entry each.
+      const plan = await genericPlan(pool, config);
+      expect(plan).toContain('Index Scan using holdpoint_index_pkey');
+      expect(plan).not.toMatch(/Seq Scan on holdpoint_index\b/);
     });
   },
 );
-
-/** A parameter value as an SQL literal (text, number, null, or an array of them). */
-function literal(client: pg.PoolClient, value: unknown): string {
-  if (value === null || value === undefined) return 'NULL';
-  if (Array.isArray(value)) {
-    const items = value.map((item) =>
-      item === null ? 'NULL' : `"${String(item).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`,
-    );
-    return client.escapeLiteral(`{${items.join(',')}}`);
-  }
-  return client.escapeLiteral(String(value));
-}

@@ -631,10 +631,13 @@ export class PostgresStore implements StoreBackend {
       }
       if (assignee !== undefined) {
         values.push(assignee);
+        // A subquery per entry (LIMIT keeps PostgreSQL from turning it into a join), so that each
+        // looks up one key of the assignees' index. As an EXISTS, a generic plan made on small tables
+        // joined each of the intent's entries to a scan of every entry of the assignee.
         conditions.push(
-          `EXISTS (SELECT 1 FROM ${feedAssignees} AS assigned WHERE assigned.prefix = entry.prefix
+          `(SELECT 1 FROM ${feedAssignees} AS assigned WHERE assigned.prefix = entry.prefix
            AND assigned.assignee = $${values.length} AND assigned.xid = entry.xid
-           AND assigned.position = entry.position)`,
+           AND assigned.position = entry.position LIMIT 1) IS NOT NULL`,
         );
       }
       rows = await this.#run(
