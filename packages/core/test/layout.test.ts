@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { decodeWakeUp, encodeWakeUp, intentIdOfTask, newId, newTaskId } from '../src/store/layout.js';
+import { decodeWakeUp, encodeWakeUp, intentIdOfTask, layout, newId, newTaskId } from '../src/store/layout.js';
 import { postgresUrl } from './helpers/stores.js';
 
 // Intent and task ids start with their creation time, so that later ids sort later: the rows and
@@ -103,5 +105,40 @@ describe('the wake-up message', () => {
   it('that is not one is ignored', () => {
     for (const message of ['', 'not json', 'null', '[]', '{"i":1,"s":1,"e":"e"}', '{"i":"int_a","e":"e"}'])
       expect(decodeWakeUp(message)).toBeUndefined();
+  });
+});
+
+describe('docs/engine.md', () => {
+  it('names every key, record, index and counter of the layout as the layout writes them', () => {
+    const docs = readFileSync(fileURLToPath(new URL('../../../docs/engine.md', import.meta.url)), 'utf8');
+    const part = '\u0000';
+    const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    // Each name as the docs write it: in backticks, its variable parts as `<placeholder>`s.
+    const missing = Object.entries(layout)
+      .map(([name, value]) => {
+        const text =
+          typeof value === 'string' ? value : (value as (...parts: string[]) => string)(part, part);
+        return { name, pattern: new RegExp(`\`${text.split(part).map(literally).join('<[^>`]+>')}\``) };
+      })
+      .filter(({ pattern }) => !pattern.test(docs))
+      .map(({ name }) => name);
+    expect(missing).toEqual([]);
+  });
+
+  it('gives every key of the wake-up message', () => {
+    const docs = readFileSync(fileURLToPath(new URL('../../../docs/engine.md', import.meta.url)), 'utf8');
+    const full = encodeWakeUp({
+      engineId: 'eng',
+      intentId: 'int',
+      seq: 2,
+      firstSeq: 1,
+      taskId: 'tsk',
+      due: 1,
+      outbox: true,
+      firesNoTimers: true,
+    });
+    const keys = Object.keys(JSON.parse(full));
+    expect(keys).toHaveLength(8);
+    expect(keys.filter((key) => !docs.includes(`\`${key}\` `))).toEqual([]);
   });
 });
