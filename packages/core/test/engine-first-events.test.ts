@@ -1,7 +1,7 @@
 import { eventually } from '@holdpoint/test-services';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AuditEvent, createStore, type StoreBackend } from '../src/index.js';
-import { layout } from '../src/store/layout.js';
+import { layout, timerId } from '../src/store/layout.js';
 import { auditEvents, backgroundErrors, engineFor, errorOf } from './helpers/engine.js';
 import { storeCases } from './helpers/stores.js';
 import { wrapStore } from './helpers/wrap-store.js';
@@ -71,7 +71,12 @@ describe.each(storeCases)('an implicit intent and its task in one transaction on
     expect(await hp.audit.verify(await hp.audit.export(task.intentId))).toMatchObject({ ok: true });
     expect(
       (await store.indexRange(layout.dueIndex, { limit: 10 })).map((entry) => entry.member).sort(),
-    ).toEqual([`${task.id}|deadline|0`, `${task.id}|remind|1`].sort());
+    ).toEqual(
+      [
+        timerId({ taskId: task.id, kind: 'deadline', count: 0 }),
+        timerId({ taskId: task.id, kind: 'remind', count: 1 }),
+      ].sort(),
+    );
     expect(
       (await hp.listTasks({ assignee: 'ann@acme.test', status: 'pending' })).tasks.map((t) => t.id),
     ).toEqual([task.id]);
@@ -128,7 +133,7 @@ describe.each(storeCases)('an implicit intent and its task in one transaction on
     const task = await hp.requestHuman(request);
     expect((await hp.listTasks()).tasks.map((t) => t.id)).toEqual([task.id]);
     expect((await store.indexRange(layout.dueIndex, { limit: 10 })).map((entry) => entry.member)).toEqual([
-      `${task.id}|deadline|0`,
+      timerId({ taskId: task.id, kind: 'deadline', count: 0 }),
     ]);
   });
 

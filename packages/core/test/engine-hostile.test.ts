@@ -13,6 +13,7 @@ import {
   type StoreBackend,
   ValidationError,
 } from '../src/index.js';
+import { layout, timerId } from '../src/store/layout.js';
 import { auditEvents, backgroundErrors, engineFor, errorOf } from './helpers/engine.js';
 import { advance, eventuallyAtFakeTime as eventually, fakeClock } from './helpers/fake-clock.js';
 import { storeCases } from './helpers/stores.js';
@@ -447,9 +448,9 @@ describe.each(storeCases)('timers under hostile conditions on $name (fake clock)
     expect(backgroundErrors).toHaveLength(1);
     // The failed timer is gone, and the escalation that never happened left no timer of its own.
     await eventually(async () =>
-      expect((await store.indexRange('due', { limit: 10 })).map((entry) => entry.member)).not.toContain(
-        `${task.id}|deadline|0`,
-      ),
+      expect(
+        (await store.indexRange(layout.dueIndex, { limit: 10 })).map((entry) => entry.member),
+      ).not.toContain(timerId({ taskId: task.id, kind: 'deadline', count: 0 })),
     );
     expect((await hp.getTask(task.id)).status).toBe('pending');
   });
@@ -481,11 +482,11 @@ describe.each(storeCases)('timers under hostile conditions on $name (fake clock)
     await held;
     await advance(2_000);
     // The timer goes in with the task's event: none exists while the event is not recorded.
-    expect(await store.indexRange('due', { limit: 10 })).toEqual([]);
+    expect(await store.indexRange(layout.dueIndex, { limit: 10 })).toEqual([]);
     release();
     const task = await asking;
-    expect((await store.indexRange('due', { limit: 10 })).map((entry) => entry.member)).toEqual([
-      `${task.id}|deadline|0`,
+    expect((await store.indexRange(layout.dueIndex, { limit: 10 })).map((entry) => entry.member)).toEqual([
+      timerId({ taskId: task.id, kind: 'deadline', count: 0 }),
     ]);
     await advance(1_000);
     await eventually(async () => expect((await hp.getTask(task.id)).status).toBe('timed_out'));
@@ -507,7 +508,7 @@ describe.each(storeCases)('timers under hostile conditions on $name (fake clock)
       'STORE_UNAVAILABLE',
     );
     // A store of its own: nothing in its due index but what this test wrote.
-    expect(await store.indexRange('due', { limit: 100 })).toEqual([]);
+    expect(await store.indexRange(layout.dueIndex, { limit: 100 })).toEqual([]);
   });
 
   it('drops a timer an older engine wrote ahead of a task that was never recorded, after a grace period', async () => {
@@ -518,8 +519,10 @@ describe.each(storeCases)('timers under hostile conditions on $name (fake clock)
     const intent = await hp.submit({ type: 'never-asked' });
     // Engines before timers went in with their event wrote them ahead of it; this one's task never came to be.
     const never = `tsk_${intent.id.slice(4)}.never`;
-    await store.indexAdd('due', [{ member: `${never}|deadline|0`, score: Date.now() + 1_000 }]);
-    const timers = () => store.indexRange('due', { limit: 100 });
+    await store.indexAdd(layout.dueIndex, [
+      { member: timerId({ taskId: never, kind: 'deadline', count: 0 }), score: Date.now() + 1_000 },
+    ]);
+    const timers = () => store.indexRange(layout.dueIndex, { limit: 100 });
     await advance(30_000);
     expect(await timers()).toHaveLength(1);
     await advance(40_000);

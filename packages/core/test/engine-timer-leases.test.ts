@@ -1,6 +1,7 @@
 import { eventually } from '@holdpoint/test-services';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStore, type HumanTask, type StoreBackend } from '../src/index.js';
+import { layout, timerId } from '../src/store/layout.js';
 import { auditEvents, backgroundErrors, engineFor } from './helpers/engine.js';
 import { storeCases } from './helpers/stores.js';
 import { wrapStore } from './helpers/wrap-store.js';
@@ -23,7 +24,7 @@ describe.each(storeCases)('timer leases on $name', (storeCase) => {
     const released: string[] = [];
     const watched = wrapStore(store, {
       claim: (key, value, ttl) => {
-        if (key.startsWith('lease:timer:')) leases.push(key);
+        if (key.startsWith(layout.timerLease(''))) leases.push(key);
         return store.claim(key, value, ttl);
       },
       releaseClaim: (key, value) => {
@@ -68,7 +69,7 @@ describe.each(storeCases)('timer leases on $name', (storeCase) => {
     const { store } = await open(spec);
     const blind = wrapStore(store, {
       indexRange: (index, options) =>
-        index === 'due' ? Promise.resolve([]) : store.indexRange(index, options),
+        index === layout.dueIndex ? Promise.resolve([]) : store.indexRange(index, options),
     });
     return engineFor('unused', { store: blind });
   }
@@ -95,7 +96,7 @@ describe.each(storeCases)('timer leases on $name', (storeCase) => {
     );
     const task = await asking.requestHuman({ assignee: 'ann@acme.test', timeout: 300 });
     await eventually(async () => expect((await firing.getTask(task.id)).status).toBe('timed_out'));
-    const lease = `lease:timer:${task.id}|deadline|0`;
+    const lease = layout.timerLease(timerId({ taskId: task.id, kind: 'deadline', count: 0 }));
     expect(leases).toEqual([lease]);
     // Released in the commit of the event that fired it, not by a call of its own.
     expect(released).toEqual([]);

@@ -6,7 +6,7 @@ import {
   type Notification,
   type RequestHumanOptions,
 } from '../src/index.js';
-import { layout } from '../src/store/layout.js';
+import { layout, timerId } from '../src/store/layout.js';
 import { auditEvents, backgroundErrors, errorOf, engineFor as openEngine } from './helpers/engine.js';
 import { advance, eventuallyAtFakeTime as eventually, fakeClock } from './helpers/fake-clock.js';
 import { storeCases } from './helpers/stores.js';
@@ -71,14 +71,19 @@ describe.each(storeCases)('durable timers on $name (fake clock)', (storeCase) =>
       });
       const due = () => store.indexRange(layout.dueIndex, { limit: 10 });
       expect((await due()).map((entry) => entry.member).sort()).toEqual(
-        [`${task.id}|deadline|0`, `${task.id}|remind|1`].sort(),
+        [
+          timerId({ taskId: task.id, kind: 'deadline', count: 0 }),
+          timerId({ taskId: task.id, kind: 'remind', count: 1 }),
+        ].sort(),
       );
       writes.length = 0;
       await advance(hour + 1);
       await eventually(async () => expect(await typesOf(hp, task.intentId)).toContain('task-reminded'));
       // The reminder's event removed its timer (one reminder: no next one): nothing written around it.
       await eventually(async () =>
-        expect((await due()).map((entry) => entry.member)).toEqual([`${task.id}|deadline|0`]),
+        expect((await due()).map((entry) => entry.member)).toEqual([
+          timerId({ taskId: task.id, kind: 'deadline', count: 0 }),
+        ]),
       );
       expect(writes).toEqual(['appendEvent']);
       writes.length = 0;

@@ -1,6 +1,7 @@
 import { eventually } from '@holdpoint/test-services';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStore, type StoreBackend } from '../src/index.js';
+import { layout } from '../src/store/layout.js';
 import { auditEvents, backgroundErrors, engineFor, errorOf } from './helpers/engine.js';
 import { storeCases } from './helpers/stores.js';
 import { watchReads, wrapStore } from './helpers/wrap-store.js';
@@ -39,7 +40,7 @@ describe.each(storeCases)('a change from the records alone on $name', (storeCase
           store.appendEvent(key, value, feed, {
             ...writes,
             records: [],
-            indexRemove: (writes?.indexRemove ?? []).filter((entry) => entry.index !== 'due'),
+            indexRemove: (writes?.indexRemove ?? []).filter((entry) => entry.index !== layout.dueIndex),
           }),
       }),
     });
@@ -94,7 +95,7 @@ describe.each(storeCases)('a change from the records alone on $name', (storeCase
     // claim, re-reads the chain, and records nothing; the timer goes.
     const cold = await engineFor(spec);
     await eventually(async () => {
-      expect(await store.indexRange('due', { limit: 10 })).toEqual([]);
+      expect(await store.indexRange(layout.dueIndex, { limit: 10 })).toEqual([]);
     });
     // Decisions on engines that have not read the intent: one whose records say pending (the claim
     // is lost, the chain re-read, the decision refused), one the records do not know (not found in
