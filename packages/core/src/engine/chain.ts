@@ -95,13 +95,65 @@ export interface ChainHost {
 }
 
 /**
+ * What the engine asks of the chain (see {@link IntentChain}): an intent's state, its appends, and
+ * its events read back.
+ */
+export interface Chain {
+  // States
+  /** The intent's current state, holding `options.tasks`. @throws NotFoundError, ValidationError */
+  load(intentId: string, options?: LoadOptions): Promise<IntentState>;
+  /** The intent's current state, or `undefined` when there is no such intent. */
+  loadMaybe(intentId: string, options?: LoadOptions): Promise<IntentState | undefined>;
+  /** The state of an intent that has no events yet. */
+  emptyState(intentId: string): IntentState;
+  /** Whether a state was read from records without looking for events after them. */
+  isUnconfirmed(state: IntentState): boolean;
+  /** The `seq` of the intent's cached state, if one is cached. */
+  cachedSeq(intentId: string): number | undefined;
+  /** The intent of a state with all its task ids. */
+  intentOf(state: IntentState): Promise<Intent>;
+  /** Every task of an intent, oldest first. */
+  tasksOf(state: IntentState): Promise<HumanTask[]>;
+  /** Tasks by id, from their records. */
+  tasksById(taskIds: readonly string[]): Promise<Map<string, HumanTask | undefined>>;
+  // Appends
+  /** Append the event `build` makes of the intent's state (`null`: already made). */
+  append(
+    intentId: string,
+    build: (state: IntentState) => Change | null,
+    options?: AppendOptions,
+  ): Promise<{ state: IntentState; event?: AuditEvent }>;
+  /** Append a new intent's first events in one transaction (`false`/`undefined`: take the one-event path). */
+  appendFirst(
+    intentId: string,
+    builds: ReadonlyArray<(state: IntentState) => Change>,
+    options?: {
+      claims?: readonly EventClaim[];
+      writes?: (events: readonly AuditEvent[], states: readonly IntentState[]) => EventExtras;
+    },
+  ): Promise<{ state: IntentState; events: AuditEvent[] } | false | undefined>;
+  // Events
+  /** Every event of an intent's chain, in order. @throws NotFoundError */
+  readAll(intentId: string): Promise<AuditEvent[]>;
+  /** Events by position, `undefined` where there is none. */
+  readEvents(refs: ReadonlyArray<{ intentId: string; seq: number }>): Promise<(AuditEvent | undefined)[]>;
+  /** Events by position up to about `maxBytes` of them: a prefix of `refs`. */
+  readEventsUpTo(
+    refs: ReadonlyArray<{ intentId: string; seq: number }>,
+    maxBytes: number,
+  ): Promise<(AuditEvent | undefined)[]>;
+  /** One of an intent's recent events by id. */
+  findEvent(state: IntentState, eventId: string): Promise<AuditEvent | undefined>;
+}
+
+/**
  * One hash chain of audit events per intent, over the store: reading an intent's state (a cached
  * state, or the intent's records, brought up to date by reading the events after it), and appending
  * one event by a first-writer-wins claim on the next sequence number, with the records of what it
  * changed in the same transaction. The chain is the record of truth; the state is its fold
  * ({@link applyEvent}), kept in records beside the chain and cached in memory.
  */
-export class IntentChain {
+export class IntentChain implements Chain {
   readonly #store: StoreBackend;
   readonly #now: () => number;
   readonly #host: ChainHost;

@@ -44,7 +44,7 @@ import {
   timerId,
 } from '../store/layout.js';
 import type { IndexEntry, StoreBackend } from '../store/store-backend.js';
-import { type EventExtras, guard, IntentChain } from './chain.js';
+import { type Chain, type EventExtras, guard, IntentChain } from './chain.js';
 import type { IntentState } from './intent-state.js';
 import {
   type DecideInput,
@@ -63,7 +63,7 @@ import {
   type SubmitOptions,
   taskStatuses,
 } from './options.js';
-import { isNotifying, type NotifyHook, Outbox } from './outbox.js';
+import { isNotifying, type NotifyHook, Outbox, type OutboxQueue } from './outbox.js';
 import {
   compareEntries,
   deadlineEntry,
@@ -98,7 +98,7 @@ import {
   timerFailed,
   timerIdsOf,
 } from './task-rules.js';
-import { type TimerLease, TimerLoop } from './timer-loop.js';
+import { type TimerLease, TimerLoop, type TimerScheduler } from './timer-loop.js';
 import { Waiters } from './waiters.js';
 
 /** Settings the engine runs with, after validation. */
@@ -209,9 +209,9 @@ export class HoldpointEngine implements Holdpoint {
   readonly #ownsStore: boolean;
   readonly #settings: EngineSettings;
   readonly #engineId = randomUUID();
-  readonly #chain: IntentChain;
-  readonly #timers: TimerLoop;
-  readonly #outbox: Outbox;
+  readonly #chain: Chain;
+  readonly #timers: TimerScheduler;
+  readonly #outbox: OutboxQueue;
   readonly #waiters: Waiters;
   readonly #listeners = new Set<{ listener: (event: AuditEvent) => void }>();
   /** Intents with a notifying change being recorded and delivered, and how many such changes. */

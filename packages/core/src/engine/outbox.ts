@@ -66,13 +66,27 @@ export interface OutboxOptions {
   host: OutboxHost;
 }
 
+/** What the engine asks of its outbox (see {@link Outbox}). */
+export interface OutboxQueue {
+  /** Whether this engine delivers (has a hook). */
+  readonly delivers: boolean;
+  /** The outbox entry to write with a notifying event. */
+  entry(intentId: string, eventId: string): { index: string; member: string; score: number };
+  /** Deliver a notifying event this engine recorded (when it has a hook). */
+  deliver(state: IntentState, event: AuditEvent): Promise<void>;
+  /** Deliver what is due in the outbox. */
+  drain(): Promise<void>;
+  /** Stop delivering from the outbox. */
+  close(): void;
+}
+
 /**
  * Delivery of task events to the `notify` hook, at most once per event across all engines. An entry
  * is written to the `outbox` index with each notifying event; the engine that records the event
  * delivers it at once if it has a hook, and otherwise (or if it dies first) an engine with a hook
  * delivers it from the outbox. Delivery claims `notified:<eventId>` before calling the hook.
  */
-export class Outbox {
+export class Outbox implements OutboxQueue {
   readonly #options: OutboxOptions;
   #closed = false;
 

@@ -68,13 +68,25 @@ export interface TimerLoopOptions {
   host: TimerHost;
 }
 
+/** What the engine asks of its timer loop (see {@link TimerLoop}). */
+export interface TimerScheduler {
+  /** Start firing (the first round at once). */
+  start(): void;
+  /** Make sure a round runs at `at` (ms since the epoch) or sooner. */
+  schedule(at: number): void;
+  /** Another engine that fires timers was heard from: fire under leases for a while. */
+  heardFromOther(): void;
+  /** Stop; waits for a round in progress. */
+  close(): Promise<void>;
+}
+
 /**
  * The durable timers' loop: reminders and deadlines are members of the store's `due` index, scored by
  * due time, so each round reads only what is due. The loop sleeps until the next due time (capped by
  * the poll interval), then fires the due page task by task, each timer under a short lease so that
  * engines on one store do not duplicate work; the chain keeps each firing exactly once regardless.
  */
-export class TimerLoop {
+export class TimerLoop implements TimerScheduler {
   readonly #options: TimerLoopOptions;
   #timer: NodeJS.Timeout | undefined;
   #at = Number.POSITIVE_INFINITY;
