@@ -1,8 +1,6 @@
 // The task rules as pure functions of state, input and time: no store, no engine, no clock.
 import { describe, expect, it } from 'vitest';
-import { type AuditEvent, sealEvent } from '../src/audit/audit-event.js';
-import { applyEvent, type IntentState } from '../src/engine/intent-state.js';
-import { type NormalizedDecision, normalizeDecision, normalizeRequest } from '../src/engine/options.js';
+import { type NormalizedDecision, normalizeDecision } from '../src/engine/options.js';
 import {
   type Change,
   cancelIntent,
@@ -13,45 +11,14 @@ import {
   decideTask,
   escalationDeadline,
   initialTimers,
-  newTask,
   nextReminder,
   remindTask,
   resultOf,
   tasksEndedBy,
   timerIdsOf,
 } from '../src/engine/task-rules.js';
-import type { HumanTask, RequestHumanOptions } from '../src/index.js';
-
-const t0 = Date.parse('2026-11-20T09:00:00.000Z');
-const minute = 60_000;
-const hour = 60 * minute;
-
-/** Record a change on a state the way the chain does (seq, hash), without a store. */
-function apply(state: IntentState | undefined, change: Change, atMs: number): IntentState {
-  const seq = (state?.intent.seq ?? 0) + 1;
-  const event: AuditEvent = sealEvent({
-    id: `event-${seq}`,
-    intentId: 'int_rules',
-    seq,
-    type: change.type,
-    at: new Date(atMs).toISOString(),
-    actor: change.actor ?? null,
-    ...(change.taskId === undefined ? {} : { taskId: change.taskId }),
-    data: change.data,
-    prevHash: state?.headHash ?? null,
-  });
-  return applyEvent(state, event);
-}
-
-/** An intent with one pending task made from `options`, created at t0. */
-function withTask(options: Partial<RequestHumanOptions> = {}): { state: IntentState; task: HumanTask } {
-  const submitted = apply(undefined, { type: 'intent-submitted', data: { type: 'rules' } }, t0);
-  const request = normalizeRequest({ assignee: 'ann@acme.test', ...options }, 'requestHuman');
-  const task = newTask('tsk_rules.a', 'int_rules', request, t0);
-  const change = createTask(submitted, task) as Change;
-  const state = apply(submitted, change, t0);
-  return { state, task: state.tasks[task.id] as HumanTask };
-}
+import type { HumanTask } from '../src/index.js';
+import { apply, hour, minute, t0, withTask } from './helpers/rules.js';
 
 function decision(input: Record<string, unknown>): NormalizedDecision {
   return normalizeDecision({ outcome: 'approved', actor: 'ann@acme.test', ...input });
