@@ -65,7 +65,7 @@ describe('the overview', () => {
     await t.call(t.keys.admin, 'POST', '/v1/users', { email: 'few@acme.test' });
     const page = (await admin.get('/overview')).text;
     expect(page).toContain('<strong>1,013</strong> pending · <strong>1</strong> decided');
-    // Escalations are counted among the newest 1,000 pending tasks: "0+" says more were not read.
+    // Escalations are counted among the newest 100 pending tasks: "0+" says more were not read.
     expect(rowOf(page, 'many@acme.test')).toEqual(['1,011', '3', '0+']);
     expect(rowOf(page, 'few@acme.test')).toEqual(['2', '0', '0']);
     // Those without pending tasks have no row.

@@ -55,8 +55,13 @@ export interface InboxOptions {
 const sessionCookie = 'hp_session';
 const formCookie = 'hp_form';
 const maxFormBytes = 64 * 1024;
-/** The overview counts an assignee's overdue and escalated tasks up to this many each ("1000+" beyond). */
-const overviewCap = 1000;
+/** An admin's overview has a row for each assignee of this many newest pending tasks (and each user). */
+const overviewNewest = 1000;
+/**
+ * The overview counts each row's overdue and escalated tasks up to this many each ("100+" beyond),
+ * so that a page reads a bounded number of tasks per row however many are pending.
+ */
+const overviewRowCap = 100;
 /** The overview's decision times are those of the newest this many decisions. */
 const overviewDecisions = 500;
 
@@ -508,7 +513,7 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
   async function adminOverviewAssignees(): Promise<string[]> {
     const [users, newest] = await Promise.all([
       people.users.list(),
-      listTasks(hp, { status: 'pending', limit: overviewCap }),
+      listTasks(hp, { status: 'pending', limit: overviewNewest }),
     ]);
     return [...new Set([...users.map((user) => user.id), ...newest.tasks.flatMap((task) => task.assignees)])];
   }
@@ -530,8 +535,13 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
         const { pending } = await countTasks(hp, { assignee });
         if (pending === 0) return;
         const [overdue, escalated] = await Promise.all([
-          countListed(hp, { assignee, overdue: true }, overviewCap),
-          countListed(hp, { assignee, status: 'pending' }, overviewCap, (task) => task.escalationLevel > 0),
+          countListed(hp, { assignee, overdue: true }, overviewRowCap),
+          countListed(
+            hp,
+            { assignee, status: 'pending' },
+            overviewRowCap,
+            (task) => task.escalationLevel > 0,
+          ),
         ]);
         rows.push({ assignee, pending, overdue, escalated });
       });
