@@ -189,13 +189,26 @@ export async function elicit(
   }
   if (plan.mode === 'url') return { action: 'accept' };
   const content = result.content ?? {};
+  // A form with a choice of outcomes asks for one: an accept without it (a client may send a bare
+  // accept, which the SDK does not check against the form) chose nothing, and is recorded as nothing.
+  const outcome =
+    typeof content.outcome === 'string'
+      ? content.outcome
+      : task.allowedOutcomes.length === 1
+        ? (task.allowedOutcomes[0] as string)
+        : undefined;
+  if (outcome === undefined)
+    return {
+      action: 'accept',
+      refused: `VALIDATION: the answer named no decision; choose one of ${task.allowedOutcomes.join(', ')}.`,
+    };
   const data = Object.fromEntries(
     plan.dataFields.filter((field) => content[field] !== undefined).map((field) => [field, content[field]]),
   );
   const comment = typeof content.comment === 'string' && content.comment !== '' ? content.comment : undefined;
   try {
     const decided = await access.decide(task.id, {
-      outcome: typeof content.outcome === 'string' ? content.outcome : (task.allowedOutcomes[0] as string),
+      outcome,
       ...(comment === undefined ? {} : { comment }),
       ...(typeof content.evidence === 'string' ? { evidence: content.evidence } : {}),
       ...(plan.dataFields.length > 0 ? { data } : {}),

@@ -50,7 +50,7 @@ export const waitForHumanInput = z
       .object({
         after: duration,
         every: duration.optional(),
-        max: z.int().min(1).max(1000).optional(),
+        max: z.int().min(1).max(100).optional(),
       })
       .strict()
       .optional()

@@ -1,4 +1,4 @@
-import type { Actor, HumanTask } from '@holdpoint/core';
+import { type Actor, type HumanTask, IdempotencyConflictError } from '@holdpoint/core';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type {
@@ -56,7 +56,11 @@ export async function waitForHuman(
     ...(owner === undefined ? {} : { owner }),
     ...(sensitive ? { sensitive: true } : {}),
   };
-  const task = await access.requestHuman({ ...request, metadata: { mcp: metadata } });
+  const task = await access
+    .requestHuman({ ...request, metadata: { mcp: metadata } })
+    .catch(async (error: unknown) => {
+      throw await explainedConflict(error, hp, metadata);
+    });
   const url = options.taskUrl?.(task.id);
   const respond = (current: HumanTask, extras: Omit<Parameters<typeof viewOf>[1], 'url'> = {}) => {
     const view = viewOf(current, { ...extras, ...(url === undefined ? {} : { url }) });
@@ -242,4 +246,28 @@ async function runAsTask(
   } finally {
     taskStore.notes.delete(task.id);
   }
+}
+
+/**
+ * An idempotency conflict in what the tool keeps in the task's metadata (the `sensitive` argument,
+ * the client's user) named in the tool's own terms: the model sees no `metadata` argument to fix.
+ */
+async function explainedConflict(error: unknown, hp: Holdpoint, ours: McpMetadata): Promise<unknown> {
+  if (!IdempotencyConflictError.isInstance(error) || !error.fields.includes('metadata')) return error;
+  const held = await hp.getTask(error.existingId).then(mcpMetadataOf, () => undefined);
+  const what: string[] = [];
+  if (held === undefined || Boolean(held.sensitive) !== Boolean(ours.sensitive))
+    what.push(
+      `'sensitive' ${held === undefined ? 'or another user' : held.sensitive ? 'true' : 'false (or left out)'}`,
+    );
+  if (held !== undefined && held.owner !== ours.owner) what.push('another user of the client');
+  const fields = error.fields.filter((field) => field !== 'metadata');
+  const other = [...fields.map((field) => `another '${field}'`), ...what];
+  return new IdempotencyConflictError({
+    idempotencyKey: error.idempotencyKey,
+    existingId: error.existingId,
+    fields: error.fields,
+    message: `wait_for_human: idempotencyKey '${error.idempotencyKey}' already belongs to task ${error.existingId}, asked with ${other.join(', ') || 'other arguments'}. A retry must ask for the same thing (the same arguments, 'sensitive' included, by the same user); use a new key for a new request.`,
+    cause: error,
+  });
 }

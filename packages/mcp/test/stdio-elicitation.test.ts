@@ -3,7 +3,16 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ElicitRequestSchema, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callWait, connectStdio, type Human, humanEngine, pendingTaskOf, tempStore } from './helpers.js';
+import {
+  callWait,
+  connectStdio,
+  errorText,
+  type Human,
+  humanEngine,
+  pendingTaskOf,
+  tempStore,
+  viewOf,
+} from './helpers.js';
 
 const { store, cleanup } = tempStore();
 let human: Human;
@@ -79,6 +88,39 @@ describe('elicitation over stdio', () => {
       expect((await human.getTask(task.id)).decision?.outcome).toBe('approved');
     });
   }
+
+  it('accept without a decision (a bare accept, no content): nothing decided, the call says why', async () => {
+    answer = { action: 'accept' };
+    const result = await client.callTool({
+      name: 'wait_for_human',
+      arguments: { title: 'Pay the invoice (bare accept)', assignee: 'alice@acme.test' },
+    });
+    const view = viewOf(result);
+    expect(view).toMatchObject({ status: 'pending', elicitation: 'accept' });
+    expect(JSON.stringify(result)).toContain(
+      'the answer named no decision; choose one of approved, rejected',
+    );
+    const task = await human.getTask(view.taskId);
+    expect(task.status).toBe('pending');
+    expect(task.decision).toBeUndefined();
+  });
+
+  it('a retry with the same idempotencyKey but another sensitive is refused in the tool’s own words', async () => {
+    answer = { action: 'cancel' };
+    const args = { title: 'Wire 40k', assignee: 'bob@acme.test', idempotencyKey: 'wire-40k', wait: false };
+    expect(
+      viewOf(await client.callTool({ name: 'wait_for_human', arguments: { ...args, sensitive: true } })),
+    ).toMatchObject({ status: 'pending' });
+    const retry = await client.callTool({ name: 'wait_for_human', arguments: args });
+    expect(retry.isError).toBe(true);
+    expect(errorText(retry)).toMatch(/^IDEMPOTENCY_CONFLICT.*asked with 'sensitive' true/);
+    expect(errorText(retry)).not.toContain('metadata');
+    // The same arguments again: the same task.
+    const again = viewOf(
+      await client.callTool({ name: 'wait_for_human', arguments: { ...args, sensitive: true } }),
+    );
+    expect(again.status).toBe('pending');
+  });
 
   it('a gate for someone else is not asked here: the call waits for them', async () => {
     const before = asked.length;
