@@ -53,6 +53,12 @@ export interface McpHttpOptions extends HoldpointMcpOptions {
   sessionIdleTimeout?: Duration;
   /** New sessions beyond this many are refused (503). @default 1000 */
   maxSessions?: number;
+  /**
+   * Sessions one identity may hold open. A new one beyond it closes that identity's least recently
+   * used idle session, or is refused (429) when all of them have a request in flight — so no one
+   * caller can take every session. @default 50
+   */
+  maxSessionsPerCaller?: number;
   /** Largest request body read, in bytes (413 beyond). @default 4194304 (4 MiB) */
   maxBodyBytes?: number;
 }
@@ -74,6 +80,8 @@ interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
   /** Who opened it: the identity, and a digest of the token it authenticated with. */
   binding: string;
+  /** The identity that opened it (`''` without authentication). */
+  caller: string;
   active: number;
   lastSeen: number;
 }
@@ -86,6 +94,7 @@ const httpOptionsSchema = z
     allowedOrigins: z.array(z.url()).optional(),
     sessionIdleTimeout: z.union([z.number(), z.string()]).optional(),
     maxSessions: z.int().min(1).optional(),
+    maxSessionsPerCaller: z.int().min(1).optional(),
     maxBodyBytes: z.int().min(1).optional(),
   })
   .strict();
@@ -178,6 +187,7 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
     allowedOrigins,
     sessionIdleTimeout,
     maxSessions = 1000,
+    maxSessionsPerCaller = 50,
     maxBodyBytes = 4 * 1024 * 1024,
     ...serverOptions
   } = parsed;
@@ -233,6 +243,59 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
     return undefined;
   }
 
+  /**
+   * A browser page of an allowed origin may read what it is answered (CORS): a preflight is answered
+   * before authentication (browsers send it without credentials), and every answer names the origin.
+   */
+  function withCors(response: Response, request: Request): Response {
+    const origin = request.headers.get('origin');
+    if (origin === null) return response;
+    const headers = new Headers(response.headers);
+    headers.set('access-control-allow-origin', origin);
+    headers.append('vary', 'Origin');
+    headers.set('access-control-expose-headers', 'mcp-session-id, mcp-protocol-version, www-authenticate');
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  }
+
+  function preflight(request: Request): Response {
+    return withCors(
+      new Response(null, {
+        status: 204,
+        headers: {
+          'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
+          'access-control-allow-headers':
+            'authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id',
+          'access-control-max-age': '600',
+        },
+      }),
+      request,
+    );
+  }
+
+  /** Make room for one more session of `caller`: close their least recently used idle one, or say no. */
+  async function roomFor(caller: string): Promise<boolean> {
+    const theirs = [...sessions].filter(([, session]) => session.caller === caller);
+    if (theirs.length < maxSessionsPerCaller) return true;
+    const idle = theirs
+      .filter(([, session]) => session.active === 0)
+      .sort(([, a], [, b]) => a.lastSeen - b.lastSeen)[0];
+    if (idle === undefined) return false;
+    await closeSession(idle[0]);
+    return true;
+  }
+
+  /** The JSON body of a POST, or the error response: 413 beyond `maxBodyBytes`, 400 when not JSON. */
+  async function jsonBody(request: Request): Promise<{ body: unknown } | Response> {
+    const text = await readBody(request, maxBodyBytes);
+    if (text === undefined)
+      return jsonRpcError(413, -32000, `Payload Too Large: at most ${maxBodyBytes} bytes`);
+    try {
+      return { body: JSON.parse(text) };
+    } catch {
+      return jsonRpcError(400, -32700, 'Parse error: the body is not JSON');
+    }
+  }
+
   async function callerOf(request: Request): Promise<{ caller?: McpCaller; token?: string } | Response> {
     if (!authenticate) return resolved.user ? { caller: { actor: resolved.user } } : {};
     const header = request.headers.get('authorization') ?? '';
@@ -281,6 +344,11 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
   async function fetch(request: Request): Promise<Response> {
     const foreign = refuseForeign(request);
     if (foreign) return foreign;
+    if (request.method === 'OPTIONS') return preflight(request);
+    return withCors(await answer(request), request);
+  }
+
+  async function answer(request: Request): Promise<Response> {
     const who = await callerOf(request);
     if (who instanceof Response) return who;
     const principal = who.caller?.actor;
@@ -297,7 +365,11 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
       if (!session || session.binding !== binding) {
         return jsonRpcError(404, -32001, 'Session not found: initialize a new session');
       }
-      return handle(session, request, init);
+      if (request.method !== 'POST') return handle(session, request, init);
+      // The body is read here, within maxBodyBytes, not by the transport (which takes up to 4 MiB).
+      const read = await jsonBody(request);
+      if (read instanceof Response) return read;
+      return handle(session, request, { ...init, parsedBody: read.body });
     }
     if (request.method !== 'POST') {
       return jsonRpcError(
@@ -306,19 +378,22 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
         'Bad Request: send the mcp-session-id header of an initialized session',
       );
     }
-    const text = await readBody(request, maxBodyBytes);
-    if (text === undefined)
-      return jsonRpcError(413, -32000, `Payload Too Large: at most ${maxBodyBytes} bytes`);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      return jsonRpcError(400, -32700, 'Parse error: the body is not JSON');
-    }
+    const read = await jsonBody(request);
+    if (read instanceof Response) return read;
+    const { body } = read;
     if (!isInitializeRequest(body)) {
       return jsonRpcError(400, -32000, 'Bad Request: initialize first, then send the mcp-session-id header');
     }
     if (closing) return jsonRpcError(503, -32000, 'Service Unavailable: shutting down');
+    const caller = principal?.id ?? '';
+    if (!(await roomFor(caller))) {
+      return jsonRpcError(
+        429,
+        -32000,
+        `Too Many Requests: ${maxSessionsPerCaller} sessions of yours have a request in flight; close one (DELETE) or wait`,
+        { 'Retry-After': '60' },
+      );
+    }
     if (sessions.size >= maxSessions) {
       return jsonRpcError(503, -32000, 'Service Unavailable: too many open sessions', {
         'Retry-After': '60',
@@ -337,6 +412,7 @@ export function createMcpHttpHandler(hp: Holdpoint, options: McpHttpOptions = {}
         },
       }),
       binding,
+      caller,
       active: 0,
       lastSeen: Date.now(),
     };
