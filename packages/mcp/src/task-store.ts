@@ -39,6 +39,8 @@ export class EngineTaskStore implements TaskStore {
   readonly #failed = new Map<string, { task: Task; result: CallToolResult }>();
   /** Notes for a task's status message (how the person at the client answered), this process only. */
   readonly notes = new Map<string, string>();
+  /** Tasks whose person this process is asking at the client now: their MCP status is `input_required`. */
+  readonly asking = new Set<string>();
 
   constructor(
     access: McpTaskAccess,
@@ -66,7 +68,14 @@ export class EngineTaskStore implements TaskStore {
           : task.status.replace('_', ' ');
     return {
       taskId: task.id,
-      status: task.status === 'pending' ? 'working' : task.status === 'canceled' ? 'cancelled' : 'completed',
+      status:
+        task.status === 'pending'
+          ? this.asking.has(task.id)
+            ? 'input_required'
+            : 'working'
+          : task.status === 'canceled'
+            ? 'cancelled'
+            : 'completed',
       // Holdpoint tasks are durable: the result stays readable.
       ttl: null,
       createdAt: task.createdAt,

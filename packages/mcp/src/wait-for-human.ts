@@ -1,11 +1,12 @@
 import { type Actor, type HumanTask, IdempotencyConflictError } from '@holdpoint/core';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type {
-  CallToolResult,
-  CreateTaskResult,
-  ServerNotification,
-  ServerRequest,
+import {
+  type CallToolResult,
+  type CreateTaskResult,
+  RELATED_TASK_META_KEY,
+  type ServerNotification,
+  type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import { type ElicitationAnswer, type ElicitationPlan, elicit, planElicitation } from './elicitation.js';
 import type { Holdpoint, McpTaskAccess } from './engine.js';
@@ -222,7 +223,16 @@ async function runAsTask(
     });
     let answer: ElicitationAnswer | undefined;
     if (plan && plan.mode !== 'link') {
-      answer = await askQuietly(context, task, plan, undefined, options.elicitationTimeoutMs);
+      // The question belongs to the MCP task: it says so, and the task waits for input meanwhile.
+      plan.params._meta = { ...plan.params._meta, [RELATED_TASK_META_KEY]: { taskId: task.id } };
+      taskStore.asking.add(task.id);
+      await notifyStatus(context, task);
+      try {
+        answer = await askQuietly(context, task, plan, undefined, options.elicitationTimeoutMs);
+      } finally {
+        taskStore.asking.delete(task.id);
+      }
+      await notifyStatus(context, answer?.task ?? (await hp.getTask(task.id)));
       const notes: Record<TaskView['elicitation'] & string, string> = {
         accept: answer?.refused ? `the answer was not recorded: ${answer.refused}` : 'answered in the client',
         decline: 'the person at the client declined to answer there',
@@ -237,10 +247,7 @@ async function runAsTask(
       recheckMs: options.taskPollIntervalMs,
     });
     if (plan?.mode === 'url' && answer?.action === 'accept') await completeUrlElicitation(context, plan);
-    await context.server.notification({
-      method: 'notifications/tasks/status',
-      params: taskStore.toMcpTask(ended),
-    });
+    await notifyStatus(context, ended);
   } catch {
     // The connection closed or the store is away: the client reads the task's state when it polls.
   } finally {
@@ -269,5 +276,13 @@ async function explainedConflict(error: unknown, hp: Holdpoint, ours: McpMetadat
     fields: error.fields,
     message: `wait_for_human: idempotencyKey '${error.idempotencyKey}' already belongs to task ${error.existingId}, asked with ${other.join(', ') || 'other arguments'}. A retry must ask for the same thing (the same arguments, 'sensitive' included, by the same user); use a new key for a new request.`,
     cause: error,
+  });
+}
+
+/** Tell the client an MCP task's status (`notifications/tasks/status`). */
+async function notifyStatus(context: WaitContext, task: HumanTask): Promise<void> {
+  await context.server.notification({
+    method: 'notifications/tasks/status',
+    params: context.taskStore.toMcpTask(task),
   });
 }

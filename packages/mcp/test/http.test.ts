@@ -364,16 +364,26 @@ describe('elicitation: the person at the client answers a gate addressed to them
   });
 
   it('as an MCP task, the person is asked in the background and the task completes with their decision', async () => {
-    const { client } = await personAt('key-alice', () => ({
+    const { client, asked } = await personAt('key-alice', () => ({
       action: 'accept',
       content: { outcome: 'approved' },
     }));
+    // The person takes a moment: meanwhile the task waits for input.
+    const statuses: string[] = [];
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(request.params);
+      const related = request.params._meta?.['io.modelcontextprotocol/related-task'] as { taskId: string };
+      statuses.push((await client.experimental.tasks.getTask(related.taskId)).status);
+      return { action: 'accept', content: { outcome: 'approved' } };
+    });
     await client.listTools();
     let result: unknown;
+    let taskId: string | undefined;
     for await (const message of client.experimental.tasks.callToolStream(
       { name: 'wait_for_human', arguments: { title: 'Merge the hotfix', assignee: 'alice@acme.test' } },
       CallToolResultSchema,
     )) {
+      if (message.type === 'taskCreated') taskId = message.task.taskId;
       if (message.type === 'result') result = message.result;
       if (message.type === 'error') throw message.error;
     }
@@ -382,6 +392,9 @@ describe('elicitation: the person at the client answers a gate addressed to them
       outcome: 'approved',
       actor: { id: 'alice@acme.test' },
     });
+    // The question said which task it belongs to (MCP 2025-11-25), and the task was input_required while asked.
+    expect(asked.at(-1)?._meta).toEqual({ 'io.modelcontextprotocol/related-task': { taskId } });
+    expect(statuses).toEqual(['input_required']);
   });
 
   it('invalid arguments as an MCP task: a failed task whose result is the readable tool error', async () => {
