@@ -31,6 +31,11 @@ export interface ServerContext {
   auditKeySource: string;
   /** Aborted when the server closes: open streams and waits end. */
   closing: AbortSignal;
+  /**
+   * Whether the credential of a request still authenticates (a key not revoked since): streams and
+   * waits ask again before they send what they waited for.
+   */
+  stillAuthenticated: (request: Request) => Promise<boolean>;
   /** Users, sign-in links and sessions (the inbox's people). */
   people: People;
   /** The URL people reach the server by, for links; absent: the address of each request. */

@@ -183,6 +183,15 @@ export function createHoldpointServer(options: HoldpointServerOptions): Holdpoin
     limits,
     auditKeySource: options.auditKeySource ?? 'store',
     closing: closing.signal,
+    stillAuthenticated: async (request) => {
+      try {
+        await authenticate(authenticators, request);
+        return true;
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'UNAUTHORIZED') return false;
+        throw error;
+      }
+    },
     people,
     ...(publicUrl === undefined ? {} : { publicUrl }),
     onError,

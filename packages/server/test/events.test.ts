@@ -113,6 +113,28 @@ describe('SSE at /v1/events', () => {
   });
 });
 
+describe('a key revoked while it streams or waits', () => {
+  it('ends its SSE stream before the next event, and its long-poll and result wait get 401', async () => {
+    const { secret, key } = await t.server.keys.create({ name: 'soon revoked', scope: 'admin' });
+    const stream = await openSse(`${t.url}/v1/events?after=now`, secret);
+    expect(stream.status).toBe(200);
+    const { taskId } = await newTask();
+    await stream.waitFor(2);
+    const waiting = t.call(secret, 'GET', '/v1/events?after=now&wait=5');
+    const result = t.call(secret, 'GET', `/v1/tasks/${taskId}/result?wait=5`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const seen = stream.events.length;
+    await t.call(t.keys.admin, 'POST', `/v1/keys/${key.id}/revoke`);
+    // What happens after the revocation reaches none of them.
+    await newTask();
+    await t.call(t.keys.cfo, 'POST', `/v1/tasks/${taskId}/decide`, { outcome: 'approved' });
+    await stream.closed;
+    expect(stream.events.length).toBe(seen);
+    expect((await waiting).status).toBe(401);
+    expect((await result).status).toBe(401);
+  });
+});
+
 describe('long-poll at /v1/events?after=…&wait=', () => {
   it('answers at once when there are events, waits for the next one otherwise, and reads on with the cursor', async () => {
     const { intentId, taskId } = await newTask();

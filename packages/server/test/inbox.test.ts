@@ -286,6 +286,34 @@ describe('the inbox', () => {
     expect(after.status).toBe(303);
   });
 
+  it('live updates: none of a task that is not theirs, and none after signing out', async () => {
+    const person = new BrowserSession(t.url);
+    await person.signIn(await link('cfo@acme.test'));
+    const cookie = `hp_session=${person.cookies.get('hp_session')}`;
+    const others = await approvalFor('deputy@acme.test', 'Deputy-only, watched by someone else');
+    const peek = await fetch(`${t.url}/live?task=${others.id}`, { headers: { cookie } });
+    expect(peek.status).toBe(403);
+    await peek.body?.cancel();
+    expect((await fetch(`${t.url}/live?task=tsk_nope`, { headers: { cookie } })).status).toBe(404);
+
+    // A stream open at sign-out ends at the next change instead of telling it.
+    const live = await fetch(`${t.url}/live`, { headers: { cookie } });
+    expect(live.status).toBe(200);
+    const reader = (live.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('event: ready')) text += decoder.decode((await reader.read()).value);
+    const list = await person.get('/');
+    await person.post('/sign-out', { csrf: hiddenField(list.text, 'csrf') });
+    await approvalFor('cfo@acme.test', 'After she signed out');
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value);
+    }
+    expect(text).not.toContain('event: change');
+  });
+
   it('tells a person without mail to ask an admin for a link', async () => {
     const page = await new BrowserSession(t.url).get('/sign-in');
     expect(page.text).toContain('holdpoint users link');

@@ -351,7 +351,11 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
   );
 
   async function readableTask(c: Context, signedIn: SignedIn): Promise<HumanTask | Response> {
-    const id = c.req.param('id') as string;
+    return readableTaskOf(c, signedIn, c.req.param('id') as string);
+  }
+
+  /** The task, or the 404 or 403 page for someone it does not involve. */
+  async function readableTaskOf(c: Context, signedIn: SignedIn, id: string): Promise<HumanTask | Response> {
     let task: HumanTask;
     try {
       task = await hp.getTask(id);
@@ -565,6 +569,11 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
     '/live',
     requireSignIn(async (c, signedIn) => {
       const taskId = c.req.query('task');
+      // A task's changes only for someone who may see the task (its page would say 403 or 404).
+      if (taskId !== undefined) {
+        const task = await readableTaskOf(c, signedIn, taskId);
+        if (task instanceof Response) return task;
+      }
       const release = context.slots.acquire(signedIn.principal);
       const watch = hub.watch(taskId ? { taskId } : {});
       const signal = AbortSignal.any([c.req.raw.signal, closing]);
@@ -575,6 +584,8 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
           while (!signal.aborted && !watch.closed) {
             const event = await watch.next(context.limits.heartbeatMs, signal);
             if (signal.aborted || watch.closed) break;
+            // Signed out (or the session ended) meanwhile: nothing more.
+            if ((await signedInOf(c)) === undefined) break;
             if (event === undefined) {
               await stream.write(': heartbeat\n\n');
               continue;

@@ -100,9 +100,13 @@ export function eventRoutes(app: ServerApp, context: ServerContext): void {
     const signal = AbortSignal.any([c.req.raw.signal, closing]);
     const options = { filter, limit: query.limit ?? pageSize, pollMs: limits.pollMs, signal };
 
+    /** A key revoked while the request waited or streamed gets nothing more. */
+    const revoked = async () => !(await context.stillAuthenticated(c.req.raw));
     if (!sse) {
       try {
         const page = await waitForEntries(hp, watch, { ...options, cursor: start, timeoutMs: waitMs });
+        if (waitMs > 0 && (await revoked()))
+          throw new ApiError('UNAUTHORIZED', 'The API key was revoked while the request waited.');
         return c.json(page, 200);
       } finally {
         watch.close();
@@ -125,6 +129,7 @@ export function eventRoutes(app: ServerApp, context: ServerContext): void {
         await stream.write(': connected\nretry: 2000\n\n');
         let page = first;
         while (!stream.aborted && !signal.aborted && !watch.closed) {
+          if (await revoked()) break;
           for (const entry of page.entries) {
             await stream.writeSSE({ id: entry.cursor, data: JSON.stringify(entry.event) });
             recent.push(entry.event.id);

@@ -4,6 +4,7 @@ import { callerTasks } from '../auth/caller-tasks.js';
 import { idempotencyKeyOf } from '../auth/idempotency.js';
 import type { Principal } from '../auth/principal.js';
 import type { ServerApp, ServerContext } from '../context.js';
+import { ApiError } from '../errors.js';
 import {
   CancelBody,
   CreateTaskBody,
@@ -187,6 +188,8 @@ export function taskRoutes(app: ServerApp, context: ServerContext): void {
         await watch.next(Math.min(deadline - Date.now(), limits.pollMs), signal);
         task = await hp.getTask(id);
       }
+      if (!(await context.stillAuthenticated(c.req.raw)))
+        throw new ApiError('UNAUTHORIZED', 'The API key was revoked while the request waited.');
       return c.json(resultOf(task), 200);
     } finally {
       watch.close();
