@@ -1,5 +1,5 @@
 // Quick start: an agent submits its work, gates the risky step behind a human, and prints the
-// verified audit trail. Run it with `npm start` from the repository root.
+// verified audit trail. Run it with `npm run quickstart` from the repository root.
 //
 // The human answers from this terminal when there is one; otherwise (CI, a pipe) a second process
 // plays the CFO and decides through its own engine on the same SQLite file — the waiting agent is

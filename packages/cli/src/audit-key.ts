@@ -1,7 +1,8 @@
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CliError, exitCodes } from './exit-codes.js';
+import { readUserFile, writeUserFile } from './files.js';
 
 /** The audit signing key a process runs with, and where it came from. */
 export interface AuditKeyConfig {
@@ -26,7 +27,7 @@ export function loadAuditKey(file: string | undefined, env: NodeJS.ProcessEnv): 
         `The audit key file ${absolute} does not exist; make one with: holdpoint audit keygen --out ${path}`,
       );
     }
-    return { privateKeyPem: checked(readFileSync(absolute, 'utf8'), absolute), source: `file:${absolute}` };
+    return { privateKeyPem: checked(readUserFile(absolute), absolute), source: `file:${absolute}` };
   }
   const pem = env.HOLDPOINT_AUDIT_KEY;
   if (pem !== undefined && pem !== '')
@@ -51,9 +52,16 @@ export function writeNewAuditKey(path: string): string {
   if (existsSync(absolute))
     throw new CliError(exitCodes.refused, `${absolute} exists; not overwriting an audit key`);
   const { privateKey } = generateKeyPairSync('ed25519');
-  writeFileSync(absolute, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), {
-    mode: 0o600,
-    flag: 'wx',
-  });
+  try {
+    writeUserFile(absolute, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), {
+      mode: 0o600,
+      flag: 'wx',
+    });
+  } catch (error) {
+    // Made by someone else since the check above.
+    if (error instanceof CliError && existsSync(absolute))
+      throw new CliError(exitCodes.refused, `${absolute} exists; not overwriting an audit key`);
+    throw error;
+  }
   return absolute;
 }

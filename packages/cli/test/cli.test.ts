@@ -220,6 +220,49 @@ describe('holdpoint audit', processes, () => {
     expect(failed.code).toBe(7);
     expect(failed.stdout).toContain('NOT VERIFIED');
   });
+
+  /** Exit code 2 and one line on stderr that names the file and what is wrong: no stack trace. */
+  function expectFileError(result: { code: number; stderr: string }, message: string): void {
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`holdpoint: ${message}\n`);
+    expect(result.stderr).not.toContain('    at ');
+  }
+
+  it('audit verify: a missing trail, a directory or a missing public key is an input error', async () => {
+    const trail = join(folder, 'any-trail.jsonl');
+    writeFileSync(trail, '{}\n');
+    const missing = join(folder, 'no-such-trail.jsonl');
+    const missingKey = join(folder, 'no-such-key.pem');
+    const [noTrail, directory, noKey] = await Promise.all([
+      holdpoint(['audit', 'verify', missing, ...remote()]),
+      holdpoint(['audit', 'verify', folder, ...remote()]),
+      holdpoint(['audit', 'verify', trail, '--public-key', missingKey]),
+    ]);
+    expectFileError(noTrail, `cannot read ${missing}: no such file`);
+    expectFileError(directory, `cannot read ${folder}: it is a directory`);
+    expectFileError(noKey, `cannot read ${missingKey}: no such file`);
+  });
+
+  it('audit export --out: a directory or a missing directory is an input error', async () => {
+    const task = await askHuman('cfo@acme.test');
+    const nowhere = join(folder, 'no-such-dir', 'trail.jsonl');
+    const [directory, noDirectory] = await Promise.all([
+      holdpoint(['audit', 'export', task.intentId, '--out', folder, ...remote()]),
+      holdpoint(['audit', 'export', task.intentId, '--out', nowhere, ...remote()]),
+    ]);
+    expectFileError(directory, `cannot write ${folder}: it is a directory`);
+    expectFileError(noDirectory, `cannot write ${nowhere}: no such directory`);
+  });
+
+  it('audit keygen --out in a missing directory, and a directory as --audit-key-file, are input errors', async () => {
+    const nowhere = join(folder, 'no-such-dir', 'audit-key.pem');
+    const [keygen, keyFile] = await Promise.all([
+      holdpoint(['audit', 'keygen', '--out', nowhere]),
+      holdpoint(['tasks', 'list', '--store', store, '--audit-key-file', folder]),
+    ]);
+    expectFileError(keygen, `cannot write ${nowhere}: no such directory`);
+    expectFileError(keyFile, `cannot read ${folder}: it is a directory`);
+  });
 });
 
 describe('holdpoint keys and help', processes, () => {

@@ -74,6 +74,15 @@ function runPosition(explicit: GateEngine | undefined, where: string): RunPositi
       message: `${where} must be called inside a node of a LangGraph graph that runs with a checkpointer (it pauses the run with interrupt()).`,
     });
   }
+  // LangGraph hands a node the run's checkpointer under `__pregel_checkpointer` (CONFIG_KEY_CHECKPOINTER);
+  // interrupt() throws "No checkpointer set" without it. Refuse before asking: a task created here
+  // would notify a person whose decision could never resume the run.
+  if (!configurable.__pregel_checkpointer) {
+    throw new ValidationError({
+      field: where,
+      message: `${where}: the graph has no checkpointer, so the run cannot pause and resume. Compile it with one — graph.compile({ checkpointer: new HoldpointSaver(store) }) — and run it with { configurable: { thread_id } }.`,
+    });
+  }
   const engine =
     explicit ?? ((config.context as { holdpoint?: GateEngine } | undefined)?.holdpoint as GateEngine);
   if (engine === undefined || typeof engine.requestHuman !== 'function') {

@@ -565,6 +565,30 @@ describe('waitForHuman in a node', () => {
     expect((await hp.getTask(taskId as string)).status).toBe('pending');
   });
 
+  it('refuses a graph without a checkpointer before asking anyone: no task, no notification', async () => {
+    const { hp, saver, notifications } = await gateSetup();
+    const build = () =>
+      new StateGraph(Results)
+        .addNode('gate', async () => ({
+          results: { x: await waitForHuman({ holdpoint: hp, assignee: 'cfo@acme.test' }) },
+        }))
+        .addEdge(START, 'gate')
+        .addEdge('gate', END);
+    await expect(build().compile().invoke({ topic: 'x' }, config('t-no-saver'))).rejects.toMatchObject({
+      code: 'VALIDATION',
+      field: 'waitForHuman',
+      message: expect.stringContaining('checkpointer'),
+    });
+    expect(await taskList(hp)).toEqual([]);
+    expect(notifications).toEqual([]);
+    // The same graph with a checkpointer pauses at the gate as before.
+    const [taskId] = pendingTaskIds(
+      await build().compile({ checkpointer: saver }).invoke({ topic: 'x' }, config('t-saver')),
+    );
+    expect((await hp.getTask(taskId as string)).status).toBe('pending');
+    expect(await taskList(hp)).toHaveLength(1);
+  });
+
   it('finds the engine in the run context', async () => {
     const { hp, saver, resumer } = await gateSetup();
     const graph = new StateGraph(Results)

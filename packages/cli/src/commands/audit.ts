@@ -1,9 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { type AuditVerification, auditKeyFingerprint, verifyAudit } from '@holdpoint/core';
 import { writeNewAuditKey } from '../audit-key.js';
 import type { Command } from '../command.js';
 import { withApi } from '../connection.js';
 import { CliError, exitCodes } from '../exit-codes.js';
+import { readUserFile, writeUserFile } from '../files.js';
 import { fields } from '../output.js';
 
 interface TrustedKey {
@@ -26,7 +27,7 @@ export const auditExport: Command = {
     )) as string;
     const out = input.values.out;
     if (typeof out === 'string') {
-      writeFileSync(out, jsonl);
+      writeUserFile(out, jsonl);
       input.io.stderr(`Wrote ${jsonl.trimEnd().split('\n').length - 1} events of ${id} to ${out}`);
     } else input.io.stdout(jsonl.trimEnd());
     return exitCodes.ok;
@@ -72,12 +73,12 @@ export const auditVerify: Command = {
   positionals: [1, 1],
   async run(input) {
     const file = input.positionals[0] as string;
-    const jsonl = readFileSync(file === '-' ? 0 : file, 'utf8');
+    const jsonl = readUserFile(file);
     const publicKeyFile = input.values['public-key'];
     let result: AuditVerification;
     let trusted: { fingerprint: string; source: string };
     if (typeof publicKeyFile === 'string') {
-      const publicKey = readFileSync(publicKeyFile, 'utf8');
+      const publicKey = readUserFile(publicKeyFile);
       try {
         trusted = { fingerprint: auditKeyFingerprint(publicKey), source: `file:${publicKeyFile}` };
       } catch {
