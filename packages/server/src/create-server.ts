@@ -256,6 +256,13 @@ export function createHoldpointServer(options: HoldpointServerOptions): Holdpoin
     c.header('cache-control', 'no-store');
     c.header('x-content-type-options', 'nosniff');
     if (!publicPaths.has(c.req.path)) c.set('principal', await authenticate(authenticators, c.req.raw));
+    // An empty body is no body, whatever its Content-Type says (many clients send
+    // `application/json` on every request): a call whose body is optional then takes none.
+    if (c.req.header('content-length') === '0' && c.req.header('content-type') !== undefined) {
+      const headers = new Headers(c.req.raw.headers);
+      headers.delete('content-type');
+      c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers, signal: c.req.raw.signal });
+    }
     return (c.req.path === '/v1/audit/verify' ? auditLimit : jsonLimit)(c, next);
   });
 

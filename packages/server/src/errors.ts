@@ -1,5 +1,6 @@
 import { HoldpointError, type HoldpointErrorCode } from '@holdpoint/core';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { unscopedKey } from './auth/scoped-key.js';
 
 /**
  * Error codes of the HTTP API: the engine's codes and the server's own. Every error response is
@@ -129,12 +130,22 @@ function engineDetails(error: HoldpointError): Record<string, unknown> {
     case 'INVALID_OUTCOME':
       return { field: 'body.outcome', ...pick('taskId', 'allowedOutcomes') };
     case 'IDEMPOTENCY_CONFLICT':
-      return { field: 'idempotencyKey', ...pick('existingId') };
+      return { field: 'header.Idempotency-Key', ...pick('existingId') };
     case 'INVALID_STATE':
       return pick('id', 'status');
     default:
       return {};
   }
+}
+
+/**
+ * The engine's message as the client should read it: an idempotency key is named as the client gave
+ * it, not in the caller's namespace the server keeps it in (`<length>:<actor>:<key>`).
+ */
+function clientMessage(error: HoldpointError): string {
+  const key = (error as { idempotencyKey?: unknown }).idempotencyKey;
+  if (error.code !== 'IDEMPOTENCY_CONFLICT' || typeof key !== 'string') return error.message;
+  return error.message.replaceAll(`'${key}'`, `'${unscopedKey(key)}'`);
 }
 
 /** An engine error as the API's error; anything that is not one becomes `INTERNAL`. */
@@ -143,7 +154,11 @@ export function apiErrorOf(error: unknown): ApiError {
   if (HoldpointError.isInstance(error)) {
     const code = (error.code in errorStatuses ? error.code : 'INTERNAL') as ApiErrorCode;
     const details = engineDetails(error);
-    return new ApiError(code, error.message, error.retryable ? { ...details, retryable: true } : details);
+    return new ApiError(
+      code,
+      clientMessage(error),
+      error.retryable ? { ...details, retryable: true } : details,
+    );
   }
   return new ApiError('INTERNAL', 'The server failed on this request; it has been logged.');
 }

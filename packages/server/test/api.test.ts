@@ -105,6 +105,13 @@ describe('intents and tasks over HTTP', () => {
       reason: 'not needed',
     });
     expect(canceled.body.status).toBe('canceled');
+    // An optional body left empty, sent with the JSON content type many clients always set.
+    const third = await askCfo();
+    const empty = await t.call(t.keys.agent, 'POST', `/v1/tasks/${third.task.id}/cancel`, undefined, {
+      'content-type': 'application/json',
+    });
+    expect(empty.status).toBe(200);
+    expect(empty.body.status).toBe('canceled');
     expectError(
       await t.call(t.keys.cfo, 'POST', `/v1/tasks/${second.task.id}/decide`, { outcome: 'approved' }),
       409,
@@ -121,11 +128,17 @@ describe('intents and tasks over HTTP', () => {
     // Another identity with the same key gets its own intent, never the first agent's.
     const other = await t.call(t.keys.otherAgent, 'POST', '/v1/intents', body, { 'idempotency-key': 'q3' });
     expect(other.body.id).not.toBe(a.body.id);
-    expectError(
-      await t.call(t.keys.agent, 'POST', '/v1/intents', { type: 'other' }, { 'idempotency-key': 'q3' }),
-      409,
-      'IDEMPOTENCY_CONFLICT',
+    const conflict = await t.call(
+      t.keys.agent,
+      'POST',
+      '/v1/intents',
+      { type: 'other' },
+      { 'idempotency-key': 'q3' },
     );
+    expectError(conflict, 409, 'IDEMPOTENCY_CONFLICT', 'header.Idempotency-Key');
+    // The key as the client gave it, not the server's namespaced form of it.
+    expect(conflict.body.error.message).toContain("idempotencyKey 'q3' already belongs to");
+    expect(conflict.body.error.message).not.toContain('billing-agent');
     expectError(
       await t.call(
         t.keys.agent,
@@ -261,6 +274,31 @@ describe('who may do what', () => {
       .map((line) => JSON.parse(line))
       .find((event) => event.type === 'task-decision-refused');
     expect(refused).toMatchObject({ actor: { id: 'deputy@acme.test' }, taskId: task.id });
+  });
+
+  it('lets a person key decide a task whose assignee was given in capitals (CFO@Acme.test)', async () => {
+    const { task } = await askCfo({ assignee: 'CFO@Acme.test' });
+    expect(task.assignees).toEqual(['cfo@acme.test']);
+    expect((await t.call(t.keys.cfo, 'GET', `/v1/tasks/${task.id}`)).status).toBe(200);
+    const mine = await t.call(t.keys.cfo, 'GET', '/v1/tasks?status=pending&limit=1000');
+    expect(mine.body.tasks.map((listed: { id: string }) => listed.id)).toContain(task.id);
+    const decided = await t.call(t.keys.cfo, 'POST', `/v1/tasks/${task.id}/decide`, { outcome: 'approved' });
+    expect(decided.status).toBe(200);
+    expect(decided.body.decision.actor.id).toBe('cfo@acme.test');
+    // A person key made with capitals is the same person.
+    const key = await t.call(t.keys.admin, 'POST', '/v1/keys', {
+      name: 'capitals',
+      scope: 'person',
+      actor: 'CFO@Acme.test',
+    });
+    const again = await askCfo();
+    expect((await t.call(key.body.secret, 'GET', `/v1/tasks/${again.task.id}`)).status).toBe(200);
+    const listed = await t.call(key.body.secret, 'GET', '/v1/tasks?assignee=cfo@acme.test&limit=1000');
+    expect(listed.body.tasks.map((found: { id: string }) => found.id)).toContain(again.task.id);
+    const byKey = await t.call(key.body.secret, 'POST', `/v1/tasks/${again.task.id}/decide`, {
+      outcome: 'approved',
+    });
+    expect(byKey.body.decision.actor.id).toBe('cfo@acme.test');
   });
 
   it('creates, lists and revokes keys; a revoked key stops working', async () => {
