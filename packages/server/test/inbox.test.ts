@@ -142,6 +142,34 @@ describe('the inbox', () => {
     expect(shown.text).toMatch(/decided<\/strong> · cfo@acme\.test/);
     expect(shown.text).toContain('verified');
     expect(shown.text).toContain('the server’s trusted key');
+    // The same form posted again (a second tab): refused, and the page says why.
+    const again = await person.post(`/tasks/${task.id}/decide`, {
+      csrf: hiddenField(page.text, 'csrf'),
+      versionDigest: task.versionDigest,
+      outcome: 'rejected',
+    });
+    expect(again.status).toBe(409);
+    expect(again.text).toMatch(/id="decide-error">[^<]*already/i);
+    expect((await t.holdpoint.getTask(task.id)).decision?.outcome).toBe('approved');
+  });
+
+  it('lets an assignee given in capitals (Dana@Acme.test) sign in as dana@acme.test, see the task and decide it', async () => {
+    const task = await approvalFor('Dana@Acme.test', 'Capitalised assignee');
+    const person = new BrowserSession(t.url);
+    await person.signIn(await link('dana@acme.test'));
+    expect((await person.get('/')).text).toContain('Capitalised assignee');
+    const page = await person.get(`/tasks/${task.id}`);
+    expect(page.status).toBe(200);
+    const decided = await person.post(`/tasks/${task.id}/decide`, {
+      csrf: hiddenField(page.text, 'csrf'),
+      versionDigest: task.versionDigest,
+      outcome: 'approved',
+    });
+    expect(decided.status).toBe(303);
+    expect((await t.holdpoint.getTask(task.id)).decision).toMatchObject({
+      outcome: 'approved',
+      actor: { id: 'dana@acme.test' },
+    });
   });
 
   it('refuses a form post without the session’s CSRF token (403), and decides nothing', async () => {

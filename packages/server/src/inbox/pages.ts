@@ -200,7 +200,7 @@ export function taskPage(options: {
       ? options.mayDecide
         ? decisionForm(task, options.csrf, state)
         : html`<p class="notice">You can see this task but not decide it.</p>`
-      : html`<h2>Decision</h2><p id="decision"><strong>${decision?.outcome ?? task.status.replace('_', ' ')}</strong>${
+      : html`${state.error ? html`<div class="alert" role="alert" id="decide-error">${state.error}</div>` : ''}<h2>Decision</h2><p id="decision"><strong>${decision?.outcome ?? task.status.replace('_', ' ')}</strong>${
           decision?.actor
             ? html` by ${decision.actor.name ?? decision.actor.id}`
             : decision?.decidedBy === 'policy'
