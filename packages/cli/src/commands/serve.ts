@@ -33,6 +33,8 @@ export interface ServeOptions {
   mailFrom?: string;
   /** Make this person an admin of the inbox and print a one-time sign-in link for them. */
   admin?: string;
+  /** A reverse proxy in front adds the client's address to X-Forwarded-For (per-client limits use it). @default false */
+  trustProxy?: boolean;
   /** Run the demo agent (asks `admin` for an approval) until its task is decided. @default false */
   demo?: boolean;
   /** Where the demo agent says what it does. @default nothing */
@@ -95,7 +97,7 @@ export async function startServe(
     auditKeySource: auditKey.source,
     ...(options.authenticators === undefined ? {} : { authenticators: options.authenticators }),
     ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
-    inbox: true,
+    inbox: options.trustProxy === true ? { trustProxy: true } : true,
     channels: {
       ...channelTuning(env),
       ...(options.smtpUrl === undefined ? {} : { mail: { smtpUrl: options.smtpUrl, from: mailFrom } }),
@@ -196,7 +198,7 @@ export const serve: Command = {
   name: 'serve',
   summary: 'Run the HTTP API, live events and MCP (at /mcp) on a store',
   usage:
-    'serve [--port 8750] [--host 127.0.0.1] [--store <url>] [--audit-key-file <file>] [--public-url <url>] [--smtp-url <url>] [--mail-from <address>] [--admin <email>] [--demo]',
+    'serve [--port 8750] [--host 127.0.0.1] [--store <url>] [--audit-key-file <file>] [--public-url <url>] [--smtp-url <url>] [--mail-from <address>] [--admin <email>] [--demo] [--trust-proxy]',
   description: [
     'Serves the web inbox at / and /v1 (reference at /v1/docs) until SIGINT or SIGTERM, and delivers task events to webhooks and (with --smtp-url) by email. When the store has no API key yet it makes a first admin key and prints it, once.',
     'With --admin the person is made an inbox admin and a one-time sign-in link for them is printed (valid 1 hour); with --demo too, a demo agent asks them for an approval and says when it continues.',
@@ -249,6 +251,11 @@ export const serve: Command = {
       description: 'with --admin: run the demo agent, which asks the admin for an approval',
     },
     'no-demo': { type: 'boolean', description: 'do not run the demo agent (the default)' },
+    'trust-proxy': {
+      type: 'boolean',
+      description:
+        'a reverse proxy in front adds the client address to X-Forwarded-For: take it from there for per-client limits (default: ignore the header)',
+    },
   },
   connects: false,
   positionals: [0, 0],
@@ -279,6 +286,7 @@ export const serve: Command = {
       ...optional('mailFrom', text('mail-from') ?? env.HOLDPOINT_MAIL_FROM),
       ...optional('admin', text('admin')),
       demo: values.demo === true && values['no-demo'] !== true,
+      trustProxy: values['trust-proxy'] === true || env.HOLDPOINT_TRUST_PROXY === '1',
       onDemo: (line) => io.stdout(json ? JSON.stringify(line) : `demo agent: ${line.message}`),
       env,
     });

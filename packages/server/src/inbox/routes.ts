@@ -47,6 +47,13 @@ export interface InboxOptions {
   /** Sign-in link requests per email address and per client address, per window. @default 5 per 15 minutes */
   signInRequests?: { max: number; windowMs: number };
   /**
+   * A reverse proxy in front of the server adds the client's address to `X-Forwarded-For`: take the
+   * last entry of it (the one the proxy added) as the client's address. Without it the header is
+   * ignored (a client could write anything there) and the connection's address counts.
+   * @default false
+   */
+  trustProxy?: boolean;
+  /**
    * Mail a sign-in link (the email channel's mailer). Without it, `/sign-in` says to ask an admin.
    */
   mailSignInLink?: (user: User, url: string, expiresAt: string) => Promise<void>;
@@ -243,7 +250,7 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
       if (!formTokenOk(c, fields.form))
         return problem(c, 403, 'Form expired', 'Reload the sign-in page and try again.');
       const email = (fields.email ?? '').trim().toLowerCase();
-      const address = c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? 'direct';
+      const address = clientAddress(c, options.trustProxy === true);
       if (!perAddress.take(address) || !perEmail.take(email)) {
         c.header('retry-after', '900');
         return problem(
@@ -612,4 +619,16 @@ async function eachAtMost<T>(limit: number, items: T[], work: (item: T) => Promi
     while (next < items.length) await work(items[next++] as T);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** The client's address, for per-client limits: the connection's, or the proxy's last `X-Forwarded-For` entry. */
+function clientAddress(c: Context, trustProxy: boolean): string {
+  if (trustProxy) {
+    const hops = (c.req.header('x-forwarded-for') ?? '').split(',').map((hop) => hop.trim());
+    const last = hops.at(-1);
+    if (last) return last;
+  }
+  // @hono/node-server passes the Node request as `incoming`.
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  return incoming?.socket?.remoteAddress ?? 'unknown';
 }
