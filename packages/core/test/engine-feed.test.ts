@@ -211,6 +211,17 @@ describe.each(storeCases)('the event feed on $name', (storeCase) => {
     }
     expect((await errorOf(hp.events({ since: 5 as never }))).code).toBe('VALIDATION');
     expect((await errorOf(hp.events({ intentId: '\u0000' }))).code).toBe('VALIDATION');
+    // A well-formed cursor ahead of the feed (another store's, or this one's before it was emptied):
+    // a reader resuming there would wait past the events to come, so it is refused.
+    const head = (await hp.events({ since: 'now' })).cursor;
+    const parts = head.split('.');
+    const ahead = [...parts.slice(0, -1), String(Number(parts.at(-1)) + 1_000)].join('.');
+    const error = await errorOf(hp.events({ since: ahead }));
+    expect(error.code).toBe('VALIDATION');
+    expect(error.message).toContain('ahead of this store');
+    // The head itself, and the start, still read.
+    expect((await hp.events({ since: head })).entries).toEqual([]);
+    expect((await hp.events({ since: '0' })).entries.length).toBeGreaterThan(0);
   });
 });
 

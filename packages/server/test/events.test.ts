@@ -93,6 +93,10 @@ describe('SSE at /v1/events', () => {
     expect((await t.call(t.keys.otherAgent, 'GET', `/v1/events?intent=${intentId}`)).status).toBe(403);
     expect((await t.call(t.keys.agent, 'GET', '/v1/events')).status).toBe(403);
     expect((await t.call(t.keys.cfo, 'GET', '/v1/events?assignee=deputy@acme.test')).status).toBe(403);
+    // A cursor ahead of the feed (another store's) would skip what comes: refused.
+    const ahead = await t.call(t.keys.admin, 'GET', '/v1/events?after=99999999');
+    expect(ahead.status).toBe(400);
+    expect(ahead.body.error.message).toContain('ahead of this store');
     const { secret } = await t.server.keys.create({ name: 'watcher', scope: 'admin' });
     const open = await Promise.all([1, 2, 3].map(() => openSse(`${t.url}/v1/events?after=now`, secret)));
     expect(open.map((stream) => stream.status)).toEqual([200, 200, 200]);

@@ -31,6 +31,7 @@ import type {
   WaitForHumanOptions,
 } from '../holdpoint.js';
 import type { HumanResult, HumanTask, Intent, TaskStatus } from '../model.js';
+import { comparePositions } from '../store/feed-arguments.js';
 import {
   decodeWakeUp,
   encodeWakeUp,
@@ -586,6 +587,17 @@ export class HoldpointEngine implements Holdpoint {
     const refs = await guard(this.#store, 'events', () =>
       this.#store.readFeed({ limit, ...filter, ...(since === undefined ? {} : { after: since }) }),
     );
+    // Nothing after the cursor: it must not be ahead of the feed either (a cursor of another store,
+    // or of this one before it was emptied), or the reader would wait there and miss what comes.
+    if (refs.length === 0 && since !== undefined) {
+      const head = await guard(this.#store, 'events', () => this.#store.feedHead());
+      if (comparePositions(since, head) > 0) {
+        throw new ValidationError({
+          field: 'events.since',
+          message: `events.since '${since}' is ahead of this store's feed (its newest event is at '${head}'): it is not a cursor this store gave. Read from the start (no since) or from 'now'.`,
+        });
+      }
+    }
     // A page stops at about eventsPageBytes of events, whatever their contexts weigh; the cursor
     // then points after the last event it holds.
     const read = await this.#chain.readEventsUpTo(refs, eventsPageBytes);

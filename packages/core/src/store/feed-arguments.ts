@@ -206,3 +206,18 @@ export function integerPosition(store: StoreBackend['kind'], position: string | 
     throw badPosition(store, position);
   return Number(position);
 }
+
+/**
+ * The order of two feed positions of one store, which the store checked: integers (SQLite, Redis,
+ * memory) or `<xid>.<position>` (PostgreSQL), compared part by part as numbers.
+ */
+export function comparePositions(a: string, b: string): number {
+  const left = a.split('.').map(BigInt);
+  const right = b.split('.').map(BigInt);
+  for (let at = 0; at < Math.max(left.length, right.length); at++) {
+    const x = left[at] ?? 0n;
+    const y = right[at] ?? 0n;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
