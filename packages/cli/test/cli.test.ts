@@ -185,6 +185,17 @@ describe('holdpoint tasks', processes, () => {
     expect(JSON.parse(decided.stdout).decision.actor.id).toMatch(/^local:/);
   });
 
+  it('users link for someone not yet a user names the flag that adds them', async () => {
+    const refused = await holdpoint(['users', 'link', 'newcomer@acme.test', ...remote()]);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain(
+      'No user has email newcomer@acme.test: add them first (holdpoint users add newcomer@acme.test), or pass --create.',
+    );
+    const made = await holdpoint(['users', 'link', 'newcomer@acme.test', '--create', ...remote()]);
+    expect(made.code).toBe(0);
+    expect(made.stdout).toContain('/sign-in/');
+  });
+
   it('says when the server cannot be reached', async () => {
     const unreachable = await holdpoint(['tasks', 'list', '--url', 'http://127.0.0.1:9', '--key', admin]);
     expect(unreachable.code).toBe(6);

@@ -73,7 +73,18 @@ export const usersLink: Command = {
       ...(typeof input.values.next === 'string' ? { next: input.values.next } : {}),
       ...(input.values.create === true ? { createUser: true } : {}),
     };
-    const link = (await withApi(input, (api) => api.request('POST', '/v1/sign-in-links', { body }))) as {
+    const link = (await withApi(input, (api) =>
+      api.request('POST', '/v1/sign-in-links', { body }).catch((error: unknown) => {
+        // The API says what to send; here that is a flag.
+        if (error instanceof CliError && error.message.includes('createUser: true'))
+          throw new CliError(
+            error.exitCode,
+            `No user has email ${body.email}: add them first (holdpoint users add ${body.email}), or pass --create.`,
+            error.body,
+          );
+        throw error;
+      }),
+    )) as {
       url: string;
       userId: string;
       expiresAt: string;
