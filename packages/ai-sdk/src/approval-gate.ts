@@ -18,6 +18,7 @@ import {
 } from 'ai';
 import { answeredRequestFor, approvalRequests } from './messages.js';
 import { gatedModelOutput } from './model-output.js';
+import { checkGateOptions, checkPolicy } from './options.js';
 import { type ApprovalPolicy, type HoldpointLike, type ToolCallInfo, taskRequest } from './policy.js';
 import {
   type ApprovalDenied,
@@ -57,7 +58,13 @@ export interface ApprovalGateOptions<TOOLS extends ToolSet> {
   approvals: ApprovalPolicies<TOOLS> | GenericApprovalPolicy;
   /** @default 'blocking' */
   mode?: ApprovalMode;
-  /** Errors of bookkeeping after a tool ran (recording the run), which must not fail the call. @default console.error */
+  /**
+   * Stops this gate's blocking waits (they reject with the signal's reason; the tasks stay). AI SDK 7
+   * does not hand `toolApproval` the call's `abortSignal`: to abort a blocking call, make the gate per
+   * request and give it the same signal as `generateText({ abortSignal })`.
+   */
+  signal?: AbortSignal;
+  /** Errors of bookkeeping after a call ended (recording it on its intent), which must not fail the call. @default console.error */
   onError?: (error: unknown) => void;
 }
 
@@ -136,6 +143,10 @@ function isAsyncGeneratorFunction(value: unknown): boolean {
 /**
  * Gate tools behind named humans.
  *
+ * @throws ValidationError when an option cannot be used — an unknown option or policy field, an
+ * `approvals` key that names no tool, a policy without an approver, a bad `mode` or duration, no
+ * engine — naming the field and what to give. A generic policy function's policies are checked per call.
+ *
  * @example
  * const gate = createApprovalGate({
  *   holdpoint: hp,
@@ -147,7 +158,8 @@ function isAsyncGeneratorFunction(value: unknown): boolean {
 export function createApprovalGate<TOOLS extends ToolSet>(
   options: ApprovalGateOptions<TOOLS>,
 ): ApprovalGate<TOOLS> {
-  const { holdpoint: hp, approvals } = options;
+  checkGateOptions(options);
+  const { holdpoint: hp, approvals, signal: gateSignal } = options;
   const mode = options.mode ?? 'blocking';
   const onError = options.onError ?? ((error: unknown) => console.error('[holdpoint/ai-sdk]', error));
   // Verdicts `toolApproval` reached, waiting for the tool's `execute` (so a call is gated once). The
@@ -172,7 +184,12 @@ export function createApprovalGate<TOOLS extends ToolSet>(
   function policyFor(
     call: Pick<ToolCallInfo, 'toolName' | 'toolCallId' | 'input'>,
   ): ApprovalPolicy | undefined {
-    if (typeof approvals === 'function') return approvals(call);
+    if (typeof approvals === 'function') {
+      const policy = approvals(call);
+      // Checked per call, as the per-tool policies are at creation: a misspelt field is refused, not dropped.
+      if (policy !== undefined) checkPolicy(policy, `createApprovalGate.approvals(${call.toolName})`);
+      return policy;
+    }
     if (!Object.hasOwn(approvals, call.toolName)) return undefined;
     return approvals[call.toolName as keyof TOOLS] as ApprovalPolicy | undefined;
   }
@@ -318,17 +335,19 @@ export function createApprovalGate<TOOLS extends ToolSet>(
         const who = options.assignees ?? [options.assignee];
         return { type: 'user-approval', reason: `Waiting for approval by ${who.join(', ')}` };
       }
-      verdict = await waitForVerdict(call, policy, wrapped);
+      verdict = await waitForVerdict(call, policy, wrapped, gateSignal);
     }
-    if (!verdict.approved) return { type: 'denied', ...(verdict.reason ? { reason: verdict.reason } : {}) };
+    if (!verdict.approved) {
+      await recordNotRun(verdict, toolName, verdict.status, verdict.reason);
+      return { type: 'denied', ...(verdict.reason ? { reason: verdict.reason } : {}) };
+    }
     if (verdict.edited && !wrapped) {
       // Only the gate's own tools can run with the changed arguments; running the original ones would
       // run what the human did not approve.
-      return {
-        type: 'denied',
-        reason:
-          'Approved with changed arguments, but the tool given to the SDK is not the gate’s (use gate.tools), so the changes cannot be applied; the call was not run.',
-      };
+      const reason =
+        'Approved with changed arguments, but the tool given to the SDK is not the gate’s (use gate.tools), so the changes cannot be applied; the call was not run.';
+      await recordNotRun(verdict, toolName, 'invalid', reason);
+      return { type: 'denied', reason };
     }
     approvedIn(messages).set(toolCallId, verdict);
     return { type: 'approved', ...(verdict.reason ? { reason: verdict.reason } : {}) };
@@ -366,13 +385,21 @@ export function createApprovalGate<TOOLS extends ToolSet>(
           undefined,
         );
       } else {
-        verdict = await waitForVerdict(call, policy, true, execution.abortSignal);
+        const signals = [execution.abortSignal, gateSignal].filter((signal) => signal !== undefined);
+        verdict = await waitForVerdict(
+          call,
+          policy,
+          true,
+          signals.length > 1 ? AbortSignal.any(signals) : signals[0],
+        );
       }
     }
     verdict = bound(verdict, input);
     if (!verdict.approved) {
       const status = verdict.status === 'approved' ? 'denied' : verdict.status;
-      return deniedOutput(verdict.reason ?? 'Not approved.', status, verdict.taskId);
+      const reason = verdict.reason ?? 'Not approved.';
+      await recordNotRun(verdict, toolName, status, reason);
+      return deniedOutput(reason, status, verdict.taskId);
     }
     if (!verdict.edited) return { input, verdict };
     // The engine checked the change against the JSON Schema when the human decided; the tool's own
@@ -382,32 +409,51 @@ export function createApprovalGate<TOOLS extends ToolSet>(
       ? await schema.validate(verdict.input)
       : ({ success: true, value: verdict.input } as const);
     if (!checked.success) {
-      return deniedOutput(
-        `The approved changes do not fit the tool's input (${checked.error.message}), so the call was not run.`,
-        'invalid',
-        verdict.taskId,
-      );
+      const reason = `The approved changes do not fit the tool's input (${checked.error.message}), so the call was not run.`;
+      await recordNotRun(verdict, toolName, 'invalid', reason);
+      return deniedOutput(reason, 'invalid', verdict.taskId);
     }
     return { input: checked.value, verdict };
   }
 
-  /** Record on the call's own intent that the tool ran, and with what: the audit shows what happened. */
-  async function recordRun(verdict: Verdict | undefined, toolName: string, input: unknown, error?: unknown) {
+  /** End the call's own intent (one made for this call; an intent the policy names is the app's to end). */
+  async function endOwnIntent(verdict: Verdict | undefined, end: (intentId: string) => Promise<unknown>) {
     if (!verdict?.ownIntent) return;
     try {
-      if (error === undefined) {
-        await hp.complete(verdict.intentId, {
-          result: { tool: toolName, ranWith: input, edited: verdict.edited },
-        });
-      } else {
-        await hp.fail(verdict.intentId, {
-          error: `${toolName} failed: ${(error as Error)?.message ?? String(error)}`,
-        });
-      }
+      await end(verdict.intentId);
     } catch (recordError) {
-      // Already closed: the SDK ran the call again (a replayed continuation). Nothing to add.
+      // Already closed: the SDK ran the call again (a replayed continuation), or the call's outcome
+      // was recorded before (`approvalResponses` asked again). Nothing to add.
       if (!InvalidStateError.isInstance(recordError)) onError(recordError);
     }
+  }
+
+  /** Record on the call's own intent that the tool ran, and with what: the audit shows what happened. */
+  async function recordRun(verdict: Verdict | undefined, toolName: string, input: unknown, error?: unknown) {
+    await endOwnIntent(verdict, (intentId) =>
+      error === undefined
+        ? hp.complete(intentId, { result: { tool: toolName, ranWith: input, edited: verdict?.edited } })
+        : hp.fail(intentId, { error: `${toolName} failed: ${(error as Error)?.message ?? String(error)}` }),
+    );
+  }
+
+  /**
+   * Record on the call's own intent that the call ended without running: completed with
+   * `{ tool, ran: false, status, reason }` — the approval did its work, and the call's outcome is
+   * known. A timed-out task (`onTimeout: 'fail'`) has already ended its intent (`TIMED_OUT`).
+   */
+  async function recordNotRun(
+    verdict: Verdict,
+    toolName: string,
+    status: ApprovalDenied['status'] | Verdict['status'],
+    reason: string | undefined,
+  ) {
+    if (verdict.status === 'timed_out' || verdict.status === 'pending') return;
+    await endOwnIntent(verdict, (intentId) =>
+      hp.complete(intentId, {
+        result: { tool: toolName, ran: false, status, ...(reason === undefined ? {} : { reason }) },
+      }),
+    );
   }
 
   /** After a run: record it, and remember a run with changed arguments for the model output. */
@@ -509,6 +555,7 @@ export function createApprovalGate<TOOLS extends ToolSet>(
         continue;
       }
       const verdict = bound(taskVerdict(task), request.input);
+      if (!verdict.approved) await recordNotRun(verdict, toolName, verdict.status, verdict.reason);
       responses.push({
         type: 'tool-approval-response',
         approvalId,

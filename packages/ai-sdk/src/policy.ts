@@ -91,7 +91,7 @@ export interface TaskMetadata {
   toolCallId: string;
   /** The SDK's approval id (deferred mode). */
   approvalId?: string;
-  /** Whether the task's intent is its own (made for this call), so the adapter may complete it. */
+  /** Whether the task's intent is its own (made for this call), so the adapter ends it with the call. */
   ownIntent: boolean;
 }
 

@@ -24,7 +24,7 @@ export interface Verdict {
   edited: boolean;
   taskId: string;
   intentId: string;
-  /** Whether the task's intent was made for this call alone (the adapter completes it after the run). */
+  /** Whether the task's intent was made for this call alone (the adapter ends it with the call). */
   ownIntent: boolean;
 }
 

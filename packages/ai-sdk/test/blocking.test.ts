@@ -128,6 +128,38 @@ describe.each(Object.entries(loops))('blocking toolApproval through %s', (_name,
     expect(runs).toEqual([]);
   });
 
+  it('denied or canceled: the call’s own intent ends (completed, not run, with the reason) and its audit is final', async () => {
+    for (const ending of ['rejected', 'canceled'] as const) {
+      const { hp, runs, loop: args } = await setUp([refund('call-1', 400)]);
+      const answer = loop(args);
+      const [task] = await waitForPending(hp, 1);
+      if (ending === 'rejected') {
+        await hp.decide(task!.id, {
+          outcome: 'rejected',
+          comment: 'Already refunded.',
+          actor: 'finance@acme.test',
+        });
+      } else {
+        await hp.cancelTask(task!.id, { reason: 'Ticket closed.' });
+      }
+      await answer;
+      expect(runs).toEqual([]);
+      const intent = await hp.getIntent(task!.intentId);
+      expect(intent.status).toBe('COMPLETED');
+      expect(intent.result).toEqual({
+        tool: 'issueRefund',
+        ran: false,
+        status: ending === 'rejected' ? 'denied' : 'canceled',
+        reason:
+          ending === 'rejected'
+            ? 'Already refunded.'
+            : 'The approval request was canceled before anyone decided; the call was not run.',
+      });
+      const verified = await hp.audit.verify(await hp.audit.export(task!.intentId));
+      expect(verified).toMatchObject({ ok: true, final: true });
+    }
+  });
+
   const timeouts: Array<[TimeoutPolicy, string, number]> = [
     [
       'fail',
@@ -238,6 +270,33 @@ describe.each(Object.entries(loops))('blocking toolApproval through %s', (_name,
   });
 });
 
+describe('aborting a blocking call', () => {
+  it('a gate given the call’s signal stops its wait when generateText is aborted; nothing runs, the task stays', async () => {
+    const hp = await engine();
+    const { issueRefund, runs } = countedRefundTool();
+    const controller = new AbortController();
+    const gate = createApprovalGate({
+      holdpoint: hp,
+      tools: { issueRefund },
+      approvals: { issueRefund: { assignee: 'finance@acme.test' } },
+      signal: controller.signal,
+    });
+    const answer = generateText({
+      model: agentModel({ calls: [refund('call-1', 250)] }),
+      tools: gate.tools,
+      toolApproval: gate.toolApproval,
+      prompt: 'Refund A-1',
+      abortSignal: controller.signal,
+      stopWhen: stepCountIs(3),
+    }).catch((error: unknown) => error);
+    const [task] = await waitForPending(hp, 1);
+    controller.abort(new Error('The user closed the chat.'));
+    expect(await answer).toMatchObject({ message: 'The user closed the chat.' });
+    expect(runs).toEqual([]);
+    expect((await hp.getTask(task!.id)).status).toBe('pending');
+  });
+});
+
 describe('one gate, several conversations', () => {
   it('two conversations whose models reuse a tool call id each run with their own decision', async () => {
     const { hp, gate, runs } = await setUp([]);
@@ -319,18 +378,23 @@ describe('who approves', () => {
     expect(task?.decision?.decidedBy).toBe('policy');
   });
 
-  it('a policy that names no approver, or edits under a quorum, is refused before any task exists', async () => {
+  it('a policy that names no approver, or edits under a quorum, is refused when the gate is made', async () => {
     for (const policy of [
       { assignee: undefined },
-      { assignees: ['a@acme.test', 'b@acme.test'], quorum: 2, edits: true },
+      { assignee: undefined, assignees: ['a@acme.test', 'b@acme.test'], quorum: 2, edits: true },
     ]) {
-      for (const loop of Object.values(loops)) {
-        const { hp, runs, loop: args } = await setUp([refund('call-1', 300)], policy);
-        const refused = await loop(args).catch((error: unknown) => error);
-        expect(ValidationError.isInstance(refused), JSON.stringify(policy)).toBe(true);
-        expect(await tasksOf(hp)).toEqual([]);
-        expect(runs).toEqual([]);
-      }
+      const refused = await setUp([refund('call-1', 300)], policy).catch((error: unknown) => error);
+      expect(ValidationError.isInstance(refused), JSON.stringify(policy)).toBe(true);
+    }
+  });
+
+  it('a policy function that gives an unusable value is refused in the call, before any task exists', async () => {
+    for (const loop of Object.values(loops)) {
+      const { hp, runs, loop: args } = await setUp([refund('call-1', 300)], { assignee: () => ' ' });
+      const refused = await loop(args).catch((error: unknown) => error);
+      expect(ValidationError.isInstance(refused)).toBe(true);
+      expect(await tasksOf(hp)).toEqual([]);
+      expect(runs).toEqual([]);
     }
   });
 });

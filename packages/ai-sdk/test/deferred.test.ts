@@ -159,6 +159,22 @@ describe.each(Object.entries(turns))('deferred toolApproval through %s', (_name,
     expect(runs).toEqual([]);
   });
 
+  it('denied: approvalResponses ends the call’s own intent (completed, not run); asking again changes nothing', async () => {
+    const { hp, gate, runs, messages, base } = await setUp();
+    messages.push(...(await turn({ ...base, messages })).messages);
+    const [pending] = (await gate.approvalResponses(messages)).pending;
+    await hp.decide(pending!.task.id, { outcome: 'rejected', comment: 'No.', actor: 'finance@acme.test' });
+    await gate.approvalResponses(messages);
+    const { intentId } = pending!.task;
+    const intent = await hp.getIntent(intentId);
+    expect(intent.status).toBe('COMPLETED');
+    expect(intent.result).toEqual({ tool: 'issueRefund', ran: false, status: 'denied', reason: 'No.' });
+    expect(await hp.audit.verify(await hp.audit.export(intentId))).toMatchObject({ final: true });
+    await gate.approvalResponses(messages);
+    expect((await hp.getIntent(intentId)).seq).toBe(intent.seq);
+    expect(runs).toEqual([]);
+  });
+
   it('timed out: the response says so in the policy’s words, and nothing runs', async () => {
     const { hp, gate, runs, messages, base } = await setUp({ timeout: '100ms' });
     messages.push(...(await turn({ ...base, messages })).messages);

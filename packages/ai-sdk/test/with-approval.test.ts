@@ -56,6 +56,30 @@ describe('withApproval gates execute, without toolApproval', () => {
     });
   });
 
+  it('denied: the call’s own intent ends, completed with ran: false and the reason; its audit is final', async () => {
+    const hp = await engine();
+    const { issueRefund: plain, runs } = countedRefundTool();
+    const issueRefund = withApproval(plain, {
+      holdpoint: hp,
+      toolName: 'issueRefund',
+      assignee: 'finance@acme.test',
+    });
+    const answer = generateText({
+      model: agentModel({ calls: [refund('call-1', 'A-1', 300)] }),
+      tools: { issueRefund },
+      prompt: 'Refund',
+      stopWhen: stepCountIs(3),
+    });
+    const [task] = await waitForPending(hp, 1);
+    await hp.decide(task!.id, { outcome: 'rejected', comment: 'No.', actor: 'finance@acme.test' });
+    await answer;
+    expect(runs).toEqual([]);
+    const intent = await hp.getIntent(task!.intentId);
+    expect(intent.status).toBe('COMPLETED');
+    expect(intent.result).toEqual({ tool: 'issueRefund', ran: false, status: 'denied', reason: 'No.' });
+    expect(await hp.audit.verify(await hp.audit.export(task!.intentId))).toMatchObject({ final: true });
+  });
+
   it('a timeout under the default policy denies in the policy’s words', async () => {
     const hp = await engine();
     const { issueRefund: plain, runs } = countedRefundTool();
