@@ -1,6 +1,12 @@
 // The task rules as pure functions of state, input and time: no store, no engine, no clock.
 import { describe, expect, it } from 'vitest';
-import { type NormalizedDecision, normalizeDecision } from '../src/engine/options.js';
+import {
+  type NormalizedDecision,
+  normalizeDecision,
+  normalizeNote,
+  normalizeRequest,
+  requestDifferences,
+} from '../src/engine/options.js';
 import {
   type Change,
   cancelIntent,
@@ -12,6 +18,7 @@ import {
   escalationDeadline,
   initialTimers,
   nextReminder,
+  noteTask,
   remindTask,
   resultOf,
   tasksEndedBy,
@@ -278,5 +285,51 @@ describe('intents', () => {
     expect(refusal(() => createTask(completed, { ...task, id: 'tsk_rules.b' })).code).toBe('INVALID_STATE');
     // A task that exists already is not created again (a retried request).
     expect(createTask(state, task)).toBeNull();
+  });
+});
+
+describe('tasks stored before email ids were kept in lower case', () => {
+  /** A task as an engine without the rule stored it: assignees spelled as the caller gave them. */
+  function stored(assignees: string[], quorum = 1) {
+    const submitted = apply(undefined, { type: 'intent-submitted', data: { type: 'rules' } }, t0);
+    const { task } = withTask({ assignee: undefined, assignees, quorum });
+    const old: HumanTask = { ...task, assignees, originalAssignees: assignees };
+    return { state: apply(submitted, createTask(submitted, old) as Change, t0), task: old };
+  }
+
+  it('lets the assignee decide and note by either spelling, and vote only once', () => {
+    const { state, task } = stored(['Dana@Acme.test', 'Erik@Acme.test'], 2);
+    for (const actor of ['dana@acme.test', 'Dana@Acme.test']) {
+      expect(decideTask(state, task.id, decision({ actor }), t0)).toMatchObject({
+        type: 'task-voted',
+        actor: { id: 'dana@acme.test' },
+      });
+      expect(noteTask(state, task.id, normalizeNote({ actor, note: 'declined' }))).toMatchObject({
+        type: 'task-noted',
+      });
+    }
+    const vote = { actor: { id: 'Dana@Acme.test' }, outcome: 'approved', at: new Date(t0).toISOString() };
+    const voted = apply(
+      state,
+      { type: 'task-voted', taskId: task.id, actor: vote.actor, data: { vote } },
+      t0,
+    );
+    expect(refusal(() => decideTask(voted, task.id, decision({ actor: 'dana@acme.test' }), t0)).code).toBe(
+      'ALREADY_DECIDED',
+    );
+    expect(decideTask(voted, task.id, decision({ actor: 'erik@acme.test' }), t0).type).toBe('task-decided');
+  });
+
+  it('takes a retry under the same idempotency key, spelled either way, as the same request', () => {
+    const ask = (assignee: string, escalateTo: string) =>
+      normalizeRequest({ assignee, timeout: '1h', escalateTo }, 'requestHuman');
+    const held = {
+      ...ask('Dana@Acme.test', 'CFO@Acme.test'),
+      assignees: ['Dana@Acme.test'],
+      escalateTo: [{ assignee: 'CFO@Acme.test', timeoutMs: hour }],
+    };
+    expect(requestDifferences(held, ask('Dana@Acme.test', 'CFO@Acme.test'))).toEqual([]);
+    expect(requestDifferences(held, ask('dana@acme.test', 'cfo@acme.test'))).toEqual([]);
+    expect(requestDifferences(held, ask('erik@acme.test', 'cfo@acme.test'))).toEqual(['assignees']);
   });
 });

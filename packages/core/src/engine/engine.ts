@@ -52,6 +52,7 @@ import {
   type NormalizedRequest,
   type NoteTaskInput,
   normalizeActor,
+  normalizeActorId,
   normalizeDecision,
   normalizeIdentifier,
   normalizeNote,
@@ -467,9 +468,7 @@ export class HoldpointEngine implements Holdpoint {
     this.#assertOpen('taskCounts');
     const options = optionsOf(given, 'taskCounts');
     const assignee =
-      options.assignee === undefined
-        ? undefined
-        : normalizeIdentifier(options.assignee, 'taskCounts.assignee');
+      options.assignee === undefined ? undefined : normalizeActorId(options.assignee, 'taskCounts.assignee');
     const counters = taskStatuses.map((status) =>
       assignee === undefined ? layout.countStatus(status) : layout.countAssigneeStatus(status, assignee),
     );
@@ -567,7 +566,7 @@ export class HoldpointEngine implements Holdpoint {
         : { taskId: normalizeIdentifier(options.taskId, 'events.taskId') }),
       ...(options.assignee === undefined
         ? {}
-        : { assignee: normalizeIdentifier(options.assignee, 'events.assignee') }),
+        : { assignee: normalizeActorId(options.assignee, 'events.assignee') }),
     };
     const since = options.since;
     if (since !== undefined && typeof since !== 'string') {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canonicalActorId } from '../actor-id.js';
 import { canonicalJson, versionDigest } from '../canonical-json.js';
 import { type Duration, durationWithin, maxTaskDurationMs } from '../duration.js';
 import { ValidationError } from '../errors/validation-error.js';
@@ -43,12 +44,17 @@ export const inputLimits = {
 const duration = z.union([z.number(), z.string()]);
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
-/** A string that becomes a store key or an indexed value: well-formed, no control characters, bounded. */
-function identifier(maxBytes: number) {
-  return nonEmpty.superRefine((value, context) => {
+/** The check of a store key or indexed value: well-formed, no control characters, bounded. */
+function identifierCheck(maxBytes: number) {
+  return (value: string, context: z.RefinementCtx) => {
     const problem = identifierProblem(value, maxBytes);
     if (problem) context.addIssue({ code: 'custom', message: problem });
-  });
+  };
+}
+
+/** A string that becomes a store key or an indexed value: well-formed, no control characters, bounded. */
+function identifier(maxBytes: number) {
+  return nonEmpty.superRefine(identifierCheck(maxBytes));
 }
 
 /** Free text stored inside JSON: well-formed Unicode, at most `max` code units. */
@@ -62,7 +68,8 @@ function text(max: number) {
     });
 }
 
-const actorId = identifier(inputLimits.idBytes);
+/** An assignee, escalation delegate or actor id: an identifier, in lower case if it is an email address. */
+const actorId = nonEmpty.transform(canonicalActorId).superRefine(identifierCheck(inputLimits.idBytes));
 const actorSchema = z.union([
   actorId,
   z.object(
@@ -82,7 +89,7 @@ export interface RequestHumanOptions {
   description?: string;
   /** What the human decides on (JSON); its digest binds the decision to this version. */
   context?: unknown;
-  /** Who must act. Give `assignee` or `assignees`. */
+  /** Who must act. Give `assignee` or `assignees`. An email address is kept in lower case. */
   assignee?: string;
   /** Several people; with `quorum`, how many must approve. */
   assignees?: string[];
@@ -343,13 +350,17 @@ const comparedFields: ReadonlyArray<[string, (request: NormalizedRequest) => unk
   ['title', (request) => request.title],
   ['description', (request) => request.description],
   ['context', (request) => request.versionDigest],
-  ['assignees', (request) => [...request.assignees].sort()],
+  // Held requests stored before email ids were kept in lower case may spell them otherwise.
+  ['assignees', (request) => request.assignees.map(canonicalActorId).sort()],
   ['quorum', (request) => request.quorum],
   ['allowedOutcomes', (request) => request.allowedOutcomes],
   ['schema', (request) => request.schema],
   ['timeout', (request) => request.timeoutMs],
   ['remind', (request) => request.remind],
-  ['escalateTo', (request) => request.escalateTo],
+  [
+    'escalateTo',
+    (request) => request.escalateTo.map((step) => ({ ...step, assignee: canonicalActorId(step.assignee) })),
+  ],
   ['reassign', (request) => request.reassign],
   ['onTimeout', (request) => request.onTimeout],
   ['metadata', (request) => request.metadata],
@@ -383,7 +394,7 @@ export interface DecideInput {
   data?: unknown;
   /** Proof of the work done; required for `manual_action` (a URL, a note, a list). */
   evidence?: unknown;
-  /** Who decides: an id from authentication, or `{ id, name? }`. */
+  /** Who decides: an id from authentication, or `{ id, name? }`. An email address compares without case. */
   actor: string | Actor;
   /** The digest of the version the human saw; a mismatch is refused with `STALE_VERSION`. */
   versionDigest?: string;
@@ -589,4 +600,12 @@ export function normalizeIdentifier(value: unknown, field: string): string {
   const problem = identifierProblem(value, inputLimits.idBytes);
   if (problem) throw new ValidationError({ field, message: `${field} ${problem}` });
   return value;
+}
+
+/**
+ * An assignee or actor id used to look something up (the `assignee` filters): an identifier, in
+ * lower case when it is an email address — the form the engine keeps them in.
+ */
+export function normalizeActorId(value: unknown, field: string): string {
+  return normalizeIdentifier(typeof value === 'string' ? canonicalActorId(value) : value, field);
 }

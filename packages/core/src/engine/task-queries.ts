@@ -1,10 +1,11 @@
+import { sameActorId } from '../actor-id.js';
 import { ValidationError } from '../errors/validation-error.js';
 import type { ListTasksOptions } from '../holdpoint.js';
 import type { HumanTask, TaskStatus } from '../model.js';
 import { layout, taskEntry } from '../store/layout.js';
 import type { IndexEntry } from '../store/store-backend.js';
 import { type TaskType, taskTypes } from '../task-types.js';
-import { normalizeIdentifier, normalizeTaskStatus } from './options.js';
+import { normalizeActorId, normalizeIdentifier, normalizeTaskStatus } from './options.js';
 import { everAssigned } from './task-lists.js';
 
 // How `listTasks` reads: which list answers a query, what a task must be to match it, and the
@@ -47,7 +48,7 @@ export function normalizeListQuery(options: Partial<ListTasksOptions>): ListQuer
     limit,
     ...(options.assignee === undefined
       ? {}
-      : { assignee: normalizeIdentifier(options.assignee, 'listTasks.assignee') }),
+      : { assignee: normalizeActorId(options.assignee, 'listTasks.assignee') }),
     ...(status === undefined ? {} : { status }),
     ...(options.intentId === undefined
       ? {}
@@ -69,10 +70,11 @@ export function taskMatches(task: HumanTask, query: ListQuery, now: number): boo
   if (query.intentId !== undefined && task.intentId !== query.intentId) return false;
   if (query.type !== undefined && task.type !== query.type) return false;
   if (query.overdue !== undefined && isOverdue(task, now) !== query.overdue) return false;
-  if (query.assignee !== undefined) {
+  const wanted = query.assignee;
+  if (wanted !== undefined) {
     // Pending: who may decide now. Otherwise: anyone the task was ever given to.
     const assignees = query.status === 'pending' ? task.assignees : everAssigned(task);
-    if (!assignees.includes(query.assignee)) return false;
+    if (!assignees.some((assignee) => sameActorId(assignee, wanted))) return false;
   }
   return true;
 }

@@ -1,17 +1,22 @@
-import type { HumanTask, StoreBackend } from '@holdpoint/core';
+import { type HumanTask, type StoreBackend, sameActorId } from '@holdpoint/core';
 import { ApiError } from '../errors.js';
 import { storeCall } from '../store-call.js';
 import type { Principal, Role } from './principal.js';
 
 const ownerPrefix = 'server:owner:';
 
-/** Whether a person has to do with a task: assigned now or at first, or voted or decided on it. */
+/**
+ * Whether a person has to do with a task: assigned now or at first, or voted or decided on it. Email
+ * addresses compare without case, as the engine compares them.
+ */
 export function involves(task: HumanTask, personId: string): boolean {
+  const same = (id: string) => sameActorId(id, personId);
+  const decider = task.decision?.actor?.id;
   return (
-    task.assignees.includes(personId) ||
-    task.originalAssignees.includes(personId) ||
-    task.votes.some((vote) => vote.actor.id === personId) ||
-    task.decision?.actor?.id === personId
+    task.assignees.some(same) ||
+    task.originalAssignees.some(same) ||
+    task.votes.some((vote) => same(vote.actor.id)) ||
+    (decider !== undefined && same(decider))
   );
 }
 

@@ -1,4 +1,11 @@
-import type { Actor, DecideInput, HumanTask, NoteTaskInput, RequestHumanOptions } from '@holdpoint/core';
+import {
+  type Actor,
+  type DecideInput,
+  type HumanTask,
+  type NoteTaskInput,
+  type RequestHumanOptions,
+  sameActorId,
+} from '@holdpoint/core';
 import { type Holdpoint, listTasks, type TaskListPage, type TaskQuery } from '../engine-feed.js';
 import { ApiError } from '../errors.js';
 import { type Authority, requireRole } from './authority.js';
@@ -53,7 +60,7 @@ async function allowedQuery(
   fields: ListFieldNames,
 ): Promise<TaskQuery> {
   if (principal.role === 'person') {
-    if (query.assignee !== undefined && query.assignee !== principal.actor.id) {
+    if (query.assignee !== undefined && !sameActorId(query.assignee, principal.actor.id)) {
       throw new ApiError(
         'FORBIDDEN',
         `A person key lists only its own tasks: leave out ${shortName(fields.assignee)} or give your own id.`,

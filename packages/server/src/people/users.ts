@@ -1,4 +1,4 @@
-import type { StoreBackend } from '@holdpoint/core';
+import { isEmailAddress, type StoreBackend } from '@holdpoint/core';
 import { ApiError } from '../errors.js';
 import { storeCall } from '../store-call.js';
 
@@ -27,12 +27,12 @@ export interface UpsertUserOptions {
 const recordPrefix = 'server:user:';
 const usersIndex = 'server:users';
 const maxUsers = 10_000;
-const emailPattern = /^[^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+$/;
 
-/** Whether a string is an email address the inbox can mail (and use as a person's id). */
-export function isEmailAddress(value: string): boolean {
-  return value.length <= 254 && emailPattern.test(value);
-}
+/**
+ * Whether a string is an email address the inbox can mail (and use as a person's id): the engine's
+ * rule, by which it keeps such an assignee or actor id in lower case.
+ */
+export { isEmailAddress };
 
 /** The id of a person with this email address. @throws ApiError VALIDATION */
 export function userIdOf(email: string, field = 'body.email'): string {
