@@ -23,7 +23,12 @@ describe('options are validated with errors that say what to fix', () => {
     [{ assignee: 'a', task: 'form' }, /needs schema/],
     [{ assignee: 'a', schema: 'not a schema' }, /schema/],
     [{ assignee: 'a', context: { amount: 10n } }, /context must be JSON/],
-    [{ assignee: 'a', remind: { every: '1h' } }, /remind\.after/],
+    [{ assignee: 'a', remind: { every: '1h' } }, /remind\.after: is required: a duration such as '48h'/],
+    [{ assignee: 'a', timeout: Number.NaN }, /timeout: must be a duration such as '48h'/],
+    [{ assignee: 'a', timeout: null }, /timeout: must be a duration/],
+    [{ assignee: 'a', quorum: 1.5 }, /quorum: must be a whole number of approvals from 1, or 'all'/],
+    [{ assignee: 'a', escalateTo: [{}] }, /escalateTo: must be a delegate's id, or a list of steps/],
+    [{ assignee: 7 }, /assignee: must be a string, got number/],
     [{ assignee: 'a', onTimeout: 'explode' }, /onTimeout/],
     [{ assignee: 'a', asignee: 'typo' }, /asignee/],
     [{ assignee: '' }, /assignee: must not be empty/],
@@ -57,7 +62,12 @@ describe('options are validated with errors that say what to fix', () => {
   it('refuses bad decisions before touching the store', async () => {
     const hp = await engineFor('memory://');
     const task = await hp.requestHuman({ assignee: 'a' });
-    expect((await errorOf(hp.decide(task.id, { outcome: 'approved' } as never))).message).toMatch(/actor/);
+    expect((await errorOf(hp.decide(task.id, { outcome: 'approved' } as never))).message).toMatch(
+      /actor: is required: who acts: an id string/,
+    );
+    expect((await errorOf(hp.decide(task.id, { actor: 'a' } as never))).message).toMatch(
+      /outcome: is required/,
+    );
     expect((await errorOf(hp.decide(task.id, { outcome: '', actor: 'a' }))).message).toMatch(/outcome/);
     expect((await errorOf(hp.decide(task.id, null as never))).message).toMatch(/options object/);
     expect((await hp.getTask(task.id)).status).toBe('pending');

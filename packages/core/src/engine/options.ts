@@ -41,8 +41,28 @@ export const inputLimits = {
   durationMaxMs: maxTaskDurationMs,
 } as const;
 
-const duration = z.union([z.number(), z.string()]);
-const nonEmpty = z.string().trim().min(1, 'must not be empty');
+/**
+ * The message of a value none of a union's shapes took: what to give, and that it is required when
+ * it is missing (zod's own is "Invalid input").
+ */
+function expected(what: string) {
+  return {
+    error: (issue: { input?: unknown }) =>
+      issue.input === undefined ? `is required: ${what}` : `must be ${what}`,
+  };
+}
+
+const duration = z.union(
+  [z.number(), z.string()],
+  expected("a duration such as '48h', '30m' or '1d', or milliseconds"),
+);
+const nonEmpty = z
+  .string({
+    error: (issue) =>
+      issue.input === undefined ? 'is required' : `must be a string, got ${typeof issue.input}`,
+  })
+  .trim()
+  .min(1, 'must not be empty');
 
 /** The check of a store key or indexed value: well-formed, no control characters, bounded. */
 function identifierCheck(maxBytes: number) {
@@ -70,13 +90,16 @@ function text(max: number) {
 
 /** An assignee, escalation delegate or actor id: an identifier, in lower case if it is an email address. */
 const actorId = nonEmpty.transform(canonicalActorId).superRefine(identifierCheck(inputLimits.idBytes));
-const actorSchema = z.union([
-  actorId,
-  z.object(
-    { id: actorId, name: text(inputLimits.actorName).optional() },
-    { error: 'must be an id string or { id, name? }' },
-  ),
-]);
+const actorSchema = z.union(
+  [
+    actorId,
+    z.object(
+      { id: actorId, name: text(inputLimits.actorName).optional() },
+      { error: 'must be an id string or { id, name? }' },
+    ),
+  ],
+  expected("who acts: an id string ('cfo@acme.test') or { id, name? }"),
+);
 
 /** Options shared by `requestHuman` and `waitForHuman`. */
 export interface RequestHumanOptions {
@@ -128,7 +151,12 @@ const requestSchema = z
       .min(1, 'must name at least one person')
       .max(inputLimits.assignees, `must name at most ${inputLimits.assignees} people`)
       .optional(),
-    quorum: z.union([z.number().int().min(1), z.literal('all')]).optional(),
+    quorum: z
+      .union(
+        [z.number().int().min(1), z.literal('all')],
+        expected("a whole number of approvals from 1, or 'all'"),
+      )
+      .optional(),
     allowedOutcomes: z
       .array(identifier(inputLimits.outcomeBytes))
       .min(1, 'must allow at least one outcome')
@@ -145,12 +173,20 @@ const requestSchema = z
       .strict()
       .optional(),
     escalateTo: z
-      .union([
-        actorId,
-        z
-          .array(z.union([actorId, z.object({ assignee: actorId, timeout: duration.optional() }).strict()]))
-          .max(inputLimits.escalationSteps, `must have at most ${inputLimits.escalationSteps} steps`),
-      ])
+      .union(
+        [
+          actorId,
+          z
+            .array(
+              z.union(
+                [actorId, z.object({ assignee: actorId, timeout: duration.optional() }).strict()],
+                expected("a delegate's id, or { assignee, timeout? }"),
+              ),
+            )
+            .max(inputLimits.escalationSteps, `must have at most ${inputLimits.escalationSteps} steps`),
+        ],
+        expected("a delegate's id, or a list of steps, each an id or { assignee, timeout? }"),
+      )
       .optional(),
     reassign: z.boolean().optional(),
     onTimeout: z.enum(['fail', 'reject', 'approve']).optional(),
