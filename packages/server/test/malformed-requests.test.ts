@@ -240,6 +240,8 @@ function mutationsOf(route: Route): Array<fc.Arbitrary<Mutation>> {
       fc
         .string()
         .filter((text) => {
+          // An empty body is no body, whatever its Content-Type (api.test.ts): not malformed JSON.
+          if (text === '') return false;
           try {
             JSON.parse(text);
             return false;
