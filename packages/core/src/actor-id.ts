@@ -25,3 +25,8 @@ export function canonicalActorId(id: string): string {
 export function sameActorId(a: string, b: string): boolean {
   return a === b || canonicalActorId(a) === canonicalActorId(b);
 }
+
+/** Whether `actorId` is one of the current assignees of a task (email addresses compared without case). */
+export function isAssignee(task: { assignees: readonly string[] }, actorId: string): boolean {
+  return task.assignees.some((assignee) => sameActorId(assignee, actorId));
+}

@@ -1,4 +1,4 @@
-export { canonicalActorId, isEmailAddress, sameActorId } from './actor-id.js';
+export { canonicalActorId, isAssignee, isEmailAddress, sameActorId } from './actor-id.js';
 export type { AuditEvent, AuditEventType } from './audit/audit-event.js';
 export type {
   AuditRejected,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Actor, type HumanTask, taskTypeRules } from '@holdpoint/core';
+import { type Actor, type HumanTask, isAssignee, sameActorId, taskTypeRules } from '@holdpoint/core';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type {
   ClientCapabilities,
@@ -103,7 +103,7 @@ export function planElicitation(
   const { user, capabilities, url, options } = context;
   if (!options.elicitation || !context.mayDecide || user === undefined || task.status !== 'pending')
     return undefined;
-  if (!task.assignees.includes(user.id) || task.votes.some((vote) => vote.actor.id === user.id))
+  if (!isAssignee(task, user.id) || task.votes.some((vote) => sameActorId(vote.actor.id, user.id)))
     return undefined;
   const data = dataFieldsOf(task.schema);
   const contextLength = task.context === null ? 0 : JSON.stringify(task.context).length;

@@ -2,7 +2,7 @@
 // and timeout policies — each a pure function of an intent's state, an input and the time. They
 // return the change to record (or `null` when it is already made) or throw the refusal; the engine
 // appends what they return. Nothing here reads or writes a store.
-import { sameActorId } from '../actor-id.js';
+import { isAssignee, sameActorId } from '../actor-id.js';
 import type { AuditEventType } from '../audit/audit-event.js';
 import { AlreadyDecidedError } from '../errors/already-decided-error.js';
 import { InvalidOutcomeError } from '../errors/invalid-outcome-error.js';
@@ -267,14 +267,6 @@ export function checkRequirements(task: HumanTask, decision: NormalizedDecision)
 }
 
 /**
- * Whether `actorId` is a current assignee of `task`. Email addresses compare without case, also
- * against a task stored before the engine kept them in lower case.
- */
-function isAssigned(task: HumanTask, actorId: string): boolean {
-  return task.assignees.some((assignee) => sameActorId(assignee, actorId));
-}
-
-/**
  * A human's decision at `nowMs`: a vote while a quorum is not yet reached, else the final decision.
  * Who acts is checked first, so someone not assigned learns nothing about the task — not its status,
  * not its version, not who is assigned: `NOT_ASSIGNED` (unless `asAdmin`). Then it is refused when
@@ -290,7 +282,7 @@ export function decideTask(
 ): Change {
   const current = state.tasks[taskId];
   if (!current) throw taskNotFound(taskId);
-  if (!decision.asAdmin && !isAssigned(current, decision.actor.id)) {
+  if (!decision.asAdmin && !isAssignee(current, decision.actor.id)) {
     throw new NotAssignedError({
       taskId,
       actor: decision.actor.id,
@@ -364,7 +356,7 @@ export const notesPerTask = 100;
 export function noteTask(state: IntentState, taskId: string, input: NormalizedNote): Change {
   const current = state.tasks[taskId];
   if (!current) throw taskNotFound(taskId);
-  if (!input.asAdmin && !isAssigned(current, input.actor.id)) {
+  if (!input.asAdmin && !isAssignee(current, input.actor.id)) {
     throw new NotAssignedError({
       taskId,
       actor: input.actor.id,

@@ -1,5 +1,5 @@
 // The web inbox: server-rendered pages on the same app as the API, for people signed in by link.
-import { HoldpointError, type HumanTask, verifyAudit } from '@holdpoint/core';
+import { HoldpointError, type HumanTask, isAssignee, verifyAudit } from '@holdpoint/core';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -348,7 +348,7 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
         ...(user.admin ? {} : { assignee: user.id }),
       });
       // A person's list holds the tasks they may decide now (not the ones escalated away from them).
-      const tasks = user.admin ? page.tasks : page.tasks.filter((task) => task.assignees.includes(user.id));
+      const tasks = user.admin ? page.tasks : page.tasks.filter((task) => isAssignee(task, user.id));
       return send(c, 200, 'Inbox', listPage(user, tasks, Date.now()), {
         user,
         csrf: signedIn.session.csrf,
@@ -422,7 +422,7 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
     status = 200,
   ) {
     const { timeline, audit } = await auditOf(task.intentId);
-    const mayDecide = signedIn.user.admin || task.assignees.includes(signedIn.user.id);
+    const mayDecide = signedIn.user.admin || isAssignee(task, signedIn.user.id);
     return send(
       c,
       status,
@@ -468,7 +468,7 @@ export function inboxRoutes(app: ServerApp, context: ServerContext, options: Inb
         input.data = data.data;
       }
       // An admin who is not assigned decides on the assignee's behalf, recorded as such.
-      const asAdmin = signedIn.user.admin && !task.assignees.includes(signedIn.user.id);
+      const asAdmin = signedIn.user.admin && !isAssignee(task, signedIn.user.id);
       try {
         await hp.decide(task.id, asAdmin ? { ...input, asAdmin: true } : input);
       } catch (error) {
